@@ -1,0 +1,49 @@
+# geomap: two commands on a fresh machine.
+#   make demo   set everything up and run the demo on http://127.0.0.1:5000/
+#   make test   set everything up and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup setup-test assets translations lint bench clean
+
+demo: setup
+	$(VENV)/bin/geomap demo $(DEMO_ARGS)
+
+test: setup-test
+	$(VENV)/bin/ruff check geomap tests bench scripts
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP) assets translations
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+assets: geomap/web/static/vendor/.stamp
+geomap/web/static/vendor/.stamp: package.json package-lock.json scripts/vendor_assets.py
+	npm ci --no-audit --no-fund --loglevel=error
+	$(PYTHON) scripts/vendor_assets.py
+	touch $@
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile --use-fuzzy -d geomap/web/translations -f -q
+
+# Browser tests need Debian's Chromium (Playwright's own browser download does not work offline).
+setup-test: setup
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+lint: setup
+	$(VENV)/bin/ruff check geomap tests bench scripts
+
+bench: setup-test
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules geomap/web/static/vendor instance

@@ -1,0 +1,48 @@
+"""Settings from the environment and the instance folder.
+
+The instance folder holds everything that belongs to one deployment: the database, keys,
+imagery and derived files. It is `./instance` unless GEOMAP_INSTANCE says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Reference data shipped with the product (boundaries, public facilities, gazetteer).
+DATA_DIR = Path(os.environ.get("GEOMAP_DATA", PACKAGE_DIR.parent / "data"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # Most testimonies one viewport request returns; the client is told when it hit the cap.
+    max_features: int = 50_000
+    data_dir: Path = field(default=DATA_DIR)
+
+    @property
+    def basemap_dir(self) -> Path:
+        return self.instance_path / "basemap"
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("GEOMAP_INSTANCE", "instance")).resolve()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
+    """Settings for one instance: explicit arguments, then environment, then defaults."""
+    inst = (instance_path or default_instance_path()).resolve()
+    inst.mkdir(parents=True, exist_ok=True)
+    url = os.environ.get("DATABASE_URL") or sqlite_url(inst / "geomap.sqlite3")
+    values = {"instance_path": inst, "database_url": url}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,83 @@
+"""GeoJSON per RFC 7946: lon,lat order, coordinates rounded to 6 decimals (~0.1 m), exterior
+rings counter-clockwise. Feature properties are built from explicit field lists (allow-lists),
+never by copying a record and deleting fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .model import BoundaryUnit, Site
+
+DECIMALS = 6
+
+
+def geometry(g: BaseGeometry | None) -> dict | None:
+    if g is None or g.is_empty:
+        return None
+    g = shapely.transform(g, lambda c: np.round(c, DECIMALS))
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        g = shapely.orient_polygons(g)  # RFC 7946 section 3.1.6
+    return json.loads(shapely.to_geojson(g))
+
+
+def feature(geom: dict | None, props: Mapping, fid=None) -> dict:
+    f = {"type": "Feature", "geometry": geom, "properties": dict(props)}
+    if fid is not None:
+        f["id"] = fid
+    return f
+
+
+def collection(features: Iterable[dict], **members) -> dict:
+    return {"type": "FeatureCollection", "features": list(features), **members}
+
+
+def boundary_feature(u: BoundaryUnit) -> dict:
+    return feature(geometry(u.geometry), {
+        "code": u.code, "level": u.level, "name_en": u.name_en, "name_ko": u.name_ko,
+        "unit_type": u.unit_type, "source": u.source,
+    }, u.code)
+
+
+SITE_FIELDS = ("key", "name", "name_ko", "aliases", "facility_type", "facility_type_note",
+               "precision", "location_status", "period", "status_note", "precision_note",
+               "sources", "tier", "admin1", "admin1_ko", "admin1_outside", "admin1_distance_m")
+
+
+def site_feature(s: Site, units: Mapping[int, BoundaryUnit]) -> dict:
+    unit = units.get(s.admin1.unit_id) if s.admin1 else None
+    values = {
+        "key": s.key, "name": s.name, "name_ko": s.name_ko, "aliases": s.aliases,
+        "facility_type": str(s.facility_type), "facility_type_note": s.facility_type_note,
+        "precision": str(s.precision), "location_status": s.location_status,
+        "period": s.period.text if s.period else None, "status_note": s.status_note,
+        "precision_note": s.precision_note, "sources": s.sources, "tier": str(s.tier),
+        "admin1": unit.name_en if unit else None, "admin1_ko": unit.name_ko if unit else None,
+        "admin1_outside": bool(s.admin1 and s.admin1.outside),
+        "admin1_distance_m": s.admin1.distance_m if s.admin1 and s.admin1.outside else None,
+    }
+    return feature(geometry(s.geometry), {k: values[k] for k in SITE_FIELDS}, s.key)
+
+
+TESTIMONY_MAP_FIELDS = ("witness_code", "place_text", "radius_m", "precision", "period",
+                        "violations", "relationship", "synthetic", "admin1", "admin1_outside")
+
+
+def testimony_feature(row: Mapping, units: Mapping[int, BoundaryUnit]) -> dict:
+    """A map feature for one testimony row from Store.testimony_rows (never the narrative)."""
+    unit = units.get(row["admin1_id"]) if row["admin1_id"] is not None else None
+    values = {
+        "witness_code": row["witness_code"], "place_text": row["place_text"],
+        "radius_m": row["radius_m"], "precision": row["precision"],
+        "period": row["period_text"], "violations": row["violations"],
+        "relationship": row["relationship"], "synthetic": bool(row["synthetic"]),
+        "admin1": unit.name_en if unit else None, "admin1_outside": bool(row["admin1_outside"]),
+    }
+    geom = {"type": "Point",
+            "coordinates": [round(row["minx"], DECIMALS), round(row["miny"], DECIMALS)]}
+    return feature(geom, {k: values[k] for k in TESTIMONY_MAP_FIELDS}, row["id"])

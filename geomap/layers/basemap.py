@@ -1,0 +1,20 @@
+"""The offline basemap as a Leaflet image overlay served by our app."""
+
+from __future__ import annotations
+
+from folium.map import Layer
+from jinja2 import Template
+
+
+class BasemapLayer(Layer):
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.imageOverlay({{ this.url|tojson }}, {{ this.bounds|tojson }},
+    {attribution: {{ this.attribution|tojson }}, interactive: false, className: "gm-basemap"});
+{% endmacro %}
+""")
+
+    def __init__(self, url: str, bounds, name: str, attribution: str):
+        super().__init__(name=name, overlay=False, control=True, show=True)
+        self._name = "Basemap"
+        self.url, self.bounds, self.attribution = url, [list(b) for b in bounds], attribution

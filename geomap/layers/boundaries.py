@@ -1,0 +1,7 @@
+from .base import ScriptLayer
+
+
+class BoundariesLayer(ScriptLayer):
+    """Province outlines with English and Korean names, loaded from /api/boundaries."""
+
+    js_function = "boundaries"

@@ -1,0 +1,74 @@
+"""Compose the main map with folium from geomap's layers (no Flask here).
+
+The caller supplies URLs (API endpoints, static files) and already-translated labels, and gets
+back the three parts of the page folium renders: head (asset links, styles), body (map div) and
+script. The web layer places them in its own template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import folium
+from branca.element import Figure
+
+from .layers.assets import localise
+from .layers.basemap import BasemapLayer
+from .layers.boundaries import BoundariesLayer
+from .layers.controls import Legend, StatusBox
+from .layers.sites import SitesLayer
+from .layers.testimonies import TestimoniesLayer
+
+CENTER = (40.3, 127.4)
+ZOOM = 7
+CIRCLE_MIN_ZOOM = 10  # below this a 10 km circle is a few pixels; above, circles are drawn
+
+
+@dataclass(frozen=True)
+class MapParts:
+    head: str
+    body: str
+    script: str
+    map_name: str
+
+
+@dataclass(frozen=True)
+class MapUrls:
+    basemap: str
+    basemap_bounds: tuple
+    basemap_attribution: str
+    sites: str
+    testimonies: str
+    boundaries: str
+
+
+def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int) -> folium.Map:
+    """The researcher's map. `text` holds translated UI strings, `vocab` translated labels."""
+    m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
+                   prefer_canvas=True, minZoom=5, maxZoom=18)
+    BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
+                 urls.basemap_attribution).add_to(m)
+    BoundariesLayer(text["provinces"], {"url": urls.boundaries, "labels": text}).add_to(m)
+    common = {"labels": text, **vocab}
+    TestimoniesLayer(text["testimonies"], {
+        "url": urls.testimonies, "limit": limit, "circleMinZoom": CIRCLE_MIN_ZOOM, **common,
+    }).add_to(m)
+    SitesLayer(text["sites"], {"url": urls.sites, **common}).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    Legend({"title": text["legend"], "types": list(vocab["types"].items()), "colours": vocab["colours"],
+            "testimony": text["testimony_point"], "uncertainty": text["uncertainty_circle"]}
+           ).add_to(m)
+    StatusBox().add_to(m)
+    return m
+
+
+def render_parts(m: folium.Map, static_url: Callable[[str], str]) -> MapParts:
+    fig = Figure()
+    fig.add_child(m)
+    localise(fig, static_url)  # before render: render() is what emits the links
+    fig.render()
+    return MapParts(
+        head=fig.header.render(), body=fig.html.render(), script=fig.script.render(),
+        map_name=m.get_name(),
+    )

@@ -1,0 +1,24 @@
+"""Guard for file paths given by a person (CLI arguments, settings).
+
+GDAL treats strings such as `/vsicurl/http://...` or `https://...` as network resources; geomap
+never makes network requests at run time, so every path must name an existing local file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import InvalidInput
+
+_REMOTE = re.compile(r"^(/vsi[a-z0-9_]+/|[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
+
+
+def check_local_path(path: str | Path) -> Path:
+    s = str(path)
+    if _REMOTE.match(s) or "/vsi" in s.lower():
+        raise InvalidInput(f"{s!r}: only local files are accepted (no URLs or GDAL /vsi paths)")
+    p = Path(s)
+    if not p.is_file():
+        raise InvalidInput(f"{s!r}: no such file")
+    return p

@@ -1,0 +1,426 @@
+"""The store: every read and write of geomap's database goes through `Store`.
+
+Callers get domain objects or plain dicts back; SQL stays in this package. Bounding-box
+queries use SQLite's R*Tree (or the bbox columns on other databases) to find candidates and
+shapely for the exact predicate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import shapely
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, text, update
+
+from ..model import (
+    AdminTag,
+    BoundaryUnit,
+    FacilityType,
+    Precision,
+    Relationship,
+    Site,
+    Testimony,
+    Tier,
+    Violation,
+)
+from ..periods import Period
+from . import engine as _engine
+from .schema import (
+    boundary_units,
+    import_batches,
+    sites,
+    synthetic_truth,
+    testimonies,
+    testimony_violations,
+)
+
+BBox = tuple[float, float, float, float]
+_CHUNK = 500  # keys per IN (...) list; stays under SQLite's variable limit
+
+
+def geom_columns(g: BaseGeometry | None, column: str = "geom") -> dict:
+    """WKB plus bbox columns for a geometry (all None for no geometry)."""
+    if g is None or g.is_empty:
+        return {column: None, "minx": None, "miny": None, "maxx": None, "maxy": None}
+    minx, miny, maxx, maxy = g.bounds
+    return {column: shapely.to_wkb(g), "minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+
+
+def _geom(wkb: bytes | None) -> BaseGeometry | None:
+    return shapely.from_wkb(wkb) if wkb is not None else None
+
+
+def _period(row) -> Period | None:
+    if row.period_text is None:
+        return None
+    return Period(row.period_text, row.period_start, row.period_end)
+
+
+def _admin(row) -> AdminTag | None:
+    if row.admin1_id is None:
+        return None
+    return AdminTag(row.admin1_id, bool(row.admin1_outside), row.admin1_distance_m or 0.0)
+
+
+def _chunks(seq: Sequence, n: int = _CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class TestimonyFilter:
+    bbox: BBox | None = None
+    violations: tuple[Violation, ...] = ()
+    period: Period | None = None
+    with_geometry: bool = True
+
+
+class Store:
+    def __init__(self, url: str, *, migrate: bool = True):
+        self.url = url
+        self.reader, self.writer = _engine.make_engines(url)
+        self.dialect = self.writer.dialect.name
+        if migrate:
+            _engine.upgrade(self.writer)
+
+    def close(self) -> None:
+        self.reader.dispose()
+        self.writer.dispose()
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite): all of it lands or none of it."""
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn, conn.begin():
+            yield conn
+
+    def schema_revision(self) -> str | None:
+        return _engine.current_revision(self.reader)
+
+    # -- spatial candidates -------------------------------------------------------------------
+    def _bbox_candidates(self, table, bbox: BBox):
+        """A WHERE clause selecting rows of `table` whose bbox may intersect `bbox`."""
+        minx, miny, maxx, maxy = bbox
+        if self.dialect == "sqlite":
+            rt = f"{table.name}_rtree"
+            return table.c.id.in_(
+                select(text("id")).select_from(text(rt)).where(
+                    text("minx <= :qmaxx AND maxx >= :qminx AND miny <= :qmaxy AND maxy >= :qminy")
+                ).params(qminx=minx, qminy=miny, qmaxx=maxx, qmaxy=maxy)
+            )
+        return and_(table.c.minx <= maxx, table.c.maxx >= minx,
+                    table.c.miny <= maxy, table.c.maxy >= miny)
+
+    def ids_intersecting(self, table_name: str, bbox: BBox) -> list[int]:
+        """Ids of rows whose geometry intersects the box exactly (index, then shapely)."""
+        table = {t.name: t for t in (boundary_units, sites, testimonies)}[table_name]
+        with self.read() as conn:
+            rows = conn.execute(
+                select(table.c.id, table.c.geom).where(self._bbox_candidates(table, bbox))
+            ).all()
+        if not rows:
+            return []
+        geoms = shapely.from_wkb([r.geom for r in rows])
+        hit = shapely.intersects(geoms, box(*bbox))
+        return sorted(r.id for r, h in zip(rows, hit, strict=True) if h)
+
+    # -- boundaries ---------------------------------------------------------------------------
+    def upsert_boundary_units(self, units: Iterable[BoundaryUnit]) -> UpsertResult:
+        ins = upd = 0
+        with self.write() as conn:
+            for u in units:
+                values = {
+                    "level": u.level, "code": u.code, "name_en": u.name_en, "name_ko": u.name_ko,
+                    "unit_type": u.unit_type, "source": u.source, **geom_columns(u.geometry),
+                }
+                existing = conn.execute(
+                    select(boundary_units.c.id).where(
+                        boundary_units.c.level == u.level, boundary_units.c.code == u.code)
+                ).scalar()
+                if existing is None:
+                    u.id = conn.execute(boundary_units.insert().values(**values)).inserted_primary_key[0]
+                    ins += 1
+                else:
+                    conn.execute(boundary_units.update().where(
+                        boundary_units.c.id == existing).values(**values))
+                    u.id = existing
+                    upd += 1
+        return UpsertResult(ins, upd)
+
+    def boundary_units(self, level: int | None = None) -> list[BoundaryUnit]:
+        q = select(boundary_units).order_by(boundary_units.c.level, boundary_units.c.name_en)
+        if level is not None:
+            q = q.where(boundary_units.c.level == level)
+        with self.read() as conn:
+            return [
+                BoundaryUnit(level=r.level, code=r.code, name_en=r.name_en, name_ko=r.name_ko,
+                             geometry=shapely.from_wkb(r.geom), unit_type=r.unit_type,
+                             source=r.source, id=r.id)
+                for r in conn.execute(q)
+            ]
+
+    # -- sites --------------------------------------------------------------------------------
+    def _site_values(self, s: Site) -> dict:
+        p = s.period
+        return {
+            "key": s.key, "name": s.name, "name_ko": s.name_ko,
+            "aliases": json.dumps(s.aliases, ensure_ascii=False),
+            "facility_type": str(s.facility_type), "facility_type_note": s.facility_type_note,
+            **geom_columns(s.geometry),
+            "perimeter": shapely.to_wkb(s.perimeter) if s.perimeter is not None else None,
+            "location_status": s.location_status, "precision": str(s.precision),
+            "period_text": p.text if p else None, "period_start": p.earliest if p else None,
+            "period_end": p.latest if p else None, "status_note": s.status_note,
+            "precision_note": s.precision_note, "sources": s.sources, "tier": str(s.tier),
+            "admin1_id": s.admin1.unit_id if s.admin1 else None,
+            "admin1_outside": bool(s.admin1 and s.admin1.outside),
+            "admin1_distance_m": s.admin1.distance_m if s.admin1 else None,
+        }
+
+    def upsert_sites(self, items: Iterable[Site]) -> UpsertResult:
+        ins = upd = 0
+        with self.write() as conn:
+            for s in items:
+                values = self._site_values(s)
+                existing = conn.execute(select(sites.c.id).where(sites.c.key == s.key)).scalar()
+                if existing is None:
+                    s.id = conn.execute(sites.insert().values(**values)).inserted_primary_key[0]
+                    ins += 1
+                else:
+                    conn.execute(sites.update().where(sites.c.id == existing).values(**values))
+                    s.id = existing
+                    upd += 1
+        return UpsertResult(ins, upd)
+
+    @staticmethod
+    def _site(r) -> Site:
+        return Site(
+            key=r.key, name=r.name, name_ko=r.name_ko, aliases=json.loads(r.aliases or "[]"),
+            facility_type=FacilityType(r.facility_type), facility_type_note=r.facility_type_note,
+            geometry=_geom(r.geom), perimeter=_geom(r.perimeter),
+            location_status=r.location_status, precision=Precision(r.precision),
+            period=_period(r), status_note=r.status_note, precision_note=r.precision_note,
+            sources=r.sources, tier=Tier(r.tier), admin1=_admin(r), id=r.id,
+        )
+
+    def sites(
+        self,
+        facility_types: Sequence[FacilityType] = (),
+        period: Period | None = None,
+        bbox: BBox | None = None,
+        tiers: Sequence[Tier] = (),
+    ) -> list[Site]:
+        q = select(sites).order_by(sites.c.name)
+        if facility_types:
+            q = q.where(sites.c.facility_type.in_([str(f) for f in facility_types]))
+        if tiers:
+            q = q.where(sites.c.tier.in_([str(t) for t in tiers]))
+        if period is not None:
+            q = q.where(*_overlap(sites, period))
+        if bbox is not None:
+            q = q.where(self._bbox_candidates(sites, bbox))
+        with self.read() as conn:
+            out = [self._site(r) for r in conn.execute(q)]
+        if bbox is not None:
+            b = box(*bbox)
+            out = [s for s in out if s.geometry is not None and s.geometry.intersects(b)]
+        return out
+
+    def site_by_key(self, key: str) -> Site | None:
+        with self.read() as conn:
+            r = conn.execute(select(sites).where(sites.c.key == key)).first()
+        return self._site(r) if r else None
+
+    # -- testimonies --------------------------------------------------------------------------
+    def add_testimonies(
+        self,
+        items: Sequence[Testimony],
+        truth: Sequence[tuple[int | None, str]] | None = None,
+        conn: Connection | None = None,
+    ) -> UpsertResult:
+        """Insert testimonies whose content key is new; existing keys are skipped (no duplicates).
+
+        `truth`, for synthetic data only, gives (site id, kind) per item.
+        """
+        if conn is None:
+            with self.write() as c:
+                return self.add_testimonies(items, truth, c)
+        for t in items:
+            t.key = t.key or t.content_key()
+        keys = [t.key for t in items]
+        existing: set[str] = set()
+        for chunk in _chunks(keys):
+            existing.update(conn.execute(
+                select(testimonies.c.key).where(testimonies.c.key.in_(chunk))).scalars())
+        fresh, fresh_truth, seen = [], [], set(existing)
+        for i, t in enumerate(items):
+            if t.key in seen:
+                continue
+            seen.add(t.key)
+            fresh.append(t)
+            if truth is not None:
+                fresh_truth.append(truth[i])
+        if not fresh:
+            return UpsertResult(0, 0, len(items))
+        conn.execute(testimonies.insert(), [self._testimony_values(t) for t in fresh])
+        ids: dict[str, int] = {}
+        for chunk in _chunks([t.key for t in fresh]):
+            ids.update((k, i) for k, i in conn.execute(
+                select(testimonies.c.key, testimonies.c.id).where(testimonies.c.key.in_(chunk))))
+        viol = [{"testimony_id": ids[t.key], "violation": str(v)}
+                for t in fresh for v in dict.fromkeys(t.violations)]
+        if viol:
+            conn.execute(testimony_violations.insert(), viol)
+        if fresh_truth:
+            conn.execute(synthetic_truth.insert(), [
+                {"testimony_id": ids[t.key], "site_id": site_id, "kind": kind}
+                for t, (site_id, kind) in zip(fresh, fresh_truth, strict=True)])
+        for t in fresh:
+            t.id = ids[t.key]
+        return UpsertResult(len(fresh), 0, len(items) - len(fresh))
+
+    @staticmethod
+    def _testimony_values(t: Testimony) -> dict:
+        p = t.period
+        return {
+            "key": t.key, "witness_code": t.witness_code, "interview_date": t.interview_date,
+            "narrative": t.narrative, "place_text": t.place_text, **geom_columns(t.geometry),
+            "radius_m": t.radius_m, "precision": str(t.precision) if t.precision else None,
+            "period_text": p.text if p else None, "period_start": p.earliest if p else None,
+            "period_end": p.latest if p else None,
+            "relationship": str(t.relationship) if t.relationship else None,
+            "tier": str(t.tier), "synthetic": t.synthetic,
+            "admin1_id": t.admin1.unit_id if t.admin1 else None,
+            "admin1_outside": bool(t.admin1 and t.admin1.outside),
+            "admin1_distance_m": t.admin1.distance_m if t.admin1 else None,
+        }
+
+    def testimony_rows(self, f: TestimonyFilter, limit: int | None = None) -> tuple[list[dict], int]:
+        """Map-facing testimony rows (no narrative) matching `f`, and the total that matched.
+
+        Rows are plain dicts with lon/lat from the point geometry; ordered by id so a capped
+        answer is stable between requests.
+        """
+        t = testimonies
+        cols = [t.c.id, t.c.witness_code, t.c.place_text, t.c.minx, t.c.miny, t.c.radius_m,
+                t.c.precision, t.c.period_text, t.c.period_start, t.c.period_end,
+                t.c.relationship, t.c.synthetic, t.c.admin1_id, t.c.admin1_outside]
+        where = []
+        if f.with_geometry:
+            where.append(t.c.minx.is_not(None))
+        if f.bbox is not None:
+            where.append(self._bbox_candidates(t, f.bbox))
+            # points: the bbox is the point, so the exact test is a comparison
+            minx, miny, maxx, maxy = f.bbox
+            where += [t.c.minx >= minx, t.c.minx <= maxx, t.c.miny >= miny, t.c.miny <= maxy]
+        if f.violations:
+            where.append(exists().where(
+                testimony_violations.c.testimony_id == t.c.id,
+                testimony_violations.c.violation.in_([str(v) for v in f.violations])))
+        if f.period is not None:
+            where += _overlap(t, f.period)
+        with self.read() as conn:
+            total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+            q = select(*cols).where(*where).order_by(t.c.id)
+            if limit is not None:
+                q = q.limit(limit)
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+            vmap: dict[int, list[str]] = {}
+            if rows:
+                ids_q = select(t.c.id).where(*where).order_by(t.c.id)
+                if limit is not None:
+                    ids_q = ids_q.limit(limit)
+                vq = select(testimony_violations.c.testimony_id, testimony_violations.c.violation
+                            ).where(testimony_violations.c.testimony_id.in_(ids_q.scalar_subquery()))
+                for tid, v in conn.execute(vq):
+                    vmap.setdefault(tid, []).append(v)
+            for r in rows:
+                r["violations"] = sorted(vmap.get(r["id"], ()))
+        return rows, total
+
+    def count_testimonies(self, with_geometry: bool | None = None) -> int:
+        q = select(func.count()).select_from(testimonies)
+        if with_geometry is True:
+            q = q.where(testimonies.c.minx.is_not(None))
+        elif with_geometry is False:
+            q = q.where(testimonies.c.minx.is_(None))
+        with self.read() as conn:
+            return conn.execute(q).scalar_one()
+
+    def testimony_points(self) -> list[tuple[int, BaseGeometry | None]]:
+        with self.read() as conn:
+            return [(r.id, _geom(r.geom)) for r in conn.execute(
+                select(testimonies.c.id, testimonies.c.geom))]
+
+    def site_points(self) -> list[tuple[int, BaseGeometry | None]]:
+        with self.read() as conn:
+            return [(r.id, _geom(r.geom)) for r in conn.execute(select(sites.c.id, sites.c.geom))]
+
+    def set_admin_tags(self, table_name: str, tags: dict[int, AdminTag | None]) -> None:
+        table = {"sites": sites, "testimonies": testimonies}[table_name]
+        rows = [{"rid": i, "a": t.unit_id if t else None, "o": bool(t and t.outside),
+                 "d": t.distance_m if t else None} for i, t in tags.items()]
+        if not rows:
+            return
+        stmt = update(table).where(table.c.id == bindparam("rid")).values(
+            admin1_id=bindparam("a"), admin1_outside=bindparam("o"),
+            admin1_distance_m=bindparam("d"))
+        with self.write() as conn:
+            conn.execute(stmt, rows)
+
+    def synthetic_truth(self) -> dict[int, tuple[int | None, str]]:
+        """Generator ground truth: testimony id -> (site id or None, kind). Evaluation only."""
+        with self.read() as conn:
+            return {r.testimony_id: (r.site_id, r.kind) for r in conn.execute(select(synthetic_truth))}
+
+    # -- import batches -----------------------------------------------------------------------
+    def record_batch(self, conn: Connection, kind: str, source: str, result: UpsertResult,
+                     report: dict | None = None, started: datetime | None = None) -> int:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return conn.execute(import_batches.insert().values(
+            kind=kind, source=source, started_at=started or now, finished_at=now,
+            inserted=result.inserted, updated=result.updated, skipped=result.skipped,
+            report=json.dumps(report, ensure_ascii=False) if report else None,
+        )).inserted_primary_key[0]
+
+    def stats(self) -> dict[str, int]:
+        with self.read() as conn:
+            out = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                   for t in (boundary_units, sites, testimonies)}
+            out["testimonies_without_location"] = conn.execute(
+                select(func.count()).select_from(testimonies).where(testimonies.c.minx.is_(None))
+            ).scalar_one()
+            out["witnesses"] = conn.execute(
+                select(func.count(func.distinct(testimonies.c.witness_code)))).scalar_one()
+        return out
+
+
+def _overlap(table, period: Period) -> list:
+    """Rows with a period that can share a day with `period` (open bounds match anything)."""
+    conds = [table.c.period_text.is_not(None)]
+    if period.earliest is not None:
+        conds.append(or_(table.c.period_end.is_(None), table.c.period_end >= period.earliest))
+    if period.latest is not None:
+        conds.append(or_(table.c.period_start.is_(None), table.c.period_start <= period.latest))
+    return conds
+
+
+__all__ = ["Store", "TestimonyFilter", "UpsertResult", "BBox", "Relationship", "geom_columns"]

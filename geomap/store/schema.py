@@ -1,0 +1,137 @@
+"""Tables (SQLAlchemy Core). Portable SQL only: dialect-specific objects (SQLite's R*Tree,
+later PostGIS columns) are created by migrations and used only inside geomap.store.
+
+Geometry is stored as WKB with its bounding box in four float columns; exact predicates run in
+shapely on the candidates the bbox index returns.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _bbox_columns() -> list[Column]:
+    return [Column(n, Float, nullable=True) for n in ("minx", "miny", "maxx", "maxy")]
+
+
+boundary_units = Table(
+    "boundary_units",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("name_ko", Text),
+    Column("unit_type", Text),
+    Column("source", Text),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    UniqueConstraint("level", "code", name="uq_boundary_level_code"),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("name_ko", Text),
+    Column("aliases", Text, nullable=False, default="[]"),  # JSON list of strings
+    Column("facility_type", String(32), nullable=False),
+    Column("facility_type_note", Text),
+    Column("geom", LargeBinary),
+    Column("perimeter", LargeBinary),
+    Column("location_status", String(32), nullable=False, default="reported"),
+    Column("precision", String(16), nullable=False),
+    Column("period_text", Text),
+    Column("period_start", Date),
+    Column("period_end", Date),
+    Column("status_note", Text),
+    Column("precision_note", Text),
+    Column("sources", Text),
+    Column("tier", String(16), nullable=False),
+    Column("admin1_id", Integer, ForeignKey("boundary_units.id", ondelete="SET NULL")),
+    Column("admin1_outside", Boolean, nullable=False, default=False),
+    Column("admin1_distance_m", Float),
+    *_bbox_columns(),
+)
+
+testimonies = Table(
+    "testimonies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("witness_code", String(64), nullable=False),
+    Column("interview_date", Date),
+    Column("narrative", Text),
+    Column("place_text", Text),
+    Column("geom", LargeBinary),
+    Column("radius_m", Float),
+    Column("precision", String(16)),
+    Column("period_text", Text),
+    Column("period_start", Date),
+    Column("period_end", Date),
+    Column("relationship", String(32)),
+    Column("tier", String(16), nullable=False),
+    Column("synthetic", Boolean, nullable=False, default=False),
+    Column("admin1_id", Integer, ForeignKey("boundary_units.id", ondelete="SET NULL")),
+    Column("admin1_outside", Boolean, nullable=False, default=False),
+    Column("admin1_distance_m", Float),
+    *_bbox_columns(),
+    Index("ix_testimonies_witness", "witness_code"),
+    Index("ix_testimonies_period", "period_start", "period_end"),
+)
+
+testimony_violations = Table(
+    "testimony_violations",
+    metadata,
+    Column("testimony_id", Integer, ForeignKey("testimonies.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("violation", String(32), primary_key=True),
+    Index("ix_testimony_violations_violation", "violation", "testimony_id"),
+)
+
+# Ground truth of the synthetic generator: which site a synthetic testimony was drawn from.
+# Kept out of every testimony query on purpose; only evaluation code reads it.
+synthetic_truth = Table(
+    "synthetic_truth",
+    metadata,
+    Column("testimony_id", Integer, ForeignKey("testimonies.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE")),
+    Column("kind", String(16), nullable=False),  # site | no_site | name_only
+)
+
+import_batches = Table(
+    "import_batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("inserted", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("report", Text),
+)
+
+# Tables that carry geometry, and so a bbox index.
+SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")

@@ -1,0 +1,67 @@
+"""Translated UI strings and vocabulary labels for pages and map scripts (gettext)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..model import (
+    FACILITY_COLOURS,
+    FACILITY_LABELS,
+    PRECISION_LABELS,
+    RELATIONSHIP_LABELS,
+    VIOLATION_LABELS,
+)
+
+# The English vocabulary labels live in geomap.model (no Flask there); listing them here
+# through _l() puts them in the message catalogue for translators.
+_VOCAB_MSGIDS = [
+    _l("Political prison camp (kwalliso)"), _l("Re-education camp / long-term prison (kyohwaso)"),
+    _l("Holding centre (jipkyulso)"), _l("Labour-training camp (rodong danryondae)"),
+    _l("Police / MSS detention centre (kuryujang)"), _l("Execution site"), _l("Burial site"),
+    _l("Other"), _l("Exact (within 10 m)"), _l("Vicinity (within 100 m)"),
+    _l("Locality (within 1 km)"), _l("Area (within 10 km)"), _l("Admin unit only"),
+    _l("Arbitrary detention"), _l("Forced labour"), _l("Torture / ill-treatment"), _l("Execution"),
+    _l("Deliberate starvation"), _l("Sexual violence"), _l("Enforced disappearance"),
+    _l("Death in custody"), _l("Forced abortion / infanticide"), _l("Public execution"),
+    _l("Was detained there"), _l("Saw directly"), _l("Heard from a victim"), _l("Hearsay"),
+]
+
+
+def vocab() -> dict:
+    return {
+        "types": {str(k): _(v) for k, v in FACILITY_LABELS.items()},
+        "colours": {str(k): v for k, v in FACILITY_COLOURS.items()},
+        "precisions": {str(k): _(v) for k, v in PRECISION_LABELS.items()},
+        "violations": {str(k): _(v) for k, v in VIOLATION_LABELS.items()},
+        "relationships": {str(k): _(v) for k, v in RELATIONSHIP_LABELS.items()},
+    }
+
+
+def map_text() -> dict:
+    return {
+        "basemap": _("Relief (offline)"),
+        "provinces": _("Provinces"),
+        "sites": _("Sites"),
+        "testimonies": _("Testimonies (synthetic)"),
+        "legend": _("Sites by facility type"),
+        "testimony_point": _("Testimony (reported location)"),
+        "uncertainty_circle": _("Uncertainty radius (zoom in)"),
+        "type": _("Type"),
+        "aliases": _("Also known as"),
+        "period": _("Period"),
+        "status": _("Status"),
+        "precision": _("Location precision"),
+        "precision_note": _("About this location"),
+        "province": _("Province"),
+        "nearest": _("outside every province; nearest"),
+        "sources": _("Sources"),
+        "testimony": _("Testimony"),
+        "place": _("Reported place"),
+        "uncertainty": _("Uncertainty radius"),
+        "violations": _("Violations"),
+        "relationship": _("Witness relationship"),
+        "synthetic": _("SYNTHETIC test record, not a real account"),
+        "capped": _("Showing %(shown)s of %(total)s testimonies in view; zoom in to see all."),
+        "error": _("Could not load data"),
+    }

@@ -1,0 +1,39 @@
+"""HTML pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, send_file, url_for
+
+from ..basemap import ATTRIBUTION, ensure_basemap
+from ..mapview import MapUrls, build_map, render_parts
+from . import get_settings, get_store
+from .labels import map_text, vocab
+
+bp = Blueprint("pages", __name__)
+
+
+def _static(path: str) -> str:
+    return url_for("static", filename=path)
+
+
+@bp.get("/")
+def map_page():
+    settings = get_settings()
+    basemap = ensure_basemap(settings.basemap_dir)
+    urls = MapUrls(
+        basemap=url_for("pages.basemap_image"), basemap_bounds=basemap.bounds,
+        basemap_attribution=ATTRIBUTION, sites=url_for("api.sites"),
+        testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
+    )
+    m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, 20_000))
+    parts = render_parts(m, _static)
+    stats = get_store().stats()
+    return render_template("map.html", parts=parts, stats=stats)
+
+
+@bp.get("/basemap/relief.png")
+def basemap_image():
+    basemap = ensure_basemap(get_settings().basemap_dir)
+    if not basemap.path.is_file():
+        abort(404)
+    return send_file(basemap.path, mimetype="image/png", max_age=86400)

@@ -1,0 +1,227 @@
+/* geomap map layers. Every value that came from data is inserted as text (textContent),
+   never as HTML, so a site named "<img src=x onerror=...>" shows those characters. */
+(function () {
+  "use strict";
+  const geomap = (window.geomap = window.geomap || {});
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v;
+      else if (k === "class") node.className = v;
+      else if (k === "background") node.style.background = v;  // CSSOM: allowed under a strict CSP
+      else node.setAttribute(k, v);
+    }
+    for (const c of children || []) if (c) node.appendChild(c);
+    return node;
+  }
+
+  function row(label, value) {
+    if (value === null || value === undefined || value === "" ||
+        (Array.isArray(value) && value.length === 0)) return null;
+    const text = Array.isArray(value) ? value.join("; ") : String(value);
+    return el("div", { class: "gm-row" }, [
+      el("span", { class: "gm-label", text: label }), el("span", { class: "gm-value", text: text }),
+    ]);
+  }
+
+  function label(dict, code) { return (dict && dict[code]) || code; }
+
+  async function getJSON(url, signal) {
+    const resp = await fetch(url, { signal: signal, credentials: "same-origin",
+                                    headers: { Accept: "application/geo+json" } });
+    if (!resp.ok) {
+      let msg = resp.status + " " + resp.statusText;
+      try { msg = (await resp.json()).error || msg; } catch (e) { /* not JSON */ }
+      throw new Error(msg);
+    }
+    return resp.json();
+  }
+
+  function status(map, text) {
+    const box = map.getContainer().querySelector(".gm-status");
+    if (box) { box.textContent = text || ""; box.hidden = !text; }
+  }
+
+  geomap.statusControl = function (map) {
+    const c = L.control({ position: "bottomleft" });
+    c.onAdd = function () {
+      const d = el("div", { class: "gm-status leaflet-control", role: "status", "aria-live": "polite" });
+      d.hidden = true;
+      return d;
+    };
+    c.addTo(map);
+  };
+
+  geomap.boundaries = function (map, layer, cfg) {
+    getJSON(cfg.url).then(function (fc) {
+      L.geoJSON(fc, {
+        style: { color: "#5b4a3a", weight: 1.2, opacity: 0.9, fillOpacity: 0.03, fillColor: "#5b4a3a" },
+        onEachFeature: function (f, lyr) {
+          const p = f.properties;
+          const t = el("div", { class: "gm-tip" }, [
+            el("strong", { text: p.name_en }),
+            p.name_ko ? el("span", { class: "gm-ko", text: " " + p.name_ko }) : null,
+          ]);
+          lyr.bindTooltip(t, { sticky: true });
+        },
+      }).eachLayer(function (l) { layer.addLayer(l); });
+      map.fire("geomap:boundaries", { count: fc.features.length });
+    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message); });
+  };
+
+  function sitePopup(p, cfg) {
+    const L_ = cfg.labels;
+    const admin = p.admin1 ? p.admin1 + (p.admin1_ko ? " / " + p.admin1_ko : "") +
+      (p.admin1_outside ? " (" + L_.nearest + ", " + Math.round(p.admin1_distance_m) + " m)" : "") : null;
+    return el("div", { class: "gm-popup gm-site" }, [
+      el("h3", { text: p.name }),
+      p.name_ko ? el("div", { class: "gm-ko", text: p.name_ko }) : null,
+      row(L_.type, label(cfg.types, p.facility_type)),
+      row(L_.aliases, p.aliases),
+      row(L_.period, p.period),
+      row(L_.status, p.status_note),
+      row(L_.precision, label(cfg.precisions, p.precision)),
+      row(L_.precision_note, p.precision_note),
+      row(L_.province, admin),
+      row(L_.sources, p.sources),
+    ]);
+  }
+
+  geomap.sites = function (map, layer, cfg) {
+    // sites stay above testimony clusters (markerPane is 600)
+    if (!map.getPane("gm-sites")) map.createPane("gm-sites").style.zIndex = 650;
+    const renderer = L.svg({ pane: "gm-sites" });
+    getJSON(cfg.url).then(function (fc) {
+      let n = 0;
+      const byType = {};
+      for (const f of fc.features) {
+        if (!f.geometry) continue;
+        const p = f.properties;
+        byType[p.facility_type] = (byType[p.facility_type] || 0) + 1;
+        const [lon, lat] = f.geometry.coordinates;
+        const m = L.circleMarker([lat, lon], {
+          pane: "gm-sites", renderer: renderer,
+          radius: p.facility_type === "kwalliso" ? 9 : 7, weight: 2, color: "#fff",
+          fillColor: cfg.colours[p.facility_type] || "#999", fillOpacity: 0.95,
+        });
+        m.bindPopup(function () { return sitePopup(p, cfg); }, { maxWidth: 380, className: "gm-site-popup" });
+        m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
+        m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
+        layer.addLayer(m);
+        n++;
+      }
+      map.fire("geomap:sites", { count: n, unlocated: fc.features.length - n, byType: byType });
+    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message); });
+  };
+
+  function testimonyPopup(f, cfg) {
+    const p = f.properties, L_ = cfg.labels;
+    return el("div", { class: "gm-popup gm-testimony" }, [
+      p.synthetic ? el("div", { class: "gm-synthetic", text: L_.synthetic }) : null,
+      el("h3", { text: L_.testimony + " " + p.witness_code }),
+      row(L_.place, p.place_text),
+      row(L_.period, p.period),
+      row(L_.uncertainty, p.radius_m !== null ? Math.round(p.radius_m).toLocaleString() + " m" : null),
+      row(L_.precision, label(cfg.precisions, p.precision)),
+      row(L_.violations, (p.violations || []).map(function (v) { return label(cfg.violations, v); })),
+      row(L_.relationship, label(cfg.relationships, p.relationship)),
+      row(L_.province, p.admin1 ? p.admin1 + (p.admin1_outside ? " (" + L_.nearest + ")" : "") : null),
+    ]);
+  }
+
+  geomap.testimonies = function (map, layer, cfg) {
+    // layer: a MarkerClusterGroup for the points; circles of the real uncertainty radius are
+    // drawn in a second group once the map is zoomed in far enough for them to mean something.
+    const circles = L.featureGroup();
+    let controller = null, timer = null;
+    // neutral cluster badges, so testimony counts are not mistaken for facility colours
+    layer.options.iconCreateFunction = function (cluster) {
+      const n = cluster.getChildCount();
+      const size = n < 10 ? 26 : n < 100 ? 32 : n < 1000 ? 38 : 44;
+      return L.divIcon({ html: "<span>" + n + "</span>", className: "gm-cluster",
+                         iconSize: L.point(size, size) });
+    };
+
+    function draw(fc) {
+      layer.clearLayers();
+      circles.clearLayers();
+      const markers = [];
+      const showCircles = map.getZoom() >= cfg.circleMinZoom;
+      for (const f of fc.features) {
+        const [lon, lat] = f.geometry.coordinates;
+        const m = L.circleMarker([lat, lon], { radius: 4, weight: 1, color: "#222",
+                                               fillColor: "#ffd400", fillOpacity: 0.9 });
+        m.bindPopup(function () { return testimonyPopup(f, cfg); }, { maxWidth: 340 });
+        markers.push(m);
+        if (showCircles && f.properties.radius_m) {
+          circles.addLayer(L.circle([lat, lon], { radius: f.properties.radius_m, weight: 1,
+            color: "#b8860b", fillOpacity: 0.06, interactive: false }));
+        }
+      }
+      layer.addLayers(markers);
+      const shown = fc.numberReturned, total = fc.numberMatched;
+      status(map, total > shown ? cfg.labels.capped.replace("%(shown)s", shown.toLocaleString())
+                                      .replace("%(total)s", total.toLocaleString()) : "");
+      map.fire("geomap:testimonies", { count: shown, total: total });
+    }
+
+    function load() {
+      if (!map.hasLayer(layer)) return;
+      if (controller) controller.abort();
+      controller = new AbortController();
+      const b = map.getBounds().pad(0.1);
+      const bbox = [Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()),
+                    Math.min(180, b.getEast()), Math.min(90, b.getNorth())]
+        .map(function (v) { return v.toFixed(5); }).join(",");
+      const url = new URL(cfg.url, window.location.href);
+      url.searchParams.set("bbox", bbox);
+      url.searchParams.set("limit", cfg.limit);
+      for (const [k, v] of Object.entries(geomap.filters || {})) if (v) url.searchParams.set(k, v);
+      getJSON(url.toString(), controller.signal).then(draw).catch(function (e) {
+        if (e.name !== "AbortError") status(map, cfg.labels.error + ": " + e.message);
+      });
+    }
+
+    function schedule() { clearTimeout(timer); timer = setTimeout(load, 150); }
+    map.on("moveend", schedule);
+    // folium adds the layer to the map after this function returns: load when that happens
+    layer.on("add", function () { circles.addTo(map); schedule(); });
+    layer.on("remove", function () { map.removeLayer(circles); });
+    geomap.reloadTestimonies = load;
+  };
+
+  geomap.legend = function (map, cfg) {
+    const c = L.control({ position: "bottomright" });
+    c.onAdd = function () {
+      const box = el("div", { class: "gm-legend leaflet-control" }, [el("h4", { text: cfg.title })]);
+      const rows = {};
+      for (const [code, name] of cfg.types) {  // [code, label] pairs, in vocabulary order
+        const count = el("span", { class: "gm-count" });
+        rows[code] = el("div", { class: "gm-legend-row" }, [
+          el("span", { class: "gm-swatch", background: cfg.colours[code] }),
+          el("span", { text: name }), count,
+        ]);
+        rows[code].count = count;
+        box.appendChild(rows[code]);
+      }
+      // once sites are loaded, show counts and hide types with no site on the map
+      map.on("geomap:sites", function (e) {
+        for (const [code, row] of Object.entries(rows)) {
+          const n = e.byType[code] || 0;
+          row.hidden = n === 0;
+          row.count.textContent = String(n);
+        }
+      });
+      box.appendChild(el("div", { class: "gm-legend-row" }, [
+        el("span", { class: "gm-swatch gm-swatch-testimony" }), el("span", { text: cfg.testimony }),
+      ]));
+      box.appendChild(el("div", { class: "gm-legend-row" }, [
+        el("span", { class: "gm-swatch gm-swatch-circle" }), el("span", { text: cfg.uncertainty }),
+      ]));
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    };
+    c.addTo(map);
+  };
+})();

@@ -1,0 +1,68 @@
+"""Copy the front-end files geomap serves from its own origin out of node_modules.
+
+Run after `npm ci`. Only what the pages use is copied, so the static folder stays small and no
+page ever needs a CDN. Fonts: Noto Sans KR (regular and bold) so Hangul renders the same on every
+machine; only the woff2 files are kept (every browser that runs Leaflet 1.9 reads woff2).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / "node_modules"
+DEST = ROOT / "geomap" / "web" / "static" / "vendor"
+
+COPIES = {
+    "leaflet/dist/leaflet.js": "leaflet/leaflet.js",
+    "leaflet/dist/leaflet.css": "leaflet/leaflet.css",
+    "leaflet/dist/images": "leaflet/images",
+    "leaflet/LICENSE": "leaflet/LICENSE",
+    "leaflet.markercluster/dist/leaflet.markercluster.js": "markercluster/leaflet.markercluster.js",
+    "leaflet.markercluster/dist/MarkerCluster.css": "markercluster/MarkerCluster.css",
+    "leaflet.markercluster/dist/MarkerCluster.Default.css": "markercluster/MarkerCluster.Default.css",
+    "leaflet.markercluster/MIT-LICENCE.txt": "markercluster/LICENSE",
+    "@fontsource/noto-sans-kr/LICENSE": "fonts/noto-sans-kr/LICENSE",
+}
+FONT_WEIGHTS = ("400", "700")
+
+
+def copy_fonts() -> int:
+    src_dir = NODE / "@fontsource" / "noto-sans-kr"
+    out_dir = DEST / "fonts" / "noto-sans-kr"
+    (out_dir / "files").mkdir(parents=True, exist_ok=True)
+    count = 0
+    for weight in FONT_WEIGHTS:
+        css = (src_dir / f"{weight}.css").read_text(encoding="utf-8")
+        # keep the woff2 source only
+        css = re.sub(r",\s*url\(\./files/[^)]+\.woff\) format\('woff'\)", "", css)
+        for name in re.findall(r"url\(\./files/([^)]+\.woff2)\)", css):
+            shutil.copy2(src_dir / "files" / name, out_dir / "files" / name)
+            count += 1
+        (out_dir / f"{weight}.css").write_text(css, encoding="utf-8")
+    return count
+
+
+def main() -> int:
+    if not NODE.is_dir():
+        print("node_modules/ is missing: run `npm ci` first", file=sys.stderr)
+        return 1
+    if DEST.exists():
+        shutil.rmtree(DEST)
+    for src, dst in COPIES.items():
+        s, d = NODE / src, DEST / dst
+        d.parent.mkdir(parents=True, exist_ok=True)
+        if s.is_dir():
+            shutil.copytree(s, d)
+        else:
+            shutil.copy2(s, d)
+    fonts = copy_fonts()
+    print(f"vendored {len(COPIES)} asset paths and {fonts} font files into {DEST.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
