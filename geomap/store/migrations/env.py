@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from geomap.store.schema import metadata
+from geomap.store.schema import include_object, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only `alembic` run by hand lands here
@@ -11,6 +11,7 @@ if connection is None:  # pragma: no cover - only `alembic` run by hand lands he
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    include_object=include_object,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
