@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup setup-test assets translations lint bench clean
+.PHONY: demo test setup setup-test assets translations messages lint bench clean
 
 demo: setup
 	$(VENV)/bin/geomap demo $(DEMO_ARGS)
@@ -30,7 +30,12 @@ geomap/web/static/vendor/.stamp: package.json package-lock.json scripts/vendor_a
 	touch $@
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile --use-fuzzy -d geomap/web/translations -f -q
+	$(VENV)/bin/pybabel compile -d geomap/web/translations >/dev/null
+
+# after changing user-facing strings: refresh the catalogue, then translate messages.po
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o geomap/web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i geomap/web/translations/messages.pot -d geomap/web/translations
 
 # Browser tests need Debian's Chromium (Playwright's own browser download does not work offline).
 setup-test: setup

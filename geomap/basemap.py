@@ -54,7 +54,7 @@ def ensure_basemap(out_dir: Path, source: Path = SOURCE_PNG, scale: int = 3) -> 
         west, south, east, north = array_bounds(h, w, src_t)
         t, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, west, south, east, north)
         # upsample so bilinear resampling happens here once, not blockily in the browser
-        t, dw, dh = t * Affine.scale(1 / scale), dw * scale, dh * scale
+        t, dw, dh = t @ Affine.scale(1 / scale), dw * scale, dh * scale
         dst = np.zeros((data.shape[0], dh, dw), dtype=data.dtype)
         for band in range(data.shape[0]):
             reproject(data[band], dst[band], src_transform=src_t, src_crs=src_crs,
