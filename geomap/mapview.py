@@ -57,7 +57,8 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int) -> folium.Map:
     SitesLayer(text["sites"], {"url": urls.sites, **common}).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     Legend({"title": text["legend"], "types": list(vocab["types"].items()), "colours": vocab["colours"],
-            "testimony": text["testimony_point"], "uncertainty": text["uncertainty_circle"]}
+            "testimony": text["testimony_point"], "cluster": text["testimony_cluster"],
+            "uncertainty": text["uncertainty_circle"]}
            ).add_to(m)
     StatusBox().add_to(m)
     return m

@@ -46,6 +46,7 @@ def map_text() -> dict:
         "testimonies": _("Testimonies (synthetic)"),
         "legend": _("Sites by facility type"),
         "testimony_point": _("Testimony (reported location)"),
+        "testimony_cluster": _("Testimonies grouped (count)"),
         "uncertainty_circle": _("Uncertainty radius (zoom in)"),
         "type": _("Type"),
         "aliases": _("Also known as"),

@@ -3,6 +3,9 @@
 (function () {
   "use strict";
   const geomap = (window.geomap = window.geomap || {});
+  // what has been drawn so far (read by people debugging and by the browser tests)
+  geomap.state = { boundaries: 0, sites: 0, testimonies: 0, testimoniesMatched: 0, errors: [] };
+  geomap.siteMarkers = {};
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -38,7 +41,8 @@
     return resp.json();
   }
 
-  function status(map, text) {
+  function status(map, text, isError) {
+    if (isError) geomap.state.errors.push(text);
     const box = map.getContainer().querySelector(".gm-status");
     if (box) { box.textContent = text || ""; box.hidden = !text; }
   }
@@ -66,8 +70,9 @@
           lyr.bindTooltip(t, { sticky: true });
         },
       }).eachLayer(function (l) { layer.addLayer(l); });
+      geomap.state.boundaries = fc.features.length;
       map.fire("geomap:boundaries", { count: fc.features.length });
-    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message); });
+    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message, true); });
   };
 
   function sitePopup(p, cfg) {
@@ -109,10 +114,12 @@
         m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
         m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
         layer.addLayer(m);
+        geomap.siteMarkers[p.key] = m;
         n++;
       }
+      geomap.state.sites = n;
       map.fire("geomap:sites", { count: n, unlocated: fc.features.length - n, byType: byType });
-    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message); });
+    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message, true); });
   };
 
   function testimonyPopup(f, cfg) {
@@ -163,6 +170,8 @@
       const shown = fc.numberReturned, total = fc.numberMatched;
       status(map, total > shown ? cfg.labels.capped.replace("%(shown)s", shown.toLocaleString())
                                       .replace("%(total)s", total.toLocaleString()) : "");
+      geomap.state.testimonies = shown;
+      geomap.state.testimoniesMatched = total;
       map.fire("geomap:testimonies", { count: shown, total: total });
     }
 
@@ -179,7 +188,7 @@
       url.searchParams.set("limit", cfg.limit);
       for (const [k, v] of Object.entries(geomap.filters || {})) if (v) url.searchParams.set(k, v);
       getJSON(url.toString(), controller.signal).then(draw).catch(function (e) {
-        if (e.name !== "AbortError") status(map, cfg.labels.error + ": " + e.message);
+        if (e.name !== "AbortError") status(map, cfg.labels.error + ": " + e.message, true);
       });
     }
 
@@ -215,6 +224,9 @@
       });
       box.appendChild(el("div", { class: "gm-legend-row" }, [
         el("span", { class: "gm-swatch gm-swatch-testimony" }), el("span", { text: cfg.testimony }),
+      ]));
+      box.appendChild(el("div", { class: "gm-legend-row" }, [
+        el("span", { class: "gm-swatch gm-swatch-cluster" }), el("span", { text: cfg.cluster }),
       ]));
       box.appendChild(el("div", { class: "gm-legend-row" }, [
         el("span", { class: "gm-swatch gm-swatch-circle" }), el("span", { text: cfg.uncertainty }),

@@ -1,0 +1,134 @@
+"""The demo map in a real headless Chromium (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from shapely.geometry import Point
+
+from geomap.demo import load_synthetic_testimonies
+from geomap.model import FacilityType, Precision, Site, Tier
+from geomap.web import create_app
+
+from .conftest import serve_in_thread
+
+pytestmark = pytest.mark.browser
+XSS = "<img src=x onerror=alert(1)>"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic", "--disable-features=Translate,OptimizationHints"]
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory):
+    from geomap.config import load_settings
+    from geomap.demo import load_reference_data
+    from geomap.store import Store
+
+    settings = load_settings(tmp_path_factory.mktemp("browser") / "instance")
+    store = Store(settings.database_url)
+    load_reference_data(store)
+    load_synthetic_testimonies(store, 400, seed=11)
+    store.upsert_sites([Site(
+        key="xss", name=XSS, aliases=["<script>alert(2)</script>"],
+        facility_type=FacilityType.OTHER, geometry=Point(127.3, 40.2),
+        precision=Precision.LOCALITY, sources="<b>bold</b>", tier=Tier.INTERNAL)])
+    base, stop = serve_in_thread(create_app(settings, store))
+    yield base
+    stop()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: run `make setup-test`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_app):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
+    pg = ctx.new_page()
+    pg.console_errors, pg.requests, pg.dialogs = [], [], []
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    ctx.close()
+
+
+def _wait_drawn(page):
+    page.wait_for_function(
+        "window.geomap && geomap.state.boundaries > 0 && geomap.state.sites > 0"
+        " && geomap.state.testimonies > 0", timeout=20_000)
+
+
+def test_demo_map_draws_boundaries_sites_and_testimonies_from_our_origin_only(page, live_app):
+    page.goto(live_app + "/")
+    _wait_drawn(page)
+    state = page.evaluate("geomap.state")
+    assert state["boundaries"] == 12  # 12 admin-1 units
+    assert state["sites"] == 29  # 28 public sites with coordinates + the hostile test site
+    assert state["testimonies"] > 300 and state["errors"] == []
+    assert page.locator(".leaflet-container").count() == 1
+    assert page.locator(".gm-cluster, .leaflet-interactive").count() > 0
+    assert page.locator(".gm-basemap").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map.png"))
+    host = urlparse(live_app).netloc
+    assert [u for u in page.requests if urlparse(u).netloc not in (host, "")] == []
+    assert page.console_errors == []
+
+
+def test_testimonies_reload_for_the_new_viewport(page, live_app):
+    page.goto(live_app + "/")
+    _wait_drawn(page)
+    before = page.evaluate("geomap.state.testimonies")
+    api_calls = len([u for u in page.requests if "/api/testimonies" in u])
+    # zoom to Yodok (Camp 15): fewer testimonies, fetched again for the new bbox
+    page.evaluate("""() => { const k = Object.keys(window).find(k => k.startsWith('map_'));
+                            window[k].setView([39.71, 126.89], 11); }""")
+    page.wait_for_function(f"geomap.state.testimonies < {before}", timeout=10_000)
+    assert len([u for u in page.requests if "/api/testimonies" in u]) > api_calls
+    assert "bbox=126." in [u for u in page.requests if "/api/testimonies" in u][-1]
+    # zoomed in, uncertainty circles of real radius are drawn
+    assert page.locator("path.leaflet-interactive, canvas").count() > 0
+    assert page.console_errors == []
+
+
+def test_hostile_site_name_shows_as_text_in_popup_and_tooltip(page, live_app):
+    page.goto(live_app + "/")
+    _wait_drawn(page)
+    page.evaluate("geomap.siteMarkers['xss'].openPopup()")
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert XSS in popup.inner_text()
+    assert "<script>alert(2)</script>" in popup.inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator(".leaflet-popup-content b").count() == 0
+    page.evaluate("geomap.siteMarkers['xss'].openTooltip()")
+    assert XSS in page.locator(".leaflet-tooltip").last.inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    assert page.dialogs == [] and page.console_errors == []
+
+
+def test_korean_page_renders_hangul_labels(page, live_app):
+    page.goto(live_app + "/?lang=ko")
+    _wait_drawn(page)
+    assert "도·직할시" in page.locator(".leaflet-control-layers").inner_text()
+    fonts = page.evaluate("document.fonts.check('16px \"Noto Sans KR\"', '함경북도')")
+    assert fonts is True
+    page.screenshot(path=str(ARTIFACTS / "map-ko.png"))
+    assert page.console_errors == []
