@@ -1,0 +1,102 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from click.testing import CliRunner
+
+from geomap.cli import main
+from geomap.store import Store
+
+from .conftest import SHARED_DATA
+
+
+def _run(instance, *args):
+    r = CliRunner().invoke(main, ["--instance", str(instance), *args], catch_exceptions=False)
+    return r
+
+
+def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
+    inst = tmp_path / "inst"
+    r = _run(inst, "demo", "--testimonies", "250", "--no-serve")
+    assert r.exit_code == 0, r.output
+    assert "250 synthetic testimonies added" in r.output
+    db = inst / "geomap.sqlite3"
+    store = Store(f"sqlite:///{db}")
+    assert store.count_testimonies() == 250
+    store.close()
+    r = _run(inst, "demo", "--keep", "--no-serve")
+    assert "reusing" in r.output
+    store = Store(f"sqlite:///{db}")
+    assert store.count_testimonies() == 250
+    store.close()
+    # without --keep the demo starts again from nothing (same seed, same data)
+    r = _run(inst, "demo", "--testimonies", "100", "--no-serve")
+    store = Store(f"sqlite:///{db}")
+    assert store.count_testimonies() == 100
+    store.close()
+
+
+def test_instance_folder_comes_from_the_environment(tmp_path, monkeypatch):
+    inst = tmp_path / "from-env"
+    monkeypatch.setenv("GEOMAP_INSTANCE", str(inst))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    r = CliRunner().invoke(main, ["db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    assert (inst / "geomap.sqlite3").is_file()
+
+
+def test_boundaries_import_command_reports_what_it_did(tmp_path):
+    raw = SHARED_DATA / "boundaries" / "prk_admin1_natural_earth_raw.geojson"
+    r = _run(tmp_path, "boundaries", "import", str(raw), "--level", "1")
+    assert r.exit_code == 0
+    assert "11 inserted, 0 updated, 1 skipped" in r.output
+    assert "no name in name" in r.output
+    r = _run(tmp_path, "boundaries", "import", str(raw), "--level", "1")
+    assert "0 inserted, 11 updated" in r.output
+
+
+def test_bad_input_is_a_clear_cli_error_not_a_traceback(tmp_path):
+    r = CliRunner().invoke(main, ["--instance", str(tmp_path), "boundaries", "import",
+                                  "/vsicurl/http://127.0.0.1:9/x.geojson", "--level", "1"])
+    assert r.exit_code != 0
+    assert "only local files are accepted" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_serving_beyond_loopback_is_refused_in_local_mode(tmp_path):
+    r = CliRunner().invoke(main, ["--instance", str(tmp_path), "serve", "--host", "0.0.0.0"])
+    assert r.exit_code == 2
+    assert "only listens on loopback" in r.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_the_app_on_loopback(tmp_path):
+    inst = tmp_path / "inst"
+    assert _run(inst, "demo", "--testimonies", "50", "--no-serve").exit_code == 0
+    port = _free_port()
+    env = {**os.environ, "GEOMAP_INSTANCE": str(inst)}
+    proc = subprocess.Popen([sys.executable, "-m", "geomap.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats") as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert '"testimonies":50' in body.replace(" ", "")
+    finally:
+        proc.terminate()
+        proc.wait(10)
