@@ -12,7 +12,7 @@ demo: setup
 	$(VENV)/bin/geomap demo $(DEMO_ARGS)
 
 test: setup-test
-	$(VENV)/bin/ruff check geomap tests bench scripts
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP) assets translations
@@ -45,7 +45,7 @@ setup-test: setup
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 lint: setup
-	$(VENV)/bin/ruff check geomap tests bench scripts
+	$(VENV)/bin/ruff check .
 
 bench: setup-test
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -110,7 +110,7 @@
           radius: p.facility_type === "kwalliso" ? 9 : 7, weight: 2, color: "#fff",
           fillColor: cfg.colours[p.facility_type] || "#999", fillOpacity: 0.95,
         });
-        m.bindPopup(function () { return sitePopup(p, cfg); }, { maxWidth: 380, className: "gm-site-popup" });
+        m.bindPopup(function () { return sitePopup(p, cfg); }, { minWidth: 320, maxWidth: 460, className: "gm-site-popup" });
         m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
         m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
         layer.addLayer(m);
@@ -159,7 +159,7 @@
         const [lon, lat] = f.geometry.coordinates;
         const m = L.circleMarker([lat, lon], { radius: 4, weight: 1, color: "#222",
                                                fillColor: "#ffd400", fillOpacity: 0.9 });
-        m.bindPopup(function () { return testimonyPopup(f, cfg); }, { maxWidth: 340 });
+        m.bindPopup(function () { return testimonyPopup(f, cfg); }, { minWidth: 260, maxWidth: 380 });
         markers.push(m);
         if (showCircles && f.properties.radius_m) {
           circles.addLayer(L.circle([lat, lon], { radius: f.properties.radius_m, weight: 1,
