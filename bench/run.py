@@ -1,0 +1,724 @@
+"""Benchmark the map page and the testimonies API against a folium baseline, in one run.
+
+    python bench/run.py [--sizes 2000,50000] [--repeat 20] [--draws 3]
+
+For each size N: a fresh demo instance (reference data + N synthetic testimonies) in a temporary
+folder, served by waitress on a loopback port. Measured:
+
+* ours: GET / and GET /api/testimonies (whole country, zoomed on Yodok, and the viewport the
+  page itself asks for first) -- bytes, median and p95 over --repeat keep-alive requests;
+  first draw in headless Chromium (navigation start until clusters/markers are in the DOM).
+* baseline: a folium map with the same testimonies embedded through
+  `folium.plugins.FastMarkerCluster`, assets localised like ours, served by the same server --
+  generation time, page bytes, first draw.
+
+Prints a table per size with ratios (ours / baseline) and writes everything to
+bench/out/map.json. No timing is asserted. Exit status: 0 on success; 1 if something failed
+(an exception, an HTTP error, a browser draw that never happened, or our page contacting a
+host other than 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out" / "map.json"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # no internet here: make any non-loopback lookup fail at once (still counted)
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+VIEWPORT = {"width": 1280, "height": 860}
+BBOX_COUNTRY = "124.0,37.5,131.0,43.1"
+BBOX_YODOK = "126.6,39.5,127.1,39.9"
+BASELINE_PATH = "/bench/baseline"
+DRAW_TIMEOUT_MS = 120_000
+BASELINE_NAME = "folium FastMarkerCluster"
+
+# in-page: once clusters/markers are in the DOM, when (ms since navigation start) and how much
+# had been downloaded by then
+_DRAWN_JS = """(sel) => {
+  const n = document.querySelectorAll(sel).length;
+  if (n === 0) return null;
+  const now = performance.now();
+  let bytes = 0, requests = 0;
+  for (const e of performance.getEntriesByType("navigation").concat(
+                  performance.getEntriesByType("resource"))) {
+    if (e.responseEnd > 0 && e.responseEnd <= now) { bytes += e.encodedBodySize; requests++; }
+  }
+  const s = window.geomap && window.geomap.state;
+  const nav = performance.getEntriesByType("navigation")[0];
+  const api = performance.getEntriesByType("resource").find(
+    (e) => e.name.includes("/api/testimonies") && e.responseEnd > 0);
+  return {t: now, elements: n, bytes: bytes, requests: requests,
+          testimonies: s ? s.testimonies : null, matched: s ? s.testimoniesMatched : null,
+          dcl: nav && nav.domContentLoadedEventEnd > 0 ? nav.domContentLoadedEventEnd : null,
+          api_start: api ? api.startTime : null, api_end: api ? api.responseEnd : null};
+}"""
+# everything the page downloaded (once no request was open for a while)
+_TOTAL_BYTES_JS = """() => performance.getEntriesByType("navigation").concat(
+  performance.getEntriesByType("resource")).reduce((a, e) => a + e.encodedBodySize, 0)"""
+OURS_SELECTOR = ".gm-cluster, .leaflet-marker-icon"
+BASELINE_SELECTOR = ".marker-cluster, .leaflet-marker-icon"
+
+
+# -- small helpers ------------------------------------------------------------------------------
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """`stage: done/total` lines on stderr, at most about once a second per stage."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.last: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - self.last.get(stage, 0.0) >= 1.0:
+            self.last[stage] = now
+            log(f"{self.prefix}{stage}: {done}/{total}")
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = [x * 1000 for x in seconds]
+    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(nearest_rank(ms, 0.95), 2),
+            "min_ms": round(min(ms), 2), "n": len(ms)}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r: float | None) -> str:
+    if r is None:
+        return "n/a"
+    return f"{r:.3g}x" if r < 10 else f"{r:,.0f}x"
+
+
+def fmt_bytes(n: int | None) -> str:
+    return "n/a" if n is None else f"{n:,} B"
+
+
+def fmt_ms(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:,.1f} ms"
+
+
+def fmt_timing(d: dict | None) -> str:
+    if not d:
+        return "n/a"
+    return f"{d['median_ms']:,.1f} ms (p95 {d['p95_ms']:,.1f})"
+
+
+class BenchError(Exception):
+    pass
+
+
+class _QueueWarnings(logging.Filter):
+    """Counts waitress's "Task queue depth is N" warnings (all worker threads busy) instead of
+    interleaving them with the progress lines."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = self.max_depth = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.count += 1
+        m = re.search(r"(\d+)", record.getMessage())
+        self.max_depth = max(self.max_depth, int(m.group(1)) if m else 0)
+        return False
+
+    def take(self) -> dict:
+        out = {"count": self.count, "max_depth": self.max_depth}
+        self.count = self.max_depth = 0
+        return out
+
+
+QUEUE_WARNINGS = _QueueWarnings()
+logging.getLogger("waitress.queue").addFilter(QUEUE_WARNINGS)
+
+
+# -- instance and server ------------------------------------------------------------------------
+def build_instance(tmp: Path, n: int):
+    from geomap.config import load_settings
+    from geomap.demo import load_reference_data, load_synthetic_testimonies
+    from geomap.store import Store
+
+    settings = load_settings(tmp / "instance")
+    store = Store(settings.database_url)
+    t0 = time.perf_counter()
+    log(f"[N={n}] reference data ...")
+    for line in load_reference_data(store):
+        log(f"[N={n}]   {line}")
+    t1 = time.perf_counter()
+    inserted = load_synthetic_testimonies(store, n, progress=Progress(f"[N={n}] "))
+    t2 = time.perf_counter()
+    log(f"[N={n}] {inserted} testimonies stored")
+    return settings, store, {"reference_s": round(t1 - t0, 2), "testimonies_s": round(t2 - t1, 2),
+                             "inserted": inserted}
+
+
+@dataclass
+class Baseline:
+    html: bytes = b""
+    info: dict = field(default_factory=dict)
+
+
+def make_app(settings, store, baseline: Baseline):
+    from flask import Response
+
+    from geomap.web import create_app
+
+    app = create_app(settings, store)
+    # registered before the first request (Flask refuses afterwards); filled in later
+    app.add_url_rule(BASELINE_PATH, "bench_baseline",
+                     lambda: Response(baseline.html, mimetype="text/html"))
+    return app
+
+
+def serve(app):
+    """waitress on a free loopback port in a daemon thread; returns (host, port, stop)."""
+    import waitress
+    from waitress import wasyncore
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True, name="waitress")
+    thread.start()
+
+    def stop() -> None:
+        # server.close() from this thread pulls the sockets out from under the running loop
+        # (EBADF in the loop and in workers); instead let the workers finish, then close every
+        # channel from the loop's own thread, which ends the loop
+        server.task_dispatcher.shutdown()
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(10)
+        if thread.is_alive():
+            log("waitress did not stop within 10 s; closing it anyway")
+            server.close()
+
+    return "127.0.0.1", server.effective_port, stop
+
+
+# -- HTTP timing --------------------------------------------------------------------------------
+class Client:
+    """One keep-alive connection; reconnects if the server closed it."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.conn = http.client.HTTPConnection(host, port, timeout=300)
+
+    def get(self, path: str) -> tuple[float, bytes, http.client.HTTPResponse]:
+        for attempt in (0, 1):
+            try:
+                t0 = time.perf_counter()
+                self.conn.request("GET", path, headers={"Accept-Encoding": "identity"})
+                resp = self.conn.getresponse()
+                body = resp.read()
+                dt = time.perf_counter() - t0
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
+                if attempt:
+                    raise
+        if resp.status != 200:
+            raise BenchError(f"GET {path}: HTTP {resp.status}: {body[:300]!r}")
+        if resp.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
+        return dt, body, resp
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def time_get(client: Client, path: str, repeat: int, geojson: bool = False) -> dict:
+    client.get(path)  # warm-up (first GET / also warps the basemap once)
+    times, body = [], b""
+    for _ in range(repeat):
+        dt, body, _resp = client.get(path)
+        times.append(dt)
+    out = {"path": path, "bytes": len(body), **summary_ms(times)}
+    if geojson:
+        doc = json.loads(body)
+        out["numberReturned"] = doc.get("numberReturned")
+        out["numberMatched"] = doc.get("numberMatched")
+    return out
+
+
+# -- the baseline -------------------------------------------------------------------------------
+# folium's asset names that geomap's table does not know, for the same local files
+ASSET_ALIASES = {"markerclusterdefaultcss": "markerclusterdefault"}
+_EXTERNAL_ASSET = re.compile(r"""(<(?:script|link)\b[^>]*?(?:src|href)=["'])(https?://[^"']+)""")
+_VENDOR_BY_NAME = {
+    "leaflet.js": "vendor/leaflet/leaflet.js",
+    "leaflet.css": "vendor/leaflet/leaflet.css",
+    "leaflet.markercluster.js": "vendor/markercluster/leaflet.markercluster.js",
+    "MarkerCluster.css": "vendor/markercluster/MarkerCluster.css",
+    "MarkerCluster.Default.css": "vendor/markercluster/MarkerCluster.Default.css",
+}
+
+
+BASELINE_CALLBACK = """function (row) {
+    return L.circleMarker(new L.LatLng(row[0], row[1]),
+        {radius: 4, weight: 1, color: "#222", fillColor: "#ffd400", fillOpacity: 0.9});
+}"""
+
+
+def _alias_assets(root) -> list[str]:
+    from folium.elements import JSCSSMixin
+
+    from geomap.layers.assets import _walk
+
+    renamed = []
+    for el in _walk(root):
+        if isinstance(el, JSCSSMixin):
+            for attr in ("default_js", "default_css"):
+                pairs = getattr(el, attr)
+                if any(n in ASSET_ALIASES for n, _ in pairs):
+                    renamed += [f"{type(el).__name__}.{n}" for n, _ in pairs if n in ASSET_ALIASES]
+                    setattr(el, attr, [(ASSET_ALIASES.get(n, n), u) for n, u in pairs])
+    return renamed
+
+
+def _rewrite_external(html: str, static_url) -> tuple[str, list[str]]:
+    """Last resort: point remaining CDN <script>/<link> URLs at our vendor copies by file name."""
+    left: list[str] = []
+
+    def sub(m: re.Match) -> str:
+        url = m.group(2)
+        local = _VENDOR_BY_NAME.get(urlparse(url).path.rsplit("/", 1)[-1])
+        if local is None:
+            left.append(url)
+            return m.group(0)
+        return m.group(1) + static_url(local)
+
+    return _EXTERNAL_ASSET.sub(sub, html), left
+
+
+def build_baseline(store, app) -> tuple[bytes, dict]:
+    import folium
+    from branca.element import Figure
+    from flask import url_for
+    from folium.plugins import FastMarkerCluster
+
+    from geomap.basemap import ATTRIBUTION, ensure_basemap
+    from geomap.errors import AssetNotLocal
+    from geomap.layers.assets import localise
+    from geomap.layers.basemap import BasemapLayer
+    from geomap.mapview import CENTER, ZOOM
+    from geomap.store import TestimonyFilter
+
+    t0 = time.perf_counter()
+    rows, _total = store.testimony_rows(TestimonyFilter(), limit=None)
+    points = [[r["miny"], r["minx"]] for r in rows]
+    t1 = time.perf_counter()
+    with app.test_request_context("/"):
+        def static_url(path: str) -> str:
+            return url_for("static", filename=path)
+
+        basemap = ensure_basemap(app.config["GEOMAP_SETTINGS"].basemap_dir)
+        basemap_url = url_for("pages.basemap_image")
+        t2 = time.perf_counter()
+        # same view and background as our page; no tile server (there is none offline)
+        m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
+                       prefer_canvas=True, minZoom=5, maxZoom=18)
+        BasemapLayer(basemap_url, basemap.bounds, "relief", ATTRIBUTION).add_to(m)
+        # folium's default callback draws L.AwesomeMarkers icons, a plugin geomap does not ship
+        # (localise drops it as unused); draw the same canvas circle markers as our page instead
+        FastMarkerCluster(points, callback=BASELINE_CALLBACK).add_to(m)
+        fig = m.get_root()  # folium puts a Map in a Figure
+        assert isinstance(fig, Figure)
+        notes = []
+        try:
+            localise(fig, static_url)
+        except AssetNotLocal as e:
+            notes.append(f"localise: {e}")
+            renamed = _alias_assets(fig)
+            notes.append(f"aliased {renamed} to geomap's names for the same local files")
+            localise(fig, static_url)
+        t3 = time.perf_counter()
+        html = fig.render()
+        t4 = time.perf_counter()
+        html, left = _rewrite_external(html, static_url)
+    if left:
+        notes.append(f"external asset URLs left in the baseline page: {left}")
+    body = html.encode("utf-8")
+    info = {
+        "points": len(points), "bytes": len(body),
+        "read_points_ms": round((t1 - t0) * 1000, 1),
+        "build_ms": round((t3 - t2) * 1000, 1), "render_ms": round((t4 - t3) * 1000, 1),
+        "generate_ms": round((t4 - t2) * 1000, 1), "notes": notes,
+    }
+    return body, info
+
+
+# -- browser ------------------------------------------------------------------------------------
+class _Quiet:
+    """Open requests of one page, to wait until none are open and none started for a while."""
+
+    def __init__(self):
+        self.open: set[str] = set()
+        self.last = time.monotonic()
+
+    def started(self, r) -> None:
+        self.open.add(r.url)
+        self.last = time.monotonic()
+
+    def ended(self, r) -> None:
+        self.open.discard(r.url)
+        self.last = time.monotonic()
+
+    def wait(self, page, quiet_ms: int, timeout_ms: int) -> bool:
+        end = time.monotonic() + timeout_ms / 1000
+        while time.monotonic() < end:
+            if not self.open and time.monotonic() - self.last >= quiet_ms / 1000:
+                return True
+            page.wait_for_timeout(50)  # lets Playwright deliver the events
+        return False
+
+
+def first_draw(browser, url: str, selector: str, runs: int, api_prefix: str | None = None) -> dict:
+    """Median over `runs` cold loads (fresh context each, after one discarded warm-up load)."""
+    walls, inpage, draws, api_urls = [], [], [], []
+    external: set[str] = set()
+    errors: list[str] = []
+    requests_total = 0
+    for i in range(runs + 1):
+        ctx = browser.new_context(viewport=VIEWPORT, locale="en-GB")
+        page = ctx.new_page()
+        reqs: list[str] = []
+        net = _Quiet()
+        page.on("request", lambda r, reqs=reqs: reqs.append(r.url))
+        page.on("request", net.started)
+        page.on("requestfinished", net.ended)
+        page.on("requestfailed", net.ended)
+        page.on("console", lambda m: m.type == "error" and errors.append(
+            f"console: {m.text} [{m.location.get('url', '')}]"))
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("requestfailed",
+                lambda r: errors.append(f"requestfailed: {r.url} ({r.failure})"))
+        try:
+            t0 = time.perf_counter()
+            page.goto(url, wait_until="commit", timeout=DRAW_TIMEOUT_MS)
+            handle = page.wait_for_function(_DRAWN_JS, arg=selector, timeout=DRAW_TIMEOUT_MS,
+                                            polling="raf")
+            wall = time.perf_counter() - t0
+            drawn = handle.json_value()
+            # let late requests and errors show up (not timed). Not Playwright's "networkidle":
+            # it never came for the 50,000-marker baseline although every request had finished
+            if not net.wait(page, quiet_ms=500, timeout_ms=30_000):
+                errors.append(f"requests still open 30 s after first draw: {sorted(net.open)}")
+            drawn["total_bytes"] = page.evaluate(_TOTAL_BYTES_JS)
+        finally:
+            ctx.close()
+        requests_total = len(reqs)
+        external.update(u for u in reqs if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                        and urlparse(u).hostname != "127.0.0.1")
+        if api_prefix:
+            api_urls += [u for u in reqs if urlparse(u).path == api_prefix]
+        if i == 0:
+            continue  # warm-up: browser process, disk cache of the OS, JIT
+        walls.append(wall)
+        inpage.append(drawn["t"] / 1000)
+        draws.append(drawn)
+    last = draws[-1]
+
+    def med(key: str):
+        values = [d[key] for d in draws if d.get(key) is not None]
+        return round(statistics.median(values), 1) if values else None
+
+    return {
+        "url": url, "wall": summary_ms(walls), "in_page": summary_ms(inpage),
+        "elements_at_first_draw": last["elements"],
+        "bytes_at_first_draw": int(statistics.median(d["bytes"] for d in draws)),
+        "bytes_per_load": int(statistics.median(d["total_bytes"] for d in draws)),
+        "dom_content_loaded_ms": med("dcl"),
+        "testimonies_request_start_ms": med("api_start"),
+        "testimonies_response_end_ms": med("api_end"),
+        "requests_at_first_draw": last["requests"], "requests_per_load": requests_total,
+        "testimonies_drawn": last["testimonies"], "testimonies_matched": last["matched"],
+        "external_requests": sorted(external), "console_errors": sorted(set(errors)),
+        "api_urls": sorted(set(api_urls)),
+    }
+
+
+def _try_draw(res: dict, who: str, browser, url: str, selector: str, runs: int,
+              api_prefix: str | None = None) -> dict | None:
+    try:
+        return first_draw(browser, url, selector, runs, api_prefix)
+    except Exception as e:  # noqa: BLE001 - recorded; the other measurements still count
+        res["errors"].append(f"first draw, {who}: {type(e).__name__}: {e}".splitlines()[0])
+        return None
+
+
+# -- one size -----------------------------------------------------------------------------------
+def bench_size(n: int, repeat: int, draws: int, browser) -> dict:
+    res: dict = {"n": n, "errors": []}
+    with tempfile.TemporaryDirectory(prefix=f"geomap-bench-{n}-") as tmp:
+        settings, store, res["build"] = build_instance(Path(tmp), n)
+        baseline = Baseline()
+        app = make_app(settings, store, baseline)
+        host, port, stop = serve(app)
+        base = f"http://{host}:{port}"
+        client = Client(host, port)
+        try:
+            log(f"[N={n}] timing GET / and the API ({repeat} requests each) ...")
+            ours: dict = {"page": time_get(client, "/", repeat)}
+            api = "/api/testimonies"
+            ours["api_country"] = time_get(
+                client, f"{api}?bbox={BBOX_COUNTRY}&limit={settings.max_features}", repeat, True)
+            ours["api_yodok"] = time_get(
+                client, f"{api}?bbox={BBOX_YODOK}&limit={settings.max_features}", repeat, True)
+            for name in ("sites", "boundaries?level=1"):
+                ours[f"api_{name.split('?')[0]}"] = time_get(client, f"/api/{name}", repeat, True)
+
+            log(f"[N={n}] baseline: {BASELINE_NAME} with the same testimonies ...")
+            baseline.html, baseline.info = build_baseline(store, app)
+            bl: dict = {**baseline.info, "serve": time_get(client, BASELINE_PATH, repeat)}
+
+            if browser is not None:
+                log(f"[N={n}] first draw in Chromium, ours ({draws} loads + warm-up) ...")
+                ours["draw"] = _try_draw(res, "ours", browser, base + "/", OURS_SELECTOR, draws,
+                                         api)
+                log(f"[N={n}] first draw in Chromium, baseline ({draws} loads + warm-up) ...")
+                bl["draw"] = _try_draw(res, "baseline", browser, base + BASELINE_PATH,
+                                       BASELINE_SELECTOR, draws)
+                if ours["draw"]:
+                    # the viewport our page asked for on load, timed like the others
+                    page_api = ours["draw"]["api_urls"]
+                    if page_api:
+                        u = urlparse(page_api[0])
+                        ours["api_page_viewport"] = time_get(client, f"{u.path}?{u.query}",
+                                                             repeat, True)
+                    if ours["draw"]["external_requests"]:
+                        res["errors"].append(
+                            f"our page contacted other hosts: {ours['draw']['external_requests']}")
+            res["waitress_queue_warnings"] = QUEUE_WARNINGS.take()
+            res["ours"], res["baseline"] = ours, bl
+        finally:
+            client.close()
+            stop()
+            store.close()
+    return res
+
+
+def ratios(res: dict) -> dict:
+    o, b = res["ours"], res["baseline"]
+    od, bd = o.get("draw"), b.get("draw")
+    country = o["api_country"]["bytes"]
+    out = {
+        "page_size": ratio(o["page"]["bytes"], b["bytes"]),
+        "page_plus_country_data_size": ratio(o["page"]["bytes"] + country, b["bytes"]),
+        "page_time_vs_generation": ratio(o["page"]["median_ms"], b["generate_ms"]),
+        "page_time_vs_serving_prerendered": ratio(o["page"]["median_ms"],
+                                                  b["serve"]["median_ms"]),
+    }
+    if od and bd:
+        out["bytes_at_first_draw"] = ratio(od["bytes_at_first_draw"], bd["bytes_at_first_draw"])
+        out["bytes_per_load"] = ratio(od["bytes_per_load"], bd["bytes_per_load"])
+        out["first_draw_wall"] = ratio(od["wall"]["median_ms"], bd["wall"]["median_ms"])
+        out["first_draw_in_page"] = ratio(od["in_page"]["median_ms"], bd["in_page"]["median_ms"])
+    return out
+
+
+def print_table(res: dict, repeat: int) -> None:
+    o, b, r = res["ours"], res["baseline"], res["ratios"]
+    n = res["n"]
+    build = res["build"]
+    print(f"\n=== N = {n:,} synthetic testimonies "
+          f"(instance built in {build['reference_s'] + build['testimonies_s']:.1f} s) ===")
+    print(f"server timings: median (p95, nearest rank) of {repeat} keep-alive GETs; "
+          f"first draw: median of {o.get('draw', {}).get('wall', {}).get('n', 0)} cold loads")
+    rows: list[tuple[str, str, str]] = []
+
+    def api_row(label: str, d: dict | None) -> None:
+        if d:
+            rows.append((label, fmt_bytes(d["bytes"]),
+                         f"{fmt_timing(d)}; returned {d['numberReturned']:,} of "
+                         f"{d['numberMatched']:,}"))
+
+    rows.append(("ours  GET /", fmt_bytes(o["page"]["bytes"]), fmt_timing(o["page"])))
+    api_row("ours  API whole country", o["api_country"])
+    api_row("ours  API zoomed (Yodok)", o["api_yodok"])
+    api_row("ours  API page's first viewport", o.get("api_page_viewport"))
+    rows.append(("ours  API sites", fmt_bytes(o["api_sites"]["bytes"]),
+                 fmt_timing(o["api_sites"])))
+    rows.append(("ours  API boundaries", fmt_bytes(o["api_boundaries"]["bytes"]),
+                 fmt_timing(o["api_boundaries"])))
+    od, bd = o.get("draw"), b.get("draw")
+    if od:
+        rows.append(("ours  first draw (wall / in-page)", fmt_bytes(od["bytes_at_first_draw"]),
+                     f"{fmt_ms(od['wall']['median_ms'])} / {fmt_ms(od['in_page']['median_ms'])};"
+                     f" {od['testimonies_drawn']:,} of {od['testimonies_matched']:,} drawn"))
+        rows.append(("ours    in-page breakdown", "",
+                     f"DOMContentLoaded {fmt_ms(od['dom_content_loaded_ms'])}, testimonies "
+                     f"request {fmt_ms(od['testimonies_request_start_ms'])} -> "
+                     f"{fmt_ms(od['testimonies_response_end_ms'])}"))
+        rows.append(("ours  whole load (network quiet)", fmt_bytes(od["bytes_per_load"]),
+                     f"{od['requests_per_load']} requests"))
+    rows.append((f"base  {BASELINE_NAME} page", fmt_bytes(b["bytes"]),
+                 f"generate {fmt_ms(b['generate_ms'])} (render {fmt_ms(b['render_ms'])}); "
+                 f"serve {fmt_timing(b['serve'])}"))
+    if bd:
+        rows.append(("base  first draw (wall / in-page)", fmt_bytes(bd["bytes_at_first_draw"]),
+                     f"{fmt_ms(bd['wall']['median_ms'])} / {fmt_ms(bd['in_page']['median_ms'])};"
+                     " drawn " + ("before DOMContentLoaded" if bd["dom_content_loaded_ms"] is None
+                                  else f"after DOMContentLoaded ({fmt_ms(bd['dom_content_loaded_ms'])})")))
+        rows.append(("base  whole load (network quiet)", fmt_bytes(bd["bytes_per_load"]),
+                     f"{bd['requests_per_load']} requests"))
+    w0 = max(len(x[0]) for x in rows)
+    w1 = max(len(x[1]) for x in rows)
+    print(f"{'measure':<{w0}}  {'bytes':>{w1}}  time")
+    for label, size, t in rows:
+        print(f"{label:<{w0}}  {size:>{w1}}  {t}")
+    print("ratios (ours / baseline):")
+    lines = [
+        ("page size: ours / " + BASELINE_NAME, r["page_size"]),
+        ("page + whole-country API: ours / " + BASELINE_NAME, r["page_plus_country_data_size"]),
+        ("page time: ours GET / / baseline generation", r["page_time_vs_generation"]),
+        ("page time: ours GET / / baseline serve (pre-rendered)",
+         r["page_time_vs_serving_prerendered"]),
+    ]
+    if "first_draw_wall" in r:
+        lines += [("bytes loaded by first draw: ours / baseline", r["bytes_at_first_draw"]),
+                  ("bytes per whole page load: ours / baseline", r["bytes_per_load"]),
+                  ("first draw (wall): ours / baseline", r["first_draw_wall"]),
+                  ("first draw (in-page): ours / baseline", r["first_draw_in_page"])]
+    for label, v in lines:
+        print(f"  {label} = {fmt_ratio(v)}")
+    if od:
+        print(f"browser, ours: {od['requests_per_load']} requests per load, "
+              f"{len(od['external_requests'])} to other hosts, "
+              f"{len(od['console_errors'])} console errors")
+        for e in od["external_requests"] + od["console_errors"]:
+            print(f"  ! {e}")
+    if bd:
+        print(f"browser, baseline: {bd['requests_per_load']} requests per load, "
+              f"{len(bd['external_requests'])} to other hosts, "
+              f"{len(bd['console_errors'])} console errors")
+        for e in bd["external_requests"] + bd["console_errors"]:
+            print(f"  ! {e}")
+    q = res.get("waitress_queue_warnings")
+    if q and q["count"]:
+        print(f"waitress (threads=4): {q['count']} 'task queue depth' warnings, "
+              f"max depth {q['max_depth']}")
+    for note in b.get("notes", []):
+        print(f"note (baseline): {note}")
+    for e in res["errors"]:
+        print(f"ERROR: {e}")
+
+
+# -- main ---------------------------------------------------------------------------------------
+def environment(browser) -> dict:
+    import folium
+    import waitress
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpus": os.cpu_count(), "folium": folium.__version__, "flask": _dist_version("flask"),
+        "waitress": getattr(waitress, "__version__", None) or _dist_version("waitress"),
+        "chromium": browser.version if browser is not None else None,
+    }
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="2000,50000",
+                   help="comma-separated testimony counts (default 2000,50000)")
+    p.add_argument("--repeat", type=int, default=20, help="requests per endpoint (default 20)")
+    p.add_argument("--draws", type=int, default=3,
+                   help="browser loads per page, after a warm-up (default 3)")
+    p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurements")
+    p.add_argument("--out", type=Path, default=OUT, help=f"JSON results (default {OUT})")
+    a = p.parse_args(argv)
+    try:
+        a.sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
+    except ValueError:
+        p.error("--sizes: comma-separated integers, e.g. 2000,50000")
+    if not a.sizes or min(a.sizes) < 1 or a.repeat < 1 or a.draws < 1:
+        p.error("--sizes, --repeat and --draws must be positive")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.environ.pop("DATABASE_URL", None):  # it would override the temporary instance's DB
+        log("DATABASE_URL is set: ignored, the benchmark uses temporary SQLite instances")
+    results: dict = {"args": {"sizes": args.sizes, "repeat": args.repeat, "draws": args.draws},
+                     "sizes": []}
+    failed = False
+    pw = browser = None
+    try:
+        if not args.no_browser:
+            from playwright.sync_api import sync_playwright
+
+            if not Path(CHROMIUM).exists():
+                raise BenchError(f"{CHROMIUM} not found (apt-get install chromium), "
+                                 "or run with --no-browser")
+            pw = sync_playwright().start()
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        results["environment"] = environment(browser)
+        for n in args.sizes:
+            try:
+                res = bench_size(n, args.repeat, args.draws, browser)
+            except Exception as e:  # noqa: BLE001 - report, go on with the next size
+                traceback.print_exc()
+                results["sizes"].append({"n": n, "errors": [f"{type(e).__name__}: {e}"]})
+                print(f"\n=== N = {n:,}: FAILED: {type(e).__name__}: {e}")
+                failed = True
+                continue
+            res["ratios"] = ratios(res)
+            results["sizes"].append(res)
+            print_table(res, args.repeat)
+            sys.stdout.flush()
+            failed = failed or bool(res["errors"])
+    finally:
+        if browser is not None:
+            browser.close()
+        if pw is not None:
+            pw.stop()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        log(f"results written to {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
