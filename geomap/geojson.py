@@ -68,16 +68,38 @@ TESTIMONY_MAP_FIELDS = ("witness_code", "place_text", "radius_m", "precision", "
                         "violations", "relationship", "synthetic", "admin1", "admin1_outside")
 
 
-def testimony_feature(row: Mapping, units: Mapping[int, BoundaryUnit]) -> dict:
-    """A map feature for one testimony row from Store.testimony_rows (never the narrative)."""
-    unit = units.get(row["admin1_id"]) if row["admin1_id"] is not None else None
-    values = {
-        "witness_code": row["witness_code"], "place_text": row["place_text"],
-        "radius_m": row["radius_m"], "precision": row["precision"],
-        "period": row["period_text"], "violations": row["violations"],
-        "relationship": row["relationship"], "synthetic": bool(row["synthetic"]),
-        "admin1": unit.name_en if unit else None, "admin1_outside": bool(row["admin1_outside"]),
-    }
-    geom = {"type": "Point",
-            "coordinates": [round(row["minx"], DECIMALS), round(row["miny"], DECIMALS)]}
-    return feature(geom, {k: values[k] for k in TESTIMONY_MAP_FIELDS}, row["id"])
+def testimony_features(rows: Iterable[Mapping], units: Mapping[int, BoundaryUnit]) -> list[dict]:
+    """Map features for testimony rows from Store.testimony_rows (never the narrative).
+
+    The property literal below is the allow-list (kept equal to TESTIMONY_MAP_FIELDS by a
+    test); it is written out rather than filtered because this runs for every point in view.
+    """
+    names = {uid: u.name_en for uid, u in units.items()}
+    return [
+        {
+            "type": "Feature",
+            "id": r["id"],
+            "geometry": {"type": "Point",
+                         "coordinates": [round(r["minx"], DECIMALS), round(r["miny"], DECIMALS)]},
+            "properties": {
+                "witness_code": r["witness_code"], "place_text": r["place_text"],
+                "radius_m": r["radius_m"], "precision": r["precision"],
+                "period": r["period_text"], "violations": r["violations"],
+                "relationship": r["relationship"], "synthetic": bool(r["synthetic"]),
+                "admin1": names.get(r["admin1_id"]),
+                "admin1_outside": bool(r["admin1_outside"]),
+            },
+        }
+        for r in rows
+    ]
+
+
+def grid_features(cells: Iterable[Mapping]) -> list[dict]:
+    """Aggregated testimony counts per grid cell (no per-testimony field at all)."""
+    return [
+        {"type": "Feature",
+         "geometry": {"type": "Point", "coordinates": [round(c["lon"], DECIMALS),
+                                                       round(c["lat"], DECIMALS)]},
+         "properties": {"count": c["count"]}}
+        for c in cells
+    ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import folium
 from branca.element import Figure
 
-from .layers.assets import localise
+from .layers.assets import check_rendered, localise
 from .layers.basemap import BasemapLayer
 from .layers.boundaries import BoundariesLayer
 from .layers.controls import Legend, StatusBox
@@ -69,7 +69,9 @@ def render_parts(m: folium.Map, static_url: Callable[[str], str]) -> MapParts:
     fig.add_child(m)
     localise(fig, static_url)  # before render: render() is what emits the links
     fig.render()
-    return MapParts(
+    parts = MapParts(
         head=fig.header.render(), body=fig.html.render(), script=fig.script.render(),
         map_name=m.get_name(),
     )
+    check_rendered(parts.script)
+    return parts

@@ -126,3 +126,57 @@ def test_map_page_does_not_embed_testimonies(client, demo_instance):
     rows, _ = store.testimony_rows(TestimonyFilter(), limit=50)
     assert not any(r["witness_code"] in html for r in rows)
     assert not re.search(r"SYN-W\d{5}", html)
+
+
+def test_over_the_limit_with_grid_the_answer_is_counts_per_cell(client):
+    doc = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=50&grid=0.5").get_json(force=True)
+    assert doc["aggregated"] is True and doc["numberReturned"] == 0
+    counts = [f["properties"]["count"] for f in doc["features"]]
+    assert sum(counts) == doc["numberMatched"] > 50
+    assert all(set(f["properties"]) == {"count"} for f in doc["features"])
+    # cells are at most `grid` degrees wide: no two centres closer than zero, none outside bbox
+    for f in doc["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert 124 <= lon <= 131 and 37.5 <= lat <= 43.1
+    # under the limit the same request returns the points themselves
+    pts = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=50000&grid=0.5").get_json(force=True)
+    assert pts["aggregated"] is False and pts["numberReturned"] == doc["numberMatched"]
+
+
+def test_grid_counts_match_a_brute_force_binning(client):
+    import math
+    from collections import Counter
+
+    bbox = (124.0, 37.5, 131.0, 43.1)
+    pts = client.get(f"/api/testimonies?bbox={BBOX_ALL}").get_json(force=True)["features"]
+    expected = Counter(
+        (math.floor((f["geometry"]["coordinates"][0] - bbox[0]) / 0.7),
+         math.floor((f["geometry"]["coordinates"][1] - bbox[1]) / 0.7)) for f in pts)
+    doc = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=1&grid=0.7").get_json(force=True)
+    assert sorted(f["properties"]["count"] for f in doc["features"]) == sorted(expected.values())
+
+
+def test_testimony_features_carry_exactly_the_allow_listed_fields(client):
+    from geomap.geojson import TESTIMONY_MAP_FIELDS
+
+    doc = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=5").get_json(force=True)
+    assert all(list(f["properties"]) == list(TESTIMONY_MAP_FIELDS) for f in doc["features"])
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(client):
+    import gzip
+
+    plain = client.get(f"/api/testimonies?bbox={BBOX_ALL}")
+    r = client.get(f"/api/testimonies?bbox={BBOX_ALL}", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in r.headers["Vary"]
+    assert gzip.decompress(r.data) == plain.data
+    assert len(r.data) * 4 < len(plain.data)
+    assert r.headers["ETag"] != plain.headers["ETag"]
+
+
+@pytest.mark.parametrize("value, why", [("0", "between"), ("x", "not a number"),
+                                        ("inf", "between"), ("11", "between")])
+def test_bad_grid_is_a_400(client, value, why):
+    r = client.get(f"/api/testimonies?bbox={BBOX_ALL}&grid={value}")
+    assert r.status_code == 400 and r.get_json()["parameter"] == "grid"
+    assert why in r.get_json()["error"]

@@ -163,3 +163,24 @@ def test_narratives_never_leave_through_map_rows(store):
     rows, _ = store.testimony_rows(TestimonyFilter())
     assert "narrative" not in rows[0]
     assert "SECRET-NARRATIVE" not in repr(rows)
+
+
+def test_upgrading_a_0001_database_backfills_violation_codes(settings):
+    from sqlalchemy import create_engine
+
+    from geomap.store import engine as store_engine
+
+    engine = create_engine(settings.database_url)
+    store_engine.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO testimonies (id, key, witness_code, tier, synthetic, admin1_outside) "
+            "VALUES (1, 'k1', 'SYN-W1', 'internal', 1, 0)")
+        conn.exec_driver_sql("INSERT INTO testimony_violations VALUES (1, 'torture'), "
+                             "(1, 'forced_labour')")
+    engine.dispose()
+    store = Store(settings.database_url)  # upgrades to head in place
+    assert store.schema_revision() == head_revision()
+    [row], _ = store.testimony_rows(TestimonyFilter(with_geometry=False))
+    assert row["violations"] == ["forced_labour", "torture"]
+    store.close()

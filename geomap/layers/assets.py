@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import folium
 from branca.element import Element
 from folium.elements import JSCSSMixin
 
@@ -25,12 +26,15 @@ LOCAL_CSS = {
     "leaflet_css": "vendor/leaflet/leaflet.css",
     "markerclustercss": "vendor/markercluster/MarkerCluster.css",
     "markerclusterdefault": "vendor/markercluster/MarkerCluster.Default.css",
+    "markerclusterdefaultcss": "vendor/markercluster/MarkerCluster.Default.css",  # folium's name
     "noto-sans-kr-400": "vendor/fonts/noto-sans-kr/400.css",
     "noto-sans-kr-700": "vendor/fonts/noto-sans-kr/700.css",
     "geomap-css": "css/geomap.css",
 }
-# folium's defaults that our pages do not use (Bootstrap, jQuery, Awesome Markers, Font Awesome)
-UNUSED = {
+# folium.Map's defaults that our pages do not use (Bootstrap, jQuery, Awesome Markers, Font
+# Awesome). Dropped only from the Map itself: an element that really needs one (folium.Icon
+# needs Awesome Markers) raises instead of rendering a page that breaks in the browser.
+MAP_DEFAULTS_UNUSED = {
     "jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
     "awesome_markers_font_css", "awesome_markers_css", "awesome_rotate_css",
 }
@@ -55,7 +59,22 @@ def _known(pairs, table, el):
     for name, url in pairs:
         if name in table:
             yield name, url
-        elif name not in UNUSED:
+        elif not (name in MAP_DEFAULTS_UNUSED and isinstance(el, folium.Map)):
             raise AssetNotLocal(
                 f"{type(el).__name__} asks for {name!r} ({url}); add a local copy to "
                 "package.json / scripts/vendor_assets.py and map it in geomap.layers.assets")
+
+
+# Globals the dropped Map defaults would have provided; rendered code that uses one would fail
+# in the browser, so it fails here instead.
+_DROPPED_GLOBALS = {"L.AwesomeMarkers": "awesome_markers", "jQuery": "jquery",
+                    "bootstrap.": "bootstrap"}
+
+
+def check_rendered(code: str) -> None:
+    """Raise AssetNotLocal if rendered page code relies on an asset we dropped."""
+    for token, name in _DROPPED_GLOBALS.items():
+        if token in code:
+            raise AssetNotLocal(
+                f"the page uses {token} from {name!r}, which geomap does not serve "
+                "(use circle markers or a DivIcon instead of folium.Icon)")

@@ -16,7 +16,18 @@ from datetime import UTC, datetime
 import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from ..model import (
     AdminTag,
@@ -307,6 +318,7 @@ class Store:
             "period_text": p.text if p else None, "period_start": p.earliest if p else None,
             "period_end": p.latest if p else None,
             "relationship": str(t.relationship) if t.relationship else None,
+            "violations": ",".join(sorted({str(v) for v in t.violations})),
             "tier": str(t.tier), "synthetic": t.synthetic,
             "admin1_id": t.admin1.unit_id if t.admin1 else None,
             "admin1_outside": bool(t.admin1 and t.admin1.outside),
@@ -316,13 +328,52 @@ class Store:
     def testimony_rows(self, f: TestimonyFilter, limit: int | None = None) -> tuple[list[dict], int]:
         """Map-facing testimony rows (no narrative) matching `f`, and the total that matched.
 
-        Rows are plain dicts with lon/lat from the point geometry; ordered by id so a capped
-        answer is stable between requests.
+        Rows are plain dicts with lon/lat (`minx`/`miny`) from the point geometry and
+        `violations` as a list of codes; ordered by id so a capped answer is stable between
+        requests. The total costs a second query only when the cap was reached.
         """
         t = testimonies
         cols = [t.c.id, t.c.witness_code, t.c.place_text, t.c.minx, t.c.miny, t.c.radius_m,
-                t.c.precision, t.c.period_text, t.c.period_start, t.c.period_end,
-                t.c.relationship, t.c.synthetic, t.c.admin1_id, t.c.admin1_outside]
+                t.c.precision, t.c.period_text, t.c.relationship, t.c.violations, t.c.synthetic,
+                t.c.admin1_id, t.c.admin1_outside]
+        where = self._testimony_where(f)
+        q = select(*cols).where(*where).order_by(t.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        names = [c.name for c in cols]
+        with self.read() as conn:
+            rows = [dict(zip(names, r, strict=True)) for r in conn.execute(q).all()]
+            if limit is not None and len(rows) >= limit:
+                total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+            else:
+                total = len(rows)
+        for r in rows:
+            r["violations"] = r["violations"].split(",") if r["violations"] else []
+        return rows, total
+
+    def count_matching(self, f: TestimonyFilter) -> int:
+        with self.read() as conn:
+            return conn.execute(select(func.count()).select_from(testimonies)
+                                .where(*self._testimony_where(f))).scalar_one()
+
+    def testimony_grid(self, f: TestimonyFilter, cell: float) -> tuple[list[dict], int]:
+        """Testimonies matching `f` counted per grid cell of `cell` degrees (for zoomed-out
+        views holding more points than a browser should draw): one row per non-empty cell with
+        the count and the mean position of its testimonies."""
+        t = testimonies
+        ox, oy = (f.bbox[0], f.bbox[1]) if f.bbox else (-180.0, -90.0)
+        # CAST truncates toward zero; offsets from the bbox corner are >= 0, so this is floor()
+        gx = func.cast((t.c.minx - ox) / cell, Integer)
+        gy = func.cast((t.c.miny - oy) / cell, Integer)
+        q = (select(func.count().label("n"), func.avg(t.c.minx).label("x"),
+                    func.avg(t.c.miny).label("y"))
+             .where(*self._testimony_where(f)).group_by(gx, gy))
+        with self.read() as conn:
+            cells = [{"count": n, "lon": x, "lat": y} for n, x, y in conn.execute(q)]
+        return cells, sum(c["count"] for c in cells)
+
+    def _testimony_where(self, f: TestimonyFilter) -> list:
+        t = testimonies
         where = []
         if f.with_geometry:
             where.append(t.c.minx.is_not(None))
@@ -337,24 +388,7 @@ class Store:
                 testimony_violations.c.violation.in_([str(v) for v in f.violations])))
         if f.period is not None:
             where += _overlap(t, f.period)
-        with self.read() as conn:
-            total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
-            q = select(*cols).where(*where).order_by(t.c.id)
-            if limit is not None:
-                q = q.limit(limit)
-            rows = [dict(r._mapping) for r in conn.execute(q)]
-            vmap: dict[int, list[str]] = {}
-            if rows:
-                ids_q = select(t.c.id).where(*where).order_by(t.c.id)
-                if limit is not None:
-                    ids_q = ids_q.limit(limit)
-                vq = select(testimony_violations.c.testimony_id, testimony_violations.c.violation
-                            ).where(testimony_violations.c.testimony_id.in_(ids_q.scalar_subquery()))
-                for tid, v in conn.execute(vq):
-                    vmap.setdefault(tid, []).append(v)
-            for r in rows:
-                r["violations"] = sorted(vmap.get(r["id"], ()))
-        return rows, total
+        return where
 
     def count_testimonies(self, with_geometry: bool | None = None) -> int:
         q = select(func.count()).select_from(testimonies)

@@ -89,6 +89,8 @@ testimonies = Table(
     Column("period_start", Date),
     Column("period_end", Date),
     Column("relationship", String(32)),
+    # sorted comma-separated codes, a copy of testimony_violations for one-table map reads
+    Column("violations", Text, nullable=False, default="", server_default=""),
     Column("tier", String(16), nullable=False),
     Column("synthetic", Boolean, nullable=False, default=False),
     Column("admin1_id", Integer, ForeignKey("boundary_units.id", ondelete="SET NULL")),

@@ -64,5 +64,7 @@ def map_text() -> dict:
         "relationship": _("Witness relationship"),
         "synthetic": _("SYNTHETIC test record, not a real account"),
         "capped": _("Showing %(shown)s of %(total)s testimonies in view; zoom in to see all."),
+        "grouped": _("%(total)s testimonies in view, grouped by area; zoom in to see each one."),
+        "zoom_in": _("Zoom in"),
         "error": _("Could not load data"),
     }

@@ -81,3 +81,16 @@ def integer(args: MultiDict, name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= v <= hi:
         raise InvalidInput(f"{name}: must be between {lo} and {hi}", field=name)
     return v
+
+
+def number(args: MultiDict, name: str, lo: float, hi: float) -> float | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: {raw!r} is not a number", field=name) from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise InvalidInput(f"{name}: must be between {lo:g} and {hi:g}", field=name)
+    return v

@@ -146,13 +146,31 @@
     layer.options.iconCreateFunction = function (cluster) {
       const n = cluster.getChildCount();
       const size = n < 10 ? 26 : n < 100 ? 32 : n < 1000 ? 38 : 44;
-      return L.divIcon({ html: "<span>" + n + "</span>", className: "gm-cluster",
+      return L.divIcon({ html: "<span>" + Number(n) + "</span>", className: "gm-cluster",
                          iconSize: L.point(size, size) });
     };
 
-    function draw(fc) {
-      layer.clearLayers();
-      circles.clearLayers();
+    function clusterBadge(latlng, n, onClick) {
+      const size = n < 10 ? 26 : n < 100 ? 32 : n < 1000 ? 38 : 44;
+      const m = L.marker(latlng, { icon: L.divIcon({ html: "<span>" + Number(n) + "</span>",
+        className: "gm-cluster", iconSize: L.point(size, size) }), keyboard: true,
+        title: cfg.labels.zoom_in });
+      m.on("click", onClick);
+      return m;
+    }
+
+    function drawGrid(fc) {
+      // the server grouped the testimonies per grid cell: badges with counts, zoom in on click
+      const badges = fc.features.map(function (f) {
+        const [lon, lat] = f.geometry.coordinates;
+        return clusterBadge([lat, lon], f.properties.count, function () {
+          map.setView([lat, lon], Math.min(map.getZoom() + 2, map.getMaxZoom()));
+        });
+      });
+      layer.addLayers(badges);
+    }
+
+    function drawPoints(fc) {
       const markers = [];
       const showCircles = map.getZoom() >= cfg.circleMinZoom;
       for (const f of fc.features) {
@@ -167,25 +185,40 @@
         }
       }
       layer.addLayers(markers);
+    }
+
+    function draw(fc) {
+      layer.clearLayers();
+      circles.clearLayers();
       const shown = fc.numberReturned, total = fc.numberMatched;
-      status(map, total > shown ? cfg.labels.capped.replace("%(shown)s", shown.toLocaleString())
-                                      .replace("%(total)s", total.toLocaleString()) : "");
-      geomap.state.testimonies = shown;
+      if (fc.aggregated) {
+        drawGrid(fc);
+        status(map, cfg.labels.grouped.replace("%(total)s", total.toLocaleString()));
+      } else {
+        drawPoints(fc);
+        status(map, total > shown ? cfg.labels.capped.replace("%(shown)s", shown.toLocaleString())
+                                        .replace("%(total)s", total.toLocaleString()) : "");
+      }
+      geomap.state.testimonies = fc.aggregated ? total : shown;
       geomap.state.testimoniesMatched = total;
-      map.fire("geomap:testimonies", { count: shown, total: total });
+      geomap.state.aggregated = !!fc.aggregated;
+      map.fire("geomap:testimonies", { count: shown, total: total, aggregated: !!fc.aggregated });
     }
 
     function load() {
       if (!map.hasLayer(layer)) return;
       if (controller) controller.abort();
       controller = new AbortController();
-      const b = map.getBounds().pad(0.1);
+      const b = map.getBounds();
       const bbox = [Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()),
                     Math.min(180, b.getEast()), Math.min(90, b.getNorth())]
         .map(function (v) { return v.toFixed(5); }).join(",");
+      // grid cell for server-side grouping: about one cluster badge (64 px) wide
+      const cell = 64 * (b.getEast() - b.getWest()) / map.getSize().x;
       const url = new URL(cfg.url, window.location.href);
       url.searchParams.set("bbox", bbox);
       url.searchParams.set("limit", cfg.limit);
+      url.searchParams.set("grid", Math.min(10, Math.max(0.0001, cell)).toPrecision(3));
       for (const [k, v] of Object.entries(geomap.filters || {})) if (v) url.searchParams.set(k, v);
       getJSON(url.toString(), controller.signal).then(draw).catch(function (e) {
         if (e.name !== "AbortError") status(map, cfg.labels.error + ": " + e.message, true);
@@ -195,7 +228,7 @@
     function schedule() { clearTimeout(timer); timer = setTimeout(load, 150); }
     map.on("moveend", schedule);
     // folium adds the layer to the map after this function returns: load when that happens
-    layer.on("add", function () { circles.addTo(map); schedule(); });
+    layer.on("add", function () { circles.addTo(map); load(); });
     layer.on("remove", function () { map.removeLayer(circles); });
     geomap.reloadTestimonies = load;
   };
