@@ -31,10 +31,12 @@ FONT_WEIGHTS = ("400", "700")
 
 
 def copy_fonts() -> int:
+    """Both weights in one minified stylesheet: one render-blocking request instead of two."""
     src_dir = NODE / "@fontsource" / "noto-sans-kr"
     out_dir = DEST / "fonts" / "noto-sans-kr"
     (out_dir / "files").mkdir(parents=True, exist_ok=True)
     count = 0
+    combined = []
     for weight in FONT_WEIGHTS:
         css = (src_dir / f"{weight}.css").read_text(encoding="utf-8")
         # keep the woff2 source only
@@ -42,7 +44,11 @@ def copy_fonts() -> int:
         for name in re.findall(r"url\(\./files/([^)]+\.woff2)\)", css):
             shutil.copy2(src_dir / "files" / name, out_dir / "files" / name)
             count += 1
-        (out_dir / f"{weight}.css").write_text(css, encoding="utf-8")
+        combined.append(css)
+    css = re.sub(r"/\*.*?\*/", "", "\n".join(combined), flags=re.S)
+    css = re.sub(r"\s*([{};:,])\s*", r"\1", css)
+    css = css.replace("font-family:'Noto Sans KR';font-style:normal;", "font-family:'Noto Sans KR';")
+    (out_dir / "noto-sans-kr.css").write_text(css.strip() + "\n", encoding="utf-8")
     return count
 
 

@@ -27,8 +27,7 @@ LOCAL_CSS = {
     "markerclustercss": "vendor/markercluster/MarkerCluster.css",
     "markerclusterdefault": "vendor/markercluster/MarkerCluster.Default.css",
     "markerclusterdefaultcss": "vendor/markercluster/MarkerCluster.Default.css",  # folium's name
-    "noto-sans-kr-400": "vendor/fonts/noto-sans-kr/400.css",
-    "noto-sans-kr-700": "vendor/fonts/noto-sans-kr/700.css",
+    "noto-sans-kr": "vendor/fonts/noto-sans-kr/noto-sans-kr.css",
     "geomap-css": "css/geomap.css",
 }
 # folium.Map's defaults that our pages do not use (Bootstrap, jQuery, Awesome Markers, Font
