@@ -23,6 +23,9 @@ class Settings:
     port: int = 5000
     # Most testimonies one viewport request returns; the client is told when it hit the cap.
     max_features: int = 50_000
+    # Above this many testimonies in view the map asks the server to group them per grid cell:
+    # markercluster handles a few thousand points smoothly, tens of thousands not.
+    points_per_view: int = 5_000
     data_dir: Path = field(default=DATA_DIR)
 
     @property

@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
+def live_store(tmp_path_factory):
     from geomap.config import load_settings
     from geomap.demo import load_reference_data
     from geomap.store import Store
@@ -38,10 +38,26 @@ def live_app(tmp_path_factory):
         key="xss", name=XSS, aliases=["<script>alert(2)</script>"],
         facility_type=FacilityType.OTHER, geometry=Point(127.3, 40.2),
         precision=Precision.LOCALITY, sources="<b>bold</b>", tier=Tier.INTERNAL)])
-    base, stop = serve_in_thread(create_app(settings, store))
+    yield settings, store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def live_app(live_store):
+    base, stop = serve_in_thread(create_app(*live_store))
     yield base
     stop()
-    store.close()
+
+
+@pytest.fixture(scope="module")
+def grouping_app(live_store):
+    """The same data, with a per-view limit low enough that the country view is grouped."""
+    from dataclasses import replace
+
+    settings, store = live_store
+    base, stop = serve_in_thread(create_app(replace(settings, points_per_view=50), store))
+    yield base
+    stop()
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +148,23 @@ def test_korean_page_renders_hangul_labels(page, live_app):
     assert fonts is True
     page.screenshot(path=str(ARTIFACTS / "map-ko.png"))
     assert page.console_errors == []
+
+
+def test_a_crowded_view_is_grouped_by_the_server_and_counts_add_up(browser, grouping_app):
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(grouping_app + "/")
+    page.wait_for_function("window.geomap && geomap.state.aggregated === true"
+                           " && geomap.state.testimonies > 0", timeout=20_000)
+    total = page.evaluate("geomap.state.testimoniesMatched")
+    badges = page.locator(".gm-cluster span").all_inner_texts()
+    assert badges and sum(int(b) for b in badges) == total
+    assert "grouped by area" in page.locator(".gm-status").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "map-grouped.png"))
+    # zooming in far enough shows individual testimonies again
+    page.evaluate("""() => { const k = Object.keys(window).find(k => k.startsWith('map_'));
+                            window[k].setView([39.71, 126.89], 12); }""")
+    page.wait_for_function("geomap.state.aggregated === false", timeout=10_000)
+    assert errors == []
+    page.close()

@@ -10,9 +10,6 @@ from . import get_settings, get_store
 from .labels import map_text, vocab
 
 bp = Blueprint("pages", __name__)
-# Above this many testimonies in view the server groups them per grid cell: markercluster
-# handles a few thousand points smoothly, tens of thousands not.
-POINTS_PER_VIEW = 5_000
 
 
 def _static(path: str) -> str:
@@ -28,7 +25,7 @@ def map_page():
         basemap_attribution=ATTRIBUTION, sites=url_for("api.sites"),
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
     )
-    m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, POINTS_PER_VIEW))
+    m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view))
     parts = render_parts(m, _static)
     stats = get_store().stats()
     return render_template("map.html", parts=parts, stats=stats)

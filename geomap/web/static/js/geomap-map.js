@@ -141,6 +141,8 @@
     // layer: a MarkerClusterGroup for the points; circles of the real uncertainty radius are
     // drawn in a second group once the map is zoomed in far enough for them to mean something.
     const circles = L.featureGroup();
+    // server-grouped counts go in their own group: markercluster would count the badges
+    const grid = L.layerGroup();
     let controller = null, timer = null;
     // neutral cluster badges, so testimony counts are not mistaken for facility colours
     layer.options.iconCreateFunction = function (cluster) {
@@ -167,7 +169,7 @@
           map.setView([lat, lon], Math.min(map.getZoom() + 2, map.getMaxZoom()));
         });
       });
-      layer.addLayers(badges);
+      for (const b of badges) grid.addLayer(b);
     }
 
     function drawPoints(fc) {
@@ -190,6 +192,7 @@
     function draw(fc) {
       layer.clearLayers();
       circles.clearLayers();
+      grid.clearLayers();
       const shown = fc.numberReturned, total = fc.numberMatched;
       if (fc.aggregated) {
         drawGrid(fc);
@@ -228,8 +231,8 @@
     function schedule() { clearTimeout(timer); timer = setTimeout(load, 150); }
     map.on("moveend", schedule);
     // folium adds the layer to the map after this function returns: load when that happens
-    layer.on("add", function () { circles.addTo(map); load(); });
-    layer.on("remove", function () { map.removeLayer(circles); });
+    layer.on("add", function () { circles.addTo(map); grid.addTo(map); load(); });
+    layer.on("remove", function () { map.removeLayer(circles); map.removeLayer(grid); });
     geomap.reloadTestimonies = load;
   };
 
