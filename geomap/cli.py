@@ -23,8 +23,17 @@ def _store(ctx: click.Context):
     from .store import Store
 
     if "store" not in ctx.obj:
-        ctx.obj["store"] = Store(_settings(ctx).database_url)
+        ctx.obj["store"] = Store.for_instance(_settings(ctx))
     return ctx.obj["store"]
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (container)
+        return "cli"
 
 
 class _Group(click.Group):
@@ -87,7 +96,9 @@ def db_status(ctx):
     store = _store(ctx)
     click.echo(f"database: {store.url}")
     click.echo(f"revision: {store.schema_revision()} (head {head_revision()})")
-    for k, v in store.stats().items():
+    from .policy import SYSTEM
+
+    for k, v in store.stats(SYSTEM).items():
         click.echo(f"{k}: {v}")
 
 
@@ -109,8 +120,13 @@ def boundaries_import(ctx, file, level, name_field, name_ko_field, code_field):
     """Import boundary units from FILE (any vector format GDAL reads). Idempotent."""
     from .boundaries import import_boundaries
 
-    report = import_boundaries(_store(ctx), file, level, name_field=name_field,
+    store = _store(ctx)
+    report = import_boundaries(store, file, level, name_field=name_field,
                                name_ko_field=name_ko_field, code_field=code_field)
+    r = report.result
+    store.audit(_actor(), "boundaries.import", Path(file).name,
+                {"level": level, "inserted": r.inserted, "updated": r.updated,
+                 "skipped": len(report.skipped), "repaired": len(report.repaired)})
     for line in report.lines():
         click.echo(line)
 
@@ -136,15 +152,19 @@ def sites_import_public(ctx, file):
                     strict=True):
         s.admin1 = t
     r = store.upsert_sites(items)
+    store.audit(_actor(), "sites.import", Path(file or FACILITIES_CSV).name,
+                {"inserted": r.inserted, "updated": r.updated})
     click.echo(f"{r.inserted} sites inserted, {r.updated} updated")
 
 
 @sites.command("list")
 @click.pass_context
 def sites_list(ctx):
+    from .policy import SYSTEM
+
     store = _store(ctx)
     units = {u.id: u for u in store.boundary_units(1)}
-    for s in store.sites():
+    for s in store.sites(SYSTEM):
         unit = units.get(s.admin1.unit_id) if s.admin1 else None
         where = unit.name_en if unit else "-"
         if s.admin1 and s.admin1.outside:
@@ -153,16 +173,14 @@ def sites_list(ctx):
 
 
 # -- demo / serve --------------------------------------------------------------------------------
-def _check_local_host(host: str) -> None:
+def _check_host(host: str) -> None:
     try:
         addrs = {ipaddress.ip_address(i[4][0]) for i in socket.getaddrinfo(host, None)}
     except (socket.gaierror, ValueError) as e:
         raise click.BadParameter(f"cannot resolve {host!r}: {e}", param_hint="--host") from None
     if not all(a.is_loopback for a in addrs):
-        raise click.BadParameter(
-            f"{host!r} is reachable from other machines. geomap has no accounts yet "
-            "(single-user local mode), so it only listens on loopback (127.0.0.1 or ::1).",
-            param_hint="--host")
+        click.echo(f"warning: listening on {host}, reachable from other machines. Serve geomap "
+                   "only behind a TLS reverse proxy (docs/deployment.md).", err=True)
 
 
 def _serve(settings: Settings, store, host: str, port: int, threads: int = 8) -> None:
@@ -170,11 +188,43 @@ def _serve(settings: Settings, store, host: str, port: int, threads: int = 8) ->
 
     from .web import create_app
 
-    _check_local_host(host)
+    _check_host(host)
     app = create_app(settings, store)
     click.echo(f"geomap serving {settings.instance_path} on http://{host}:{port}/ "
-               "(single-user local mode; Ctrl+C stops)")
+               "(waitress; Ctrl+C stops)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="geomap")
+
+
+def _print_credentials(username: str, password: str, secret: str, codes: list[str]) -> None:
+    import segno
+
+    from .accounts import totp_uri
+
+    click.echo("")
+    click.echo(f"  demo account: {username}   password: {password}")
+    click.echo("  second step: add this key to an authenticator app, or scan the QR code below,")
+    click.echo(f"  or use one of the recovery codes (each works once): {secret}")
+    for c in codes:
+        click.echo(f"    {c}")
+    segno.make(totp_uri(secret, username), error="m").terminal(compact=True)
+    click.echo("")
+
+
+def create_demo_user(store) -> tuple[str, str, str, list[str]]:
+    """An admin account for the demo, enrolled in TOTP, with fresh recovery codes."""
+    import secrets
+
+    from . import accounts as acc
+    from .policy import Role
+    from .store.accounts import AccountStore
+
+    accounts = AccountStore(store)
+    password = secrets.token_urlsafe(12)
+    user = accounts.add("demo", Role.ADMIN, acc.hash_password(password), actor=_actor())
+    secret = acc.new_totp_secret()
+    codes = acc.new_recovery_codes()
+    accounts.enrol_totp(user.id, secret, 0, [acc.recovery_hash(c) for c in codes], _actor())
+    return user.username, password, secret, codes
 
 
 @main.command()
@@ -187,29 +237,34 @@ def _serve(settings: Settings, store, host: str, port: int, threads: int = 8) ->
 @click.option("--no-serve", is_flag=True, help="Build the demo instance and exit.")
 @click.pass_context
 def demo(ctx, n, seed, keep, host, port, no_serve):
-    """Build a demo instance (open data + synthetic testimonies) and serve it."""
+    """Build a demo instance (open data + synthetic testimonies + a demo account) and serve it."""
     from .demo import load_reference_data, load_synthetic_testimonies
     from .store import Store
 
     settings = _settings(ctx)
-    _check_local_host(host)
+    _check_host(host)
     db_path = settings.instance_path / "geomap.sqlite3"
     fresh = not (keep and db_path.exists())
     if fresh and settings.database_url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        (settings.instance_path / "audit.head").unlink(missing_ok=True)
         shutil.rmtree(settings.basemap_dir, ignore_errors=True)
-    store = Store(settings.database_url)
+    store = Store.for_instance(settings)
     ctx.obj["store"] = store
     if fresh:
         t0 = time.perf_counter()
         for line in load_reference_data(store):
             click.echo(line)
         added = load_synthetic_testimonies(store, n, seed, _progress_printer("testimonies"))
+        store.audit(_actor(), "demo.build", str(settings.instance_path),
+                    {"testimonies": added, "seed": seed})
         click.echo(f"{added} synthetic testimonies added in {time.perf_counter() - t0:.1f} s "
                    f"(seed {seed})")
+        _print_credentials(*create_demo_user(store))
     else:
-        click.echo(f"reusing {db_path}")
+        click.echo(f"reusing {db_path} (demo account as printed when it was built; "
+                   "`geomap users reset-mfa demo` and `reset-password demo` make new ones)")
     if not no_serve:
         _serve(settings, store, host, port)
 
@@ -220,8 +275,160 @@ def demo(ctx, n, seed, keep, host, port, no_serve):
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.pass_context
 def serve(ctx, host, port, threads):
-    """Serve an existing instance."""
+    """Serve an existing instance with a production WSGI server (waitress)."""
     _serve(_settings(ctx), _store(ctx), host, port, threads)
+
+
+# -- users -----------------------------------------------------------------------------------
+@main.group()
+def users() -> None:
+    """Accounts. Every account signs in with a password and a second factor (TOTP)."""
+
+
+def _accounts(ctx):
+    from .store.accounts import AccountStore
+
+    return AccountStore(_store(ctx))
+
+
+def _user_or_fail(ctx, username: str):
+    user = _accounts(ctx).by_name(username)
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return user
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "researcher", "analyst", "viewer"]),
+              required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def users_add(ctx, username, role, password_stdin):
+    """Add an account; it sets up its second factor at first sign-in."""
+    from . import accounts as acc
+    from .policy import Role
+
+    name = acc.check_username(username)
+    if _accounts(ctx).exists(name):
+        raise click.ClickException(f"a user named {name!r} exists already")
+    pw_hash = acc.hash_password(_read_password(password_stdin))
+    user = _accounts(ctx).add(name, Role(role), pw_hash, actor=_actor())
+    click.echo(f"added {user.username} ({user.role}); the second factor is set up at first sign-in")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx):
+    for u in _accounts(ctx).all():
+        mfa = "mfa" if u.totp_secret else "mfa-pending"
+        click.echo(f"{u.username}\t{u.role}\t{'active' if u.active else 'disabled'}\t{mfa}\t"
+                   f"{len(u.recovery_hashes)} recovery codes left")
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_context
+def users_disable(ctx, username):
+    """Disable an account and end its sessions at once."""
+    user = _user_or_fail(ctx, username)
+    _accounts(ctx).set_active(user.id, False, actor=_actor())
+    click.echo(f"disabled {username}; its sessions are ended")
+
+
+@users.command("enable")
+@click.argument("username")
+@click.pass_context
+def users_enable(ctx, username):
+    user = _user_or_fail(ctx, username)
+    _accounts(ctx).set_active(user.id, True, actor=_actor())
+    click.echo(f"enabled {username}")
+
+
+@users.command("reset-mfa")
+@click.argument("username")
+@click.pass_context
+def users_reset_mfa(ctx, username):
+    """Clear the second factor (lost phone): the user enrols again at next sign-in."""
+    user = _user_or_fail(ctx, username)
+    _accounts(ctx).reset_mfa(user.id, actor=_actor())
+    click.echo(f"{username}: second factor cleared, sessions ended; they enrol again at sign-in")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True)
+@click.pass_context
+def users_reset_password(ctx, username, password_stdin):
+    """Set a new password. The second factor stays required (this is no way around it)."""
+    from . import accounts as acc
+
+    user = _user_or_fail(ctx, username)
+    _accounts(ctx).set_password_hash(user.id, acc.hash_password(_read_password(password_stdin)),
+                                     actor=_actor(), action="user.password_reset")
+    click.echo(f"{username}: password changed; the second factor is still required")
+
+
+# -- audit / keys ------------------------------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx):
+    """Check the whole chain; names every edited, removed or reordered entry."""
+    from . import audit as audit_lib
+
+    store = _store(ctx)
+    with store.read() as conn:
+        n, problems = audit_lib.verify(conn, store.audit_head)
+    for p in problems:
+        click.echo(f"FAIL {p}")
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {n} entries")
+
+
+@audit.command("tail")
+@click.option("-n", "count", type=int, default=20, show_default=True)
+@click.pass_context
+def audit_tail(ctx, count):
+    from sqlalchemy import select
+
+    from .store.schema import audit_log
+
+    store = _store(ctx)
+    with store.read() as conn:
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(count)).all()
+    for r in reversed(rows):
+        click.echo(f"{r.id}\t{r.ts}\t{r.actor}\t{r.action}\t{r.target or ''}\t{r.details}")
+
+
+@main.group()
+def keys() -> None:
+    """Field-encryption keys (kept in the instance folder, outside the database)."""
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx):
+    """Add a new key, re-encrypt every encrypted field with it, then retire the old keys."""
+    from .rotation import rotate_keys
+
+    store = _store(ctx)
+    result = rotate_keys(store, actor=_actor(),
+                         progress=lambda done, total: click.echo(f"re-encrypted {done}/{total}",
+                                                                 err=True))
+    click.echo(f"active key {result.new_key}; {result.values} values re-encrypted; "
+               f"retired keys {result.retired}")
 
 
 if __name__ == "__main__":  # pragma: no cover

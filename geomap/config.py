@@ -26,6 +26,10 @@ class Settings:
     # Above this many testimonies in view the map asks the server to group them per grid cell:
     # markercluster handles a few thousand points smoothly, tens of thousands not.
     points_per_view: int = 5_000
+    session_idle_s: int = 30 * 60
+    session_absolute_s: int = 12 * 3600
+    # Number of trusted reverse proxies in front of geomap (X-Forwarded-For/-Proto); 0 = none.
+    proxy_count: int = 0
     data_dir: Path = field(default=DATA_DIR)
 
     @property
@@ -46,6 +50,7 @@ def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
     inst = (instance_path or default_instance_path()).resolve()
     inst.mkdir(parents=True, exist_ok=True)
     url = os.environ.get("DATABASE_URL") or sqlite_url(inst / "geomap.sqlite3")
-    values = {"instance_path": inst, "database_url": url}
+    values = {"instance_path": inst, "database_url": url,
+              "proxy_count": int(os.environ.get("GEOMAP_PROXY_COUNT", "0"))}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

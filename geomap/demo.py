@@ -9,6 +9,7 @@ import shapely
 from .boundaries import AdminTagger, import_boundaries
 from .config import DATA_DIR
 from .gazetteer import read_places
+from .policy import SYSTEM
 from .sites import read_facilities
 from .store import Store
 from .synthetic import generate
@@ -42,7 +43,7 @@ def load_synthetic_testimonies(
     store: Store, n: int, seed: int = 1, progress: Progress | None = None
 ) -> int:
     """Generate `n` synthetic testimonies, tag their provinces and store them in batches."""
-    sites = store.sites()
+    sites = store.sites(SYSTEM)
     country = shapely.union_all([u.geometry for u in store.boundary_units(0)])
     made = 0
 

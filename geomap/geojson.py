@@ -64,34 +64,41 @@ def site_feature(s: Site, units: Mapping[int, BoundaryUnit]) -> dict:
     return feature(geometry(s.geometry), {k: values[k] for k in SITE_FIELDS}, s.key)
 
 
-TESTIMONY_MAP_FIELDS = ("witness_code", "place_text", "radius_m", "precision", "period",
-                        "violations", "relationship", "synthetic", "admin1", "admin1_outside")
+TESTIMONY_MAP_FIELDS = ("place_text", "radius_m", "precision", "period", "violations",
+                        "relationship", "synthetic", "tier", "admin1", "admin1_outside")
+# only for roles that may read witness codes (geomap.policy)
+TESTIMONY_CODE_FIELDS = ("witness_code",)
 
 
-def testimony_features(rows: Iterable[Mapping], units: Mapping[int, BoundaryUnit]) -> list[dict]:
+def testimony_features(rows: Iterable[Mapping], units: Mapping[int, BoundaryUnit],
+                       with_codes: bool) -> list[dict]:
     """Map features for testimony rows from Store.testimony_rows (never the narrative).
 
     The property literal below is the allow-list (kept equal to TESTIMONY_MAP_FIELDS by a
     test); it is written out rather than filtered because this runs for every point in view.
     """
     names = {uid: u.name_en for uid, u in units.items()}
-    return [
+    out = [
         {
             "type": "Feature",
             "id": r["id"],
             "geometry": {"type": "Point",
                          "coordinates": [round(r["minx"], DECIMALS), round(r["miny"], DECIMALS)]},
             "properties": {
-                "witness_code": r["witness_code"], "place_text": r["place_text"],
+                "place_text": r["place_text"],
                 "radius_m": r["radius_m"], "precision": r["precision"],
                 "period": r["period_text"], "violations": r["violations"],
                 "relationship": r["relationship"], "synthetic": bool(r["synthetic"]),
-                "admin1": names.get(r["admin1_id"]),
+                "tier": r["tier"], "admin1": names.get(r["admin1_id"]),
                 "admin1_outside": bool(r["admin1_outside"]),
             },
         }
         for r in rows
     ]
+    if with_codes:
+        for f, r in zip(out, rows, strict=True):
+            f["properties"]["witness_code"] = r["witness_code"]
+    return out
 
 
 def grid_features(cells: Iterable[Mapping]) -> list[dict]:

@@ -6,7 +6,6 @@ strings that the web layer passes through gettext, so Korean users see Korean la
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -205,8 +204,9 @@ class Testimony:
     key: str | None = None
     id: int | None = None
 
-    def content_key(self) -> str:
-        """Stable key derived from content, so re-importing the same record is a no-op."""
+    def content_payload(self) -> str:
+        """Canonical text of the content. The store keys records by a keyed HMAC of it, so
+        re-importing the same record is a no-op and the key reveals nothing about content."""
         g = self.geometry
         payload = {
             "w": self.witness_code,
@@ -220,5 +220,4 @@ class Testimony:
             "d": self.interview_date.isoformat() if self.interview_date else None,
             "n": self.narrative,
         }
-        raw = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return hashlib.sha256(raw).hexdigest()[:32]
+        return json.dumps(payload, sort_keys=True, ensure_ascii=False)

@@ -1,18 +1,26 @@
-"""Shared fixtures: real SQLite files in temporary instance folders, the Flask app over them,
-and a real WSGI server for browser tests."""
+"""Shared fixtures: real SQLite files in temporary instance folders (with their own keys), the
+Flask app over them, signed-in test clients, and a real WSGI server for browser tests."""
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from pathlib import Path
 
+import pyotp
 import pytest
 
+from geomap import accounts as acc
 from geomap.config import load_settings
 from geomap.demo import load_reference_data, load_synthetic_testimonies
+from geomap.policy import Role
 from geomap.store import Store
+from geomap.store.accounts import AccountStore
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PASSWORD = "correct horse battery staple"
+_names = itertools.count(1)
 
 
 @pytest.fixture
@@ -22,7 +30,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def store(settings):
-    s = Store(settings.database_url)
+    s = Store.for_instance(settings)
     yield s
     s.close()
 
@@ -38,7 +46,7 @@ def ref_store(store):
 def demo_instance(tmp_path_factory):
     """One demo instance (reference data + 600 synthetic testimonies) shared by read-only tests."""
     settings = load_settings(tmp_path_factory.mktemp("demo") / "instance")
-    store = Store(settings.database_url)
+    store = Store.for_instance(settings)
     load_reference_data(store)
     load_synthetic_testimonies(store, 600, seed=7)
     yield settings, store
@@ -55,9 +63,48 @@ def demo_app(demo_instance):
     return app
 
 
+def make_user(store, role: str = "researcher", enrol: bool = True, username: str | None = None):
+    """A user with a known password and (if enrolled) TOTP secret: (user, secret, codes)."""
+    accounts = AccountStore(store)
+    user = accounts.add(username or f"test-{role}-{next(_names)}", Role(role),
+                        acc.hash_password(PASSWORD), actor="test")
+    secret, codes = None, []
+    if enrol:
+        secret, codes = acc.new_totp_secret(), acc.new_recovery_codes()
+        accounts.enrol_totp(user.id, secret, 0, [acc.recovery_hash(c) for c in codes], "test")
+    return user, secret, codes
+
+
+def https_client(app):
+    c = app.test_client()
+    c.environ_base["wsgi.url_scheme"] = "https"  # the session cookie is Secure (__Host-)
+    return c
+
+
+def csrf_from(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+        re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def sign_in(client, username: str, secret: str, password: str = PASSWORD):
+    token = csrf_from(client.get("/login").data.decode())
+    r = client.post("/login", data={"username": username, "password": password,
+                                    "csrf_token": token})
+    assert r.status_code == 302, r.data[:300]
+    token = csrf_from(client.get("/login/mfa").data.decode())
+    r = client.post("/login/mfa", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    assert r.status_code == 302, r.data[:300]
+    return client
+
+
 @pytest.fixture
-def client(demo_app):
-    return demo_app.test_client()
+def client(demo_app, demo_instance):
+    """A researcher's signed-in client on the shared demo instance."""
+    _, store = demo_instance
+    user, secret, _ = make_user(store, "researcher")
+    return sign_in(https_client(demo_app), user.username, secret)
 
 
 def serve_in_thread(app):

@@ -121,9 +121,10 @@ def test_unknown_api_path_is_a_json_404(client):
 def test_map_page_does_not_embed_testimonies(client, demo_instance):
     _, store = demo_instance
     html = client.get("/").data.decode("utf-8")
+    from geomap.policy import SYSTEM
     from geomap.store import TestimonyFilter
 
-    rows, _ = store.testimony_rows(TestimonyFilter(), limit=50)
+    rows, _ = store.testimony_rows(TestimonyFilter(), SYSTEM, limit=50)
     assert not any(r["witness_code"] in html for r in rows)
     assert not re.search(r"SYN-W\d{5}", html)
 
@@ -157,10 +158,11 @@ def test_grid_counts_match_a_brute_force_binning(client):
 
 
 def test_testimony_features_carry_exactly_the_allow_listed_fields(client):
-    from geomap.geojson import TESTIMONY_MAP_FIELDS
+    from geomap.geojson import TESTIMONY_CODE_FIELDS, TESTIMONY_MAP_FIELDS
 
     doc = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=5").get_json(force=True)
-    assert all(list(f["properties"]) == list(TESTIMONY_MAP_FIELDS) for f in doc["features"])
+    allowed = [*TESTIMONY_MAP_FIELDS, *TESTIMONY_CODE_FIELDS]  # a researcher reads codes
+    assert doc["features"] and all(list(f["properties"]) == allowed for f in doc["features"])
 
 
 def test_large_answers_are_gzipped_for_clients_that_accept_it(client):

@@ -5,6 +5,7 @@ from shapely.geometry import Point
 
 from geomap.boundaries import AdminTagger, import_boundaries, read_boundaries
 from geomap.errors import InvalidInput
+from geomap.policy import SYSTEM
 
 from .conftest import SHARED_DATA
 
@@ -86,14 +87,14 @@ def test_remote_or_missing_paths_are_refused(store, path):
 ])
 def test_known_sites_fall_in_their_province(ref_store, key, province):
     units = {u.id: u for u in ref_store.boundary_units(1)}
-    site = ref_store.site_by_key(key)
+    site = ref_store.site_by_key(key, SYSTEM)
     assert units[site.admin1.unit_id].name_en == province
     assert not site.admin1.outside
 
 
 def test_a_point_outside_every_unit_gets_the_nearest_one_flagged(ref_store):
     # the Hyesan holding centres lie just across the simplified Yalu border line
-    site = ref_store.site_by_key("ryanggang-provincial-mps-holding-centre-hyesan")
+    site = ref_store.site_by_key("ryanggang-provincial-mps-holding-centre-hyesan", SYSTEM)
     units = {u.id: u for u in ref_store.boundary_units(1)}
     assert units[site.admin1.unit_id].name_en == "Ryanggang"
     assert site.admin1.outside and 50 < site.admin1.distance_m < 1000

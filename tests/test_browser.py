@@ -13,7 +13,7 @@ from geomap.demo import load_synthetic_testimonies
 from geomap.model import FacilityType, Precision, Site, Tier
 from geomap.web import create_app
 
-from .conftest import serve_in_thread
+from .conftest import PASSWORD, make_user, serve_in_thread
 
 pytestmark = pytest.mark.browser
 XSS = "<img src=x onerror=alert(1)>"
@@ -31,7 +31,7 @@ def live_store(tmp_path_factory):
     from geomap.store import Store
 
     settings = load_settings(tmp_path_factory.mktemp("browser") / "instance")
-    store = Store(settings.database_url)
+    store = Store.for_instance(settings)
     load_reference_data(store)
     load_synthetic_testimonies(store, 400, seed=11)
     store.upsert_sites([Site(
@@ -72,28 +72,60 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, live_app):
+def sign_in_ui(pg, base: str, username: str, secret: str) -> None:
+    """Sign in through the real pages: password, then a TOTP code."""
+    import pyotp
+
+    pg.goto(base + "/login")
+    pg.fill("input[name=username]", username)
+    pg.fill("input[name=password]", PASSWORD)
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/login/mfa")
+    pg.fill("input[name=code]", pyotp.TOTP(secret).now())
+    pg.click("button[type=submit]")
+    pg.wait_for_url(base + "/")
+
+
+def _new_page(browser, store, base, role="researcher"):
     ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
     pg = ctx.new_page()
-    pg.console_errors, pg.requests, pg.dialogs = [], [], []
+    pg.console_errors, pg.requests, pg.dialogs, pg.csp = [], [], [], []
     pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("console", lambda m: "Content Security Policy" in m.text and pg.csp.append(m.text))
     pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
     pg.on("request", lambda r: pg.requests.append(r.url))
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    user, secret, _ = make_user(store, role)
+    sign_in_ui(pg, base, user.username, secret)
+    return ctx, pg
+
+
+@pytest.fixture
+def page(browser, live_store, live_app):
+    ctx, pg = _new_page(browser, live_store[1], live_app)
     yield pg
     ctx.close()
 
 
+def wait_until(page, expression: str, timeout: float = 20.0) -> None:
+    """Poll a JS expression from Python: Playwright's wait_for_function evaluates its predicate
+    with eval(), which our Content-Security-Policy (rightly) forbids in the page."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(100)
+
+
 def _wait_drawn(page):
-    page.wait_for_function(
-        "window.geomap && geomap.state.boundaries > 0 && geomap.state.sites > 0"
-        " && geomap.state.testimonies > 0", timeout=20_000)
+    wait_until(page, "window.geomap && geomap.state.boundaries > 0 && geomap.state.sites > 0"
+                     " && geomap.state.testimonies > 0")
 
 
 def test_demo_map_draws_boundaries_sites_and_testimonies_from_our_origin_only(page, live_app):
-    page.goto(live_app + "/")
-    _wait_drawn(page)
+    _wait_drawn(page)  # the sign-in landed on the map
     state = page.evaluate("geomap.state")
     assert state["boundaries"] == 12  # 12 admin-1 units
     assert state["sites"] == 29  # 28 public sites with coordinates + the hostile test site
@@ -105,7 +137,7 @@ def test_demo_map_draws_boundaries_sites_and_testimonies_from_our_origin_only(pa
     page.screenshot(path=str(ARTIFACTS / "map.png"))
     host = urlparse(live_app).netloc
     assert [u for u in page.requests if urlparse(u).netloc not in (host, "")] == []
-    assert page.console_errors == []
+    assert page.console_errors == [] and page.csp == []
 
 
 def test_testimonies_reload_for_the_new_viewport(page, live_app):
@@ -116,7 +148,7 @@ def test_testimonies_reload_for_the_new_viewport(page, live_app):
     # zoom to Yodok (Camp 15): fewer testimonies, fetched again for the new bbox
     page.evaluate("""() => { const k = Object.keys(window).find(k => k.startsWith('map_'));
                             window[k].setView([39.71, 126.89], 11); }""")
-    page.wait_for_function(f"geomap.state.testimonies < {before}", timeout=10_000)
+    wait_until(page, f"geomap.state.testimonies < {before}")
     assert len([u for u in page.requests if "/api/testimonies" in u]) > api_calls
     assert "bbox=126." in [u for u in page.requests if "/api/testimonies" in u][-1]
     # zoomed in, uncertainty circles of real radius are drawn
@@ -150,13 +182,12 @@ def test_korean_page_renders_hangul_labels(page, live_app):
     assert page.console_errors == []
 
 
-def test_a_crowded_view_is_grouped_by_the_server_and_counts_add_up(browser, grouping_app):
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    errors = []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.goto(grouping_app + "/")
-    page.wait_for_function("window.geomap && geomap.state.aggregated === true"
-                           " && geomap.state.testimonies > 0", timeout=20_000)
+def test_a_crowded_view_is_grouped_by_the_server_and_counts_add_up(browser, live_store,
+                                                                 grouping_app):
+    ctx, page = _new_page(browser, live_store[1], grouping_app)
+    errors = page.console_errors
+    wait_until(page, "window.geomap && geomap.state.aggregated === true"
+                     " && geomap.state.testimonies > 0")
     total = page.evaluate("geomap.state.testimoniesMatched")
     badges = page.locator(".gm-cluster span").all_inner_texts()
     assert badges and sum(int(b) for b in badges) == total
@@ -165,6 +196,6 @@ def test_a_crowded_view_is_grouped_by_the_server_and_counts_add_up(browser, grou
     # zooming in far enough shows individual testimonies again
     page.evaluate("""() => { const k = Object.keys(window).find(k => k.startsWith('map_'));
                             window[k].setView([39.71, 126.89], 12); }""")
-    page.wait_for_function("geomap.state.aggregated === false", timeout=10_000)
-    assert errors == []
-    page.close()
+    wait_until(page, "geomap.state.aggregated === false")
+    assert errors == [] and page.csp == []
+    ctx.close()

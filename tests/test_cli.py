@@ -3,11 +3,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+import pytest
 from click.testing import CliRunner
 
 from geomap.cli import main
+from geomap.config import load_settings
 from geomap.store import Store
 
 from .conftest import SHARED_DATA
@@ -24,17 +27,18 @@ def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
     assert r.exit_code == 0, r.output
     assert "250 synthetic testimonies added" in r.output
     db = inst / "geomap.sqlite3"
-    store = Store(f"sqlite:///{db}")
+    assert db.is_file()
+    store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 250
     store.close()
     r = _run(inst, "demo", "--keep", "--no-serve")
     assert "reusing" in r.output
-    store = Store(f"sqlite:///{db}")
+    store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 250
     store.close()
     # without --keep the demo starts again from nothing (same seed, same data)
     r = _run(inst, "demo", "--testimonies", "100", "--no-serve")
-    store = Store(f"sqlite:///{db}")
+    store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 100
     store.close()
 
@@ -66,10 +70,13 @@ def test_bad_input_is_a_clear_cli_error_not_a_traceback(tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_serving_beyond_loopback_is_refused_in_local_mode(tmp_path):
-    r = CliRunner().invoke(main, ["--instance", str(tmp_path), "serve", "--host", "0.0.0.0"])
-    assert r.exit_code == 2
-    assert "only listens on loopback" in r.output
+def test_a_non_loopback_host_is_warned_about(capsys):
+    from geomap.cli import _check_host
+
+    _check_host("127.0.0.1")
+    assert capsys.readouterr().err == ""
+    _check_host("0.0.0.0")
+    assert "behind a TLS reverse proxy" in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -89,14 +96,19 @@ def test_serve_runs_the_app_on_loopback(tmp_path):
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats") as resp:
-                    body = resp.read().decode()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login") as resp:
+                    assert resp.status == 200
+                    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
                 break
+            except urllib.error.HTTPError:
+                raise
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
-        assert '"testimonies":50' in body.replace(" ", "")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats")
+        assert e.value.code == 401
     finally:
         proc.terminate()
         proc.wait(10)

@@ -7,6 +7,8 @@ from shapely.geometry import Point
 from geomap.model import FacilityType, Precision, Site, Tier
 from geomap.web import create_app
 
+from .conftest import https_client, make_user, sign_in
+
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -41,16 +43,16 @@ def test_static_css_loads_nothing_from_another_host(client):
                 assert client.get(target).status_code == 200, (href, ref)
 
 
-def test_page_says_single_user_local_mode_and_synthetic(client):
+def test_page_names_the_signed_in_user_and_flags_synthetic_data(client):
     html = client.get("/").data.decode("utf-8")
-    assert "Single-user local mode" in html
-    assert "synthetic" in html
+    assert "test-researcher-" in html and "Sign out" in html
+    assert "Testimonies in this demo are synthetic" in html
 
 
 def test_korean_interface(client):
     html = client.get("/?lang=ko").data.decode("utf-8")
     assert '<html lang="ko">' in html
-    assert "단일 사용자 로컬 모드" in html
+    assert "로그아웃" in html and "이 데모의 증언은 합성 데이터입니다" in html
 
 
 @pytest.fixture
@@ -60,7 +62,8 @@ def xss_client(ref_store, settings):
         facility_type=FacilityType.OTHER, geometry=Point(127.0, 40.0),
         precision=Precision.LOCALITY, sources="<b>bold</b>", tier=Tier.INTERNAL)])
     app = create_app(settings, ref_store)
-    return app.test_client()
+    user, secret, _ = make_user(ref_store, "admin")
+    return sign_in(https_client(app), user.username, secret)
 
 
 def test_a_hostile_site_name_never_reaches_html_as_markup(xss_client):

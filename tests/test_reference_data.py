@@ -1,5 +1,6 @@
 from geomap.demo import FACILITIES_CSV
 from geomap.model import FacilityType, Precision, Tier
+from geomap.policy import SYSTEM
 from geomap.sites import read_facilities
 
 
@@ -29,5 +30,5 @@ def test_reference_data_load_is_idempotent(ref_store):
     from geomap.demo import load_reference_data
 
     load_reference_data(ref_store)
-    stats = ref_store.stats()
+    stats = ref_store.stats(SYSTEM)
     assert (stats["sites"], stats["boundary_units"]) == (30, 13)

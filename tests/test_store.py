@@ -8,8 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
+from geomap.keys import KeyRing
 from geomap.model import BoundaryUnit, Precision, Relationship, Testimony, Violation
 from geomap.periods import parse_period
+from geomap.policy import SYSTEM
 from geomap.store import Store, TestimonyFilter
 from geomap.store.engine import head_revision
 from geomap.store.schema import include_object, metadata
@@ -54,10 +56,10 @@ def test_migrations_produce_exactly_the_declared_schema(store):
 
 
 def test_reopening_upgrades_in_place_and_keeps_data(settings):
-    s1 = Store(settings.database_url)
+    s1 = Store.for_instance(settings)
     s1.add_testimonies([_testimony(1, 127.0, 40.0)])
     s1.close()
-    s2 = Store(settings.database_url)  # runs migrations again: a no-op at head
+    s2 = Store.for_instance(settings)  # runs migrations again: a no-op at head
     assert s2.count_testimonies() == 1
     s2.close()
 
@@ -118,7 +120,8 @@ def shapes(draw):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(geoms=st.lists(shapes(), min_size=1, max_size=40), query=bboxes())
 def test_bbox_query_matches_a_brute_force_shapely_filter(tmp_path_factory, geoms, query):
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('bbox') / 'g.sqlite3'}")
+    d = tmp_path_factory.mktemp('bbox')
+    store = Store(f"sqlite:///{d / 'g.sqlite3'}", KeyRing.load_or_create(d / "keys"))
     units = [BoundaryUnit(1, f"u{i}", f"u{i}", None, g.buffer(0) if g.geom_type != "Point"
                           else g.buffer(1e-5)) for i, g in enumerate(geoms)]
     store.upsert_boundary_units(units)
@@ -129,7 +132,7 @@ def test_bbox_query_matches_a_brute_force_shapely_filter(tmp_path_factory, geoms
     expected_points = sorted(t.id for t in points if t.geometry.intersects(q))
     assert store.ids_intersecting("boundary_units", query) == expected_units
     assert store.ids_intersecting("testimonies", query) == expected_points
-    rows, total = store.testimony_rows(TestimonyFilter(bbox=query))
+    rows, total = store.testimony_rows(TestimonyFilter(bbox=query), SYSTEM)
     assert sorted(r["id"] for r in rows) == expected_points == sorted(
         t.id for t in points if t.geometry.intersects(q))
     assert total == len(expected_points)
@@ -147,20 +150,20 @@ def test_testimony_filters_by_violation_and_period(store):
     ])
 
     def codes(f):
-        return [r["witness_code"] for r in store.testimony_rows(f)[0]]
+        return [r["witness_code"] for r in store.testimony_rows(f, SYSTEM)[0]]
 
     assert codes(TestimonyFilter(violations=(Violation.TORTURE,))) == ["SYN-T0001", "SYN-T0003"]
     assert codes(TestimonyFilter(period=parse_period("1996-2006"))) == ["SYN-T0002", "SYN-T0003"]
     assert codes(TestimonyFilter(period=parse_period("1990s"),
                                  violations=(Violation.FORCED_LABOUR,))) == ["SYN-T0002"]
-    rows, total = store.testimony_rows(TestimonyFilter(), limit=2)
+    rows, total = store.testimony_rows(TestimonyFilter(), SYSTEM, limit=2)
     assert (len(rows), total) == (2, 4)
     assert rows[0]["violations"] == ["torture"]
 
 
 def test_narratives_never_leave_through_map_rows(store):
     store.add_testimonies([_testimony(1, 127.0, 40.0, narrative="SECRET-NARRATIVE")])
-    rows, _ = store.testimony_rows(TestimonyFilter())
+    rows, _ = store.testimony_rows(TestimonyFilter(), SYSTEM)
     assert "narrative" not in rows[0]
     assert "SECRET-NARRATIVE" not in repr(rows)
 
@@ -179,8 +182,8 @@ def test_upgrading_a_0001_database_backfills_violation_codes(settings):
         conn.exec_driver_sql("INSERT INTO testimony_violations VALUES (1, 'torture'), "
                              "(1, 'forced_labour')")
     engine.dispose()
-    store = Store(settings.database_url)  # upgrades to head in place
+    store = Store.for_instance(settings)  # upgrades to head in place
     assert store.schema_revision() == head_revision()
-    [row], _ = store.testimony_rows(TestimonyFilter(with_geometry=False))
+    [row], _ = store.testimony_rows(TestimonyFilter(with_geometry=False), SYSTEM)
     assert row["violations"] == ["forced_labour", "torture"]
     store.close()

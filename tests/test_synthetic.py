@@ -3,6 +3,7 @@ from collections import Counter
 
 from geomap.demo import load_synthetic_testimonies
 from geomap.gazetteer import read_places
+from geomap.policy import SYSTEM
 from geomap.store import TestimonyFilter
 from geomap.synthetic import SYNTHETIC_NOTE, WITNESS_PREFIX, generate
 
@@ -13,15 +14,15 @@ def _generate(ref_store, n=800, seed=3):
     import shapely
 
     country = shapely.union_all([u.geometry for u in ref_store.boundary_units(0)])
-    return generate(n, ref_store.sites(), read_places(), country, seed=seed)
+    return generate(n, ref_store.sites(SYSTEM), read_places(), country, seed=seed)
 
 
 def test_generation_is_deterministic(ref_store):
     a, ta = _generate(ref_store, 300)
     b, tb = _generate(ref_store, 300)
-    assert [t.content_key() for t in a] == [t.content_key() for t in b] and ta == tb
+    assert [t.content_payload() for t in a] == [t.content_payload() for t in b] and ta == tb
     c, _ = _generate(ref_store, 300, seed=4)
-    assert [t.content_key() for t in a] != [t.content_key() for t in c]
+    assert [t.content_payload() for t in a] != [t.content_payload() for t in c]
 
 
 def test_synthetic_testimonies_look_like_the_real_problem(ref_store):
@@ -48,7 +49,7 @@ def test_most_site_draws_lie_within_their_stated_radius(ref_store):
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
-    sites = {s.id: s for s in ref_store.sites()}
+    sites = {s.id: s for s in ref_store.sites(SYSTEM)}
     items, truth = _generate(ref_store)
     inside = total = 0
     for t, x in zip(items, truth, strict=True):
@@ -66,7 +67,7 @@ def test_ground_truth_is_stored_apart_and_never_in_map_rows(ref_store):
     assert n == 200 and ref_store.count_testimonies() == 200
     truth = ref_store.synthetic_truth()
     assert len(truth) == 200
-    rows, _ = ref_store.testimony_rows(TestimonyFilter())
+    rows, _ = ref_store.testimony_rows(TestimonyFilter(), SYSTEM)
     assert not any("site" in k for r in rows for k in r)
     # every located testimony got a province
     assert all(r["admin1_id"] is not None for r in rows)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import shapely
 from shapely.geometry import box
@@ -29,6 +30,9 @@ from sqlalchemy import (
     update,
 )
 
+from .. import audit
+from ..crypto import FieldCipher
+from ..keys import KeyRing
 from ..model import (
     AdminTag,
     BoundaryUnit,
@@ -41,6 +45,7 @@ from ..model import (
     Violation,
 )
 from ..periods import Period
+from ..policy import Permission, Principal
 from . import engine as _engine
 from .schema import (
     boundary_units,
@@ -100,12 +105,25 @@ class TestimonyFilter:
 
 
 class Store:
-    def __init__(self, url: str, *, migrate: bool = True):
+    """`keys` encrypts witness codes and narratives; `audit_head` is the file that keeps the
+    newest audit entry's id and hash outside the database (see geomap.audit)."""
+
+    def __init__(self, url: str, keys: KeyRing, *, migrate: bool = True,
+                 audit_head: Path | None = None):
         self.url = url
+        self.keys = keys
+        self.cipher = FieldCipher(keys)
+        self.audit_head = audit_head
         self.reader, self.writer = _engine.make_engines(url)
         self.dialect = self.writer.dialect.name
         if migrate:
-            _engine.upgrade(self.writer)
+            _engine.upgrade(self.writer, keys=keys)
+
+    @classmethod
+    def for_instance(cls, settings) -> Store:
+        """The store of an instance folder, with its keys (created on first run)."""
+        keys = KeyRing.load_or_create(settings.instance_path / "keys")
+        return cls(settings.database_url, keys, audit_head=settings.instance_path / "audit.head")
 
     def close(self) -> None:
         self.reader.dispose()
@@ -125,6 +143,22 @@ class Store:
 
     def schema_revision(self) -> str | None:
         return _engine.current_revision(self.reader)
+
+    # -- audit --------------------------------------------------------------------------------
+    @contextmanager
+    def audited(self, actor: str, action: str, target: str | None = None,
+                details: dict | None = None) -> Iterator[Connection]:
+        """A write transaction that appends one audit entry with the change it makes."""
+        with self.write() as conn:
+            yield conn
+            entry = audit.append(conn, actor, action, target, details)
+        if self.audit_head is not None:
+            audit.write_head(self.audit_head, *entry)
+
+    def audit(self, actor: str, action: str, target: str | None = None,
+              details: dict | None = None) -> None:
+        with self.audited(actor, action, target, details):
+            pass
 
     # -- spatial candidates -------------------------------------------------------------------
     def _bbox_candidates(self, table, bbox: BBox):
@@ -234,16 +268,16 @@ class Store:
 
     def sites(
         self,
+        viewer: Principal,
         facility_types: Sequence[FacilityType] = (),
         period: Period | None = None,
         bbox: BBox | None = None,
-        tiers: Sequence[Tier] = (),
     ) -> list[Site]:
-        q = select(sites).order_by(sites.c.name)
+        """Sites `viewer` may see (by tier), filtered."""
+        q = select(sites).order_by(sites.c.name).where(
+            sites.c.tier.in_([str(t) for t in viewer.tiers]))
         if facility_types:
             q = q.where(sites.c.facility_type.in_([str(f) for f in facility_types]))
-        if tiers:
-            q = q.where(sites.c.tier.in_([str(t) for t in tiers]))
         if period is not None:
             q = q.where(*_overlap(sites, period))
         if bbox is not None:
@@ -255,9 +289,10 @@ class Store:
             out = [s for s in out if s.geometry is not None and s.geometry.intersects(b)]
         return out
 
-    def site_by_key(self, key: str) -> Site | None:
+    def site_by_key(self, key: str, viewer: Principal) -> Site | None:
         with self.read() as conn:
-            r = conn.execute(select(sites).where(sites.c.key == key)).first()
+            r = conn.execute(select(sites).where(
+                sites.c.key == key, sites.c.tier.in_([str(t) for t in viewer.tiers]))).first()
         return self._site(r) if r else None
 
     # -- testimonies --------------------------------------------------------------------------
@@ -275,7 +310,7 @@ class Store:
             with self.write() as c:
                 return self.add_testimonies(items, truth, c)
         for t in items:
-            t.key = t.key or t.content_key()
+            t.key = t.key or self.cipher.blind_index(t.content_payload(), "testimony")
         keys = [t.key for t in items]
         existing: set[str] = set()
         for chunk in _chunks(keys):
@@ -308,12 +343,15 @@ class Store:
             t.id = ids[t.key]
         return UpsertResult(len(fresh), 0, len(items) - len(fresh))
 
-    @staticmethod
-    def _testimony_values(t: Testimony) -> dict:
+    def _testimony_values(self, t: Testimony) -> dict:
         p = t.period
+        enc = self.cipher.encrypt
         return {
-            "key": t.key, "witness_code": t.witness_code, "interview_date": t.interview_date,
-            "narrative": t.narrative, "place_text": t.place_text, **geom_columns(t.geometry),
+            "key": t.key, "witness_enc": enc(t.witness_code, "testimonies", t.key, "witness_code"),
+            "witness_ref": self.cipher.blind_index(t.witness_code, "witness"),
+            "narrative_enc": enc(t.narrative, "testimonies", t.key, "narrative"),
+            "interview_date": t.interview_date, "place_text": t.place_text,
+            **geom_columns(t.geometry),
             "radius_m": t.radius_m, "precision": str(t.precision) if t.precision else None,
             "period_text": p.text if p else None, "period_start": p.earliest if p else None,
             "period_end": p.latest if p else None,
@@ -325,18 +363,23 @@ class Store:
             "admin1_distance_m": t.admin1.distance_m if t.admin1 else None,
         }
 
-    def testimony_rows(self, f: TestimonyFilter, limit: int | None = None) -> tuple[list[dict], int]:
-        """Map-facing testimony rows (no narrative) matching `f`, and the total that matched.
+    def testimony_rows(self, f: TestimonyFilter, viewer: Principal,
+                       limit: int | None = None) -> tuple[list[dict], int]:
+        """Map-facing rows of the testimonies `viewer` may see, and the total that matched.
 
-        Rows are plain dicts with lon/lat (`minx`/`miny`) from the point geometry and
-        `violations` as a list of codes; ordered by id so a capped answer is stable between
-        requests. The total costs a second query only when the cap was reached.
+        Never the narrative. `witness_code` (decrypted) only for roles allowed to read codes;
+        `witness_ref` (a keyed HMAC) groups one witness's testimonies either way. Rows are
+        plain dicts with lon/lat (`minx`/`miny`), ordered by id so a capped answer is stable.
+        The total costs a second query only when the cap was reached.
         """
         t = testimonies
-        cols = [t.c.id, t.c.witness_code, t.c.place_text, t.c.minx, t.c.miny, t.c.radius_m,
-                t.c.precision, t.c.period_text, t.c.relationship, t.c.violations, t.c.synthetic,
-                t.c.admin1_id, t.c.admin1_outside]
-        where = self._testimony_where(f)
+        codes = viewer.can(Permission.READ_WITNESS_CODES)
+        cols = [t.c.id, t.c.key, t.c.witness_ref, t.c.place_text, t.c.minx, t.c.miny,
+                t.c.radius_m, t.c.precision, t.c.period_text, t.c.relationship, t.c.violations,
+                t.c.synthetic, t.c.tier, t.c.admin1_id, t.c.admin1_outside]
+        if codes:
+            cols.append(t.c.witness_enc)
+        where = self._testimony_where(f, viewer)
         q = select(*cols).where(*where).order_by(t.c.id)
         if limit is not None:
             q = q.limit(limit)
@@ -347,16 +390,47 @@ class Store:
                 total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
             else:
                 total = len(rows)
+        dec = self.cipher.decrypt
         for r in rows:
             r["violations"] = r["violations"].split(",") if r["violations"] else []
+            if codes:
+                r["witness_code"] = dec(r.pop("witness_enc"), "testimonies", r["key"],
+                                        "witness_code")
         return rows, total
 
-    def count_matching(self, f: TestimonyFilter) -> int:
+    def testimony(self, testimony_id: int, viewer: Principal) -> dict | None:
+        """One testimony as `viewer` may see it (None if its tier is hidden from them). Reading
+        a narrative is recorded in the audit log in the same transaction that returns it."""
+        t = testimonies
+        with self.read() as conn:
+            r = conn.execute(select(t).where(
+                t.c.id == testimony_id, t.c.tier.in_([str(x) for x in viewer.tiers]))).first()
+        if r is None:
+            return None
+        out = {
+            "id": r.id, "witness_ref": r.witness_ref, "place_text": r.place_text,
+            "lon": r.minx, "lat": r.miny, "radius_m": r.radius_m, "precision": r.precision,
+            "period": r.period_text, "relationship": r.relationship,
+            "violations": r.violations.split(",") if r.violations else [],
+            "interview_date": r.interview_date.isoformat() if r.interview_date else None,
+            "tier": r.tier, "synthetic": bool(r.synthetic),
+        }
+        if viewer.can(Permission.READ_WITNESS_CODES):
+            out["witness_code"] = self.cipher.decrypt(r.witness_enc, "testimonies", r.key,
+                                                      "witness_code")
+        if viewer.can(Permission.READ_NARRATIVES) and r.narrative_enc is not None:
+            with self.audited(viewer.username, "narrative.view", f"testimony:{r.id}"):
+                out["narrative"] = self.cipher.decrypt(r.narrative_enc, "testimonies", r.key,
+                                                       "narrative")
+        return out
+
+    def count_matching(self, f: TestimonyFilter, viewer: Principal) -> int:
         with self.read() as conn:
             return conn.execute(select(func.count()).select_from(testimonies)
-                                .where(*self._testimony_where(f))).scalar_one()
+                                .where(*self._testimony_where(f, viewer))).scalar_one()
 
-    def testimony_grid(self, f: TestimonyFilter, cell: float) -> tuple[list[dict], int]:
+    def testimony_grid(self, f: TestimonyFilter, viewer: Principal,
+                       cell: float) -> tuple[list[dict], int]:
         """Testimonies matching `f` counted per grid cell of `cell` degrees (for zoomed-out
         views holding more points than a browser should draw): one row per non-empty cell with
         the count and the mean position of its testimonies."""
@@ -367,14 +441,14 @@ class Store:
         gy = func.cast((t.c.miny - oy) / cell, Integer)
         q = (select(func.count().label("n"), func.avg(t.c.minx).label("x"),
                     func.avg(t.c.miny).label("y"))
-             .where(*self._testimony_where(f)).group_by(gx, gy))
+             .where(*self._testimony_where(f, viewer)).group_by(gx, gy))
         with self.read() as conn:
             cells = [{"count": n, "lon": x, "lat": y} for n, x, y in conn.execute(q)]
         return cells, sum(c["count"] for c in cells)
 
-    def _testimony_where(self, f: TestimonyFilter) -> list:
+    def _testimony_where(self, f: TestimonyFilter, viewer: Principal) -> list:
         t = testimonies
-        where = []
+        where = [t.c.tier.in_([str(x) for x in viewer.tiers])]
         if f.with_geometry:
             where.append(t.c.minx.is_not(None))
         if f.bbox is not None:
@@ -435,16 +509,28 @@ class Store:
             report=json.dumps(report, ensure_ascii=False) if report else None,
         )).inserted_primary_key[0]
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, viewer: Principal) -> dict[str, int]:
+        """Counts of what `viewer` may see."""
+        tiers = [str(t) for t in viewer.tiers]
+        t = testimonies
         with self.read() as conn:
-            out = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                   for t in (boundary_units, sites, testimonies)}
-            out["testimonies_without_location"] = conn.execute(
-                select(func.count()).select_from(testimonies).where(testimonies.c.minx.is_(None))
-            ).scalar_one()
-            out["witnesses"] = conn.execute(
-                select(func.count(func.distinct(testimonies.c.witness_code)))).scalar_one()
-        return out
+            def count(q):
+                return conn.execute(q).scalar_one()
+
+            return {
+                "boundary_units": count(select(func.count()).select_from(boundary_units)),
+                "sites": count(select(func.count()).select_from(sites)
+                               .where(sites.c.tier.in_(tiers))),
+                "testimonies": count(select(func.count()).select_from(t)
+                                     .where(t.c.tier.in_(tiers))),
+                "testimonies_without_location": count(
+                    select(func.count()).select_from(t)
+                    .where(t.c.tier.in_(tiers), t.c.minx.is_(None))),
+                "witnesses": count(select(func.count(func.distinct(t.c.witness_ref)))
+                                   .where(t.c.tier.in_(tiers))),
+                "synthetic": count(select(func.count()).select_from(t)
+                                   .where(t.c.tier.in_(tiers), t.c.synthetic.is_(True))),
+            }
 
 
 def _overlap(table, period: Period) -> list:

@@ -65,9 +65,11 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; an existing database is upgraded in place, never recreated."""
+def upgrade(engine: Engine, revision: str = "head", keys=None) -> None:
+    """Bring the schema to `revision`; an existing database is upgraded in place, never
+    recreated. `keys` (a KeyRing) lets migrations that encrypt existing data do so."""
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["keys"] = keys
         command.upgrade(cfg, revision)

@@ -78,9 +78,14 @@ testimonies = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("key", String(64), nullable=False, unique=True),
-    Column("witness_code", String(64), nullable=False),
+    # witness code and narrative are AES-GCM ciphertexts (geomap.crypto); witness_ref is a
+    # keyed HMAC of the code, so one witness's testimonies can be grouped without decrypting.
+    # (Nullable only because SQLite cannot add NOT NULL to existing columns; the store always
+    # writes both.)
+    Column("witness_enc", LargeBinary),
+    Column("witness_ref", String(32)),
     Column("interview_date", Date),
-    Column("narrative", Text),
+    Column("narrative_enc", LargeBinary),
     Column("place_text", Text),
     Column("geom", LargeBinary),
     Column("radius_m", Float),
@@ -97,7 +102,8 @@ testimonies = Table(
     Column("admin1_outside", Boolean, nullable=False, default=False),
     Column("admin1_distance_m", Float),
     *_bbox_columns(),
-    Index("ix_testimonies_witness", "witness_code"),
+    Index("ix_testimonies_witness_ref", "witness_ref"),
+    Index("ix_testimonies_tier", "tier"),
     Index("ix_testimonies_period", "period_start", "period_end"),
 )
 
@@ -133,6 +139,57 @@ import_batches = Table(
     Column("updated", Integer, nullable=False, default=0),
     Column("skipped", Integer, nullable=False, default=0),
     Column("report", Text),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("totp_enc", LargeBinary),  # encrypted TOTP secret; NULL until enrolled
+    Column("totp_last_step", Integer, nullable=False, default=0),
+    Column("recovery_hashes", Text, nullable=False, default="[]"),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Server-side sessions: the cookie holds a random token, the table its SHA-256.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("data", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # success | failure | refused
+    Index("ix_login_attempts_user_ts", "username", "ts"),
+    Index("ix_login_attempts_addr_ts", "address", "ts"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(40), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 # Tables that carry geometry, and so a bbox index.

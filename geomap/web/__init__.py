@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings, load_settings
 from ..store import Store
+from ..store.accounts import AccountStore
 
 LANGUAGES = ("en", "ko")
 
@@ -22,30 +25,53 @@ def select_locale() -> str:
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or load_settings()
+    store = store or Store.for_instance(settings)
     app = Flask(__name__, instance_path=str(settings.instance_path), instance_relative_config=True)
     app.config.update(
         GEOMAP_SETTINGS=settings,
+        SECRET_KEY=store.keys.secret_key,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
-        JSON_SORT_KEYS=False,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session instead, which times out itself
+        # the Referer check cannot work with Referrer-Policy: no-referrer; the token and the
+        # SameSite=Strict session cookie carry the protection
+        WTF_CSRF_SSL_STRICT=False,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.json.ensure_ascii = False  # Hangul as text, not \uXXXX
-    app.extensions["geomap_store"] = store or Store(settings.database_url)
+    accounts = AccountStore(store)
+    app.extensions["geomap_store"] = store
+    app.extensions["geomap_accounts"] = accounts
+    if settings.proxy_count:
+        # behind N trusted reverse proxies: take client address and scheme from them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count,
+                                x_proto=settings.proxy_count, x_host=settings.proxy_count)
+
+    from .sessions import DbSessionInterface
+
+    app.session_interface = DbSessionInterface(accounts, settings.session_idle_s,
+                                               settings.session_absolute_s)
+    CSRFProtect(app)  # every POST/PUT/PATCH/DELETE, forms and our scripts' JSON calls alike
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
 
-    from . import api, errors, pages
+    from . import api, auth, errors, pages, security
 
+    security.install(app, accounts)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
 
+    @app.context_processor
+    def _context():
+        return {"csp_nonce": g.get("csp_nonce", ""), "principal": g.get("principal")}
+
     @app.after_request
-    def _headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    def _lang_cookie(resp):
         if request.args.get("lang") in LANGUAGES:
-            resp.set_cookie("lang", request.args["lang"], samesite="Lax", httponly=True)
+            resp.set_cookie("lang", request.args["lang"], samesite="Strict", httponly=True,
+                            secure=True)
         return resp
 
     return app

@@ -6,12 +6,14 @@ import gzip
 import hashlib
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, jsonify, request
 
 from .. import geojson
 from ..boundaries import unit_names
 from ..model import FacilityType, Violation
+from ..policy import Permission
 from . import get_settings, get_store, params
+from .security import current_principal
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 GEOJSON = "application/geo+json"
@@ -20,7 +22,7 @@ GEOJSON = "application/geo+json"
 GZIP_MIN_BYTES = 1400  # below one packet compression buys nothing
 
 
-def geojson_response(doc: dict, max_age: int = 0) -> Response:
+def geojson_response(doc: dict, max_age: int = 0, confidential: bool = False) -> Response:
     """Compact UTF-8 GeoJSON with an ETag (304 on a match), gzip-compressed when the client
     accepts it: viewport answers are large and compress about tenfold."""
     body = orjson.dumps(doc)
@@ -33,7 +35,10 @@ def geojson_response(doc: dict, max_age: int = 0) -> Response:
     resp.vary.add("Accept-Encoding")
     resp.set_etag(etag)
     resp.cache_control.private = True
-    resp.cache_control.max_age = max_age
+    if confidential:  # testimony data: never kept in a browser or proxy cache
+        resp.cache_control.no_store = True
+    else:
+        resp.cache_control.max_age = max_age
     return resp.make_conditional(request)
 
 
@@ -55,6 +60,7 @@ def sites():
     params.check_known(request.args, {"bbox", "facility_type", "period"})
     store = get_store()
     found = store.sites(
+        current_principal(),
         facility_types=params.enum_list(request.args, "facility_type", FacilityType),
         period=params.period(request.args),
         bbox=params.bbox(request.args),
@@ -79,18 +85,34 @@ def testimonies():
     )
     limit = params.integer(request.args, "limit", settings.max_features, 1, settings.max_features)
     grid = params.number(request.args, "grid", 1e-4, 10.0)
-    store = get_store()
-    if grid is not None and store.count_matching(f) > limit:
-        cells, total = store.testimony_grid(f, grid)
+    store, viewer = get_store(), current_principal()
+    if grid is not None and store.count_matching(f, viewer) > limit:
+        cells, total = store.testimony_grid(f, viewer, grid)
         return geojson_response(geojson.collection(
             geojson.grid_features(cells), numberMatched=total, numberReturned=0,
-            aggregated=True, cell=grid))
-    rows, total = store.testimony_rows(f, limit=limit)
+            aggregated=True, cell=grid), confidential=True)
+    rows, total = store.testimony_rows(f, viewer, limit=limit)
+    features = geojson.testimony_features(
+        rows, _units(), with_codes=viewer.can(Permission.READ_WITNESS_CODES))
     return geojson_response(geojson.collection(
-        geojson.testimony_features(rows, _units()), numberMatched=total,
-        numberReturned=len(rows), aggregated=False))
+        features, numberMatched=total, numberReturned=len(rows), aggregated=False),
+        confidential=True)
+
+
+@bp.get("/testimonies/<int:testimony_id>")
+def testimony(testimony_id: int):
+    """One testimony; the narrative only for roles that may read it (and every such read is
+    in the audit log). A testimony the caller may not see is a 404, like one that does not
+    exist."""
+    params.check_known(request.args, set())
+    record = get_store().testimony(testimony_id, current_principal())
+    if record is None:
+        abort(404)
+    resp = jsonify(record)
+    resp.cache_control.no_store = True
+    return resp
 
 
 @bp.get("/stats")
 def stats():
-    return get_store().stats()
+    return get_store().stats(current_principal())

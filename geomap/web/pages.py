@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, send_file, url_for
+import re
+
+from flask import Blueprint, abort, g, render_template, send_file, url_for
 
 from ..basemap import ATTRIBUTION, ensure_basemap
 from ..mapview import MapUrls, build_map, render_parts
 from . import get_settings, get_store
 from .labels import map_text, vocab
+from .security import current_principal
+
+_INLINE = re.compile(r"<(script|style)\b(?![^>]*\bnonce=)")
+
+
+def with_nonce(html: str, nonce: str) -> str:
+    """Give folium's inline <script>/<style> blocks the request's CSP nonce."""
+    return _INLINE.sub(lambda m: f'<{m[1]} nonce="{nonce}"', html)
 
 bp = Blueprint("pages", __name__)
 
@@ -27,8 +37,10 @@ def map_page():
     )
     m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view))
     parts = render_parts(m, _static)
-    stats = get_store().stats()
-    return render_template("map.html", parts=parts, stats=stats)
+    stats = get_store().stats(current_principal())
+    nonce = g.csp_nonce
+    return render_template("map.html", parts=parts, stats=stats,
+                           head=with_nonce(parts.head, nonce), body=with_nonce(parts.body, nonce))
 
 
 @bp.get("/basemap/relief.png")

@@ -48,6 +48,8 @@
   }
 
   geomap.statusControl = function (map) {
+    // Leaflet's default prefix carries an inline-styled SVG that a strict CSP (rightly) blocks
+    if (map.attributionControl) map.attributionControl.setPrefix("Leaflet");
     const c = L.control({ position: "bottomleft" });
     c.onAdd = function () {
       const d = el("div", { class: "gm-status leaflet-control", role: "status", "aria-live": "polite" });
@@ -126,7 +128,7 @@
     const p = f.properties, L_ = cfg.labels;
     return el("div", { class: "gm-popup gm-testimony" }, [
       p.synthetic ? el("div", { class: "gm-synthetic", text: L_.synthetic }) : null,
-      el("h3", { text: L_.testimony + " " + p.witness_code }),
+      el("h3", { text: L_.testimony + (p.witness_code ? " " + p.witness_code : "") }),
       row(L_.place, p.place_text),
       row(L_.period, p.period),
       row(L_.uncertainty, p.radius_m !== null ? Math.round(p.radius_m).toLocaleString() + " m" : null),

@@ -1,0 +1,96 @@
+"""Append-only, hash-chained audit log.
+
+Each entry stores the hash of the previous entry and its own hash over its canonical content
+(id, time, actor, action, target, details, previous hash), so editing, removing or reordering
+any entry breaks the chain at a place `verify` names. The newest id and hash are also written
+to `audit.head` in the instance folder, so removing the newest entries is detected too. On
+SQLite, triggers refuse UPDATE and DELETE on the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from .store.schema import audit_log
+
+GENESIS = "0" * 64
+
+
+def canonical(entry_id: int, ts: str, actor: str, action: str, target: str | None,
+              details: dict | None, prev_hash: str) -> bytes:
+    return json.dumps(
+        {"id": entry_id, "ts": ts, "actor": actor, "action": action, "target": target,
+         "details": details or {}, "prev": prev_hash},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def append(conn: Connection, actor: str, action: str, target: str | None = None,
+           details: dict | None = None) -> tuple[int, str]:
+    """Append one entry inside the caller's write transaction; returns (id, hash)."""
+    last = conn.execute(select(audit_log.c.id, audit_log.c.hash)
+                        .order_by(audit_log.c.id.desc()).limit(1)).first()
+    entry_id, prev = (last.id + 1, last.hash) if last else (1, GENESIS)
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    h = hashlib.sha256(canonical(entry_id, ts, actor, action, target, details, prev)).hexdigest()
+    conn.execute(audit_log.insert().values(
+        id=entry_id, ts=ts, actor=actor, action=action, target=target,
+        details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+        prev_hash=prev, hash=h))
+    return entry_id, h
+
+
+def write_head(path: Path, entry_id: int, h: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{entry_id} {h}\n")
+    tmp.replace(path)
+
+
+@dataclass
+class Problem:
+    entry_id: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id}: {self.message}" if self.entry_id else self.message
+
+
+def verify(conn: Connection, head_file: Path | None = None) -> tuple[int, list[Problem]]:
+    """(entries checked, problems). No problems means the chain is intact."""
+    problems: list[Problem] = []
+    prev, expected_id, n, last_id, last_hash = GENESIS, 1, 0, 0, GENESIS
+    for r in conn.execute(select(audit_log).order_by(audit_log.c.id)):
+        n += 1
+        if r.id != expected_id:
+            problems.append(Problem(r.id, f"expected entry {expected_id} here: entries "
+                                           f"{expected_id}..{r.id - 1} were removed or moved"))
+        if r.prev_hash != prev:
+            problems.append(Problem(r.id, "does not follow the entry before it "
+                                          "(an entry was removed, inserted or reordered)"))
+        try:
+            details = json.loads(r.details or "{}")
+        except ValueError:
+            details = {"unparseable": r.details}
+        h = hashlib.sha256(canonical(r.id, r.ts, r.actor, r.action, r.target, details,
+                                     r.prev_hash)).hexdigest()
+        if h != r.hash:
+            problems.append(Problem(r.id, "content was edited (its hash does not match)"))
+        prev, expected_id, last_id, last_hash = r.hash, r.id + 1, r.id, r.hash
+    if head_file is not None and head_file.exists():
+        try:
+            head_id, head_hash = head_file.read_text().split()
+            head_id = int(head_id)
+        except ValueError:
+            problems.append(Problem(None, f"{head_file.name} is unreadable"))
+        else:
+            if head_id > last_id:
+                problems.append(Problem(head_id, f"the newest entries were removed: the log "
+                                                 f"ends at {last_id}, {head_file.name} says {head_id}"))
+            elif head_id == last_id and head_hash != last_hash:
+                problems.append(Problem(head_id, f"differs from the hash kept in {head_file.name}"))
+    return n, problems
