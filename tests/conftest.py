@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from flask.testing import FlaskClient
 
 from geomap import accounts as acc
 from geomap.config import load_settings
@@ -75,10 +76,18 @@ def make_user(store, role: str = "researcher", enrol: bool = True, username: str
     return user, secret, codes
 
 
+class HttpsClient(FlaskClient):
+    """Requests over https, as behind the TLS proxy (the session cookie is __Host-/Secure)."""
+
+    def open(self, *args, **kwargs):
+        if args and isinstance(args[0], str):
+            kwargs.setdefault("base_url", "https://localhost")
+        return super().open(*args, **kwargs)
+
+
 def https_client(app):
-    c = app.test_client()
-    c.environ_base["wsgi.url_scheme"] = "https"  # the session cookie is Secure (__Host-)
-    return c
+    app.test_client_class = HttpsClient
+    return app.test_client()
 
 
 def csrf_from(html: str) -> str:
