@@ -144,9 +144,13 @@ class AccountStore:
         with self.store.write() as c:
             c.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
 
-    def purge_sessions(self, idle_s: float, absolute_s: float) -> int:
+    def purge_sessions(self, idle_s: float, absolute_s: float,
+                       attempts_kept_s: float = 30 * 86400) -> int:
+        """Drop expired sessions, and sign-in attempts older than the retention period (the
+        audit log keeps the failures)."""
         now = time.time()
         with self.store.write() as c:
+            c.execute(delete(login_attempts).where(login_attempts.c.ts < now - attempts_kept_s))
             return c.execute(delete(sessions).where(or_(
                 sessions.c.last_seen < now - idle_s, sessions.c.created_at < now - absolute_s))
             ).rowcount

@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     app.session_interface = DbSessionInterface(accounts, settings.session_idle_s,
                                                settings.session_absolute_s)
+    accounts.purge_sessions(settings.session_idle_s, settings.session_absolute_s)
     CSRFProtect(app)  # every POST/PUT/PATCH/DELETE, forms and our scripts' JSON calls alike
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import segno
@@ -87,10 +88,15 @@ def enrol():
         return redirect(url_for("auth.login"))
     if user.totp_secret is not None:
         return redirect(url_for("auth.mfa"))
-    secret = session["pending"].get("secret")
+    # the secret waits in the session row until confirmed: encrypted there like everywhere
+    cipher = _accounts().cipher
+    sealed = session["pending"].get("secret")
+    secret = cipher.decrypt(base64.b64decode(sealed), "sessions", str(user.id), "totp") \
+        if sealed else None
     if secret is None:
         secret = acc.new_totp_secret()
-        session["pending"] = {**session["pending"], "secret": secret}
+        sealed = base64.b64encode(cipher.encrypt(secret, "sessions", str(user.id), "totp"))
+        session["pending"] = {**session["pending"], "secret": sealed.decode()}
     error, status = None, 200
     if request.method == "POST":
         codes = signin.enrol(_accounts(), user, secret, request.form.get("code", ""), _address())
