@@ -263,12 +263,9 @@ def sign_in_http(host: str, port: int, secret: str) -> str:
 
 
 def make_app(settings, store, baseline: Baseline):
-    from flask import Response
+    from flask import Response, g
 
     from geomap.web import create_app
-
-    from flask import g
-
     from geomap.web.pages import with_nonce
 
     app = create_app(settings, store)
