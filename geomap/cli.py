@@ -202,8 +202,8 @@ def _print_credentials(username: str, password: str, secret: str, codes: list[st
 
     click.echo("")
     click.echo(f"  demo account: {username}   password: {password}")
-    click.echo("  second step: add this key to an authenticator app, or scan the QR code below,")
-    click.echo(f"  or use one of the recovery codes (each works once): {secret}")
+    click.echo(f"  authenticator key: {secret}   (or scan the QR code below)")
+    click.echo("  recovery codes, each signs in once (instead of an authenticator code):")
     for c in codes:
         click.echo(f"    {c}")
     segno.make(totp_uri(secret, username), error="m").terminal(compact=True)
