@@ -97,13 +97,22 @@ def csrf_from(html: str) -> str:
     return m.group(1)
 
 
-def sign_in(client, username: str, secret: str, password: str = PASSWORD):
+def password_step(client, username: str, password: str = PASSWORD):
+    """POST the sign-in form (with its CSRF token); returns the response."""
     token = csrf_from(client.get("/login").data.decode())
-    r = client.post("/login", data={"username": username, "password": password,
-                                    "csrf_token": token})
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token})
+
+
+def code_step(client, code: str, page: str = "/login/mfa"):
+    token = csrf_from(client.get(page).data.decode())
+    return client.post(page, data={"code": code, "csrf_token": token})
+
+
+def sign_in(client, username: str, secret: str, password: str = PASSWORD):
+    r = password_step(client, username, password)
     assert r.status_code == 302, r.data[:300]
-    token = csrf_from(client.get("/login/mfa").data.decode())
-    r = client.post("/login/mfa", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    r = code_step(client, pyotp.TOTP(secret).now())
     assert r.status_code == 302, r.data[:300]
     return client
 

@@ -18,7 +18,15 @@ from geomap.policy import SYSTEM, Permission, Role, matrix_markdown
 from geomap.store.accounts import AccountStore
 from geomap.web import create_app
 
-from .conftest import PASSWORD, csrf_from, https_client, make_user, sign_in
+from .conftest import (
+    PASSWORD,
+    code_step,
+    csrf_from,
+    https_client,
+    make_user,
+    password_step,
+    sign_in,
+)
 
 NARRATIVE = "PLANTED-NARRATIVE-고문-7f3a9c"
 
@@ -109,10 +117,8 @@ def test_session_cookie_is_host_prefixed_secure_httponly_strict(app):
     store = app.extensions["geomap_store"]
     user, secret, _ = make_user(store)
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    c.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token})
-    token = csrf_from(c.get("/login/mfa").data.decode())
-    r = c.post("/login/mfa", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    password_step(c, user.username)
+    r = code_step(c, pyotp.TOTP(secret).now())
     cookie = r.headers["Set-Cookie"]
     assert cookie.startswith("__Host-geomap=")
     for attr in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
@@ -155,11 +161,9 @@ def test_sign_in_rotates_the_session_token(app):
     store = app.extensions["geomap_store"]
     user, secret, _ = make_user(store)
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    c.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token})
+    password_step(c, user.username)
     before = c.get_cookie("__Host-geomap").value
-    token = csrf_from(c.get("/login/mfa").data.decode())
-    c.post("/login/mfa", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    code_step(c, pyotp.TOTP(secret).now())
     assert c.get_cookie("__Host-geomap").value != before
 
 
@@ -185,9 +189,7 @@ def test_a_password_alone_does_not_sign_in(app):
     store = app.extensions["geomap_store"]
     user, _, _ = make_user(store)
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    r = c.post("/login", data={"username": user.username, "password": PASSWORD,
-                               "csrf_token": token})
+    r = password_step(c, user.username)
     assert r.headers["Location"].endswith("/login/mfa")
     assert c.get("/api/stats").status_code == 401
 
@@ -205,10 +207,8 @@ def test_a_reused_totp_code_fails(app):
     assert not signin.check_second_factor(accounts, u, code, "1.2.3.4")
     # and through the pages
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    c.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token})
-    token = csrf_from(c.get("/login/mfa").data.decode())
-    r = c.post("/login/mfa", data={"code": code, "csrf_token": token})
+    password_step(c, user.username)
+    r = code_step(c, code)
     assert r.status_code == 401 and c.get("/api/stats").status_code == 401
 
 
@@ -238,9 +238,7 @@ def test_first_sign_in_enrols_totp_and_shows_recovery_codes(app):
     store = app.extensions["geomap_store"]
     user, _, _ = make_user(store, enrol=False)
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    r = c.post("/login", data={"username": user.username, "password": PASSWORD,
-                               "csrf_token": token})
+    r = password_step(c, user.username)
     assert r.headers["Location"].endswith("/login/enrol")
     page = c.get("/login/enrol").data.decode()
     import re
@@ -267,9 +265,7 @@ def test_password_reset_does_not_bypass_the_second_factor(app):
                            input="a brand new passphrase\n")
     assert r.exit_code == 0, r.output
     c = https_client(app)
-    token = csrf_from(c.get("/login").data.decode())
-    r = c.post("/login", data={"username": user.username, "password": "a brand new passphrase",
-                               "csrf_token": token})
+    r = password_step(c, user.username, "a brand new passphrase")
     assert r.headers["Location"].endswith("/login/mfa")
     assert c.get("/api/stats").status_code == 401
 

@@ -103,7 +103,7 @@ testimonies = Table(
     Column("admin1_distance_m", Float),
     *_bbox_columns(),
     Index("ix_testimonies_witness_ref", "witness_ref"),
-    Index("ix_testimonies_tier", "tier"),
+    Index("ix_testimonies_stats", "tier", "witness_ref", "synthetic", "minx"),  # covering: stats()
     Index("ix_testimonies_period", "period_start", "period_end"),
 )
 
