@@ -375,6 +375,90 @@ def users_reset_password(ctx, username, password_stdin):
     click.echo(f"{username}: password changed; the second factor is still required")
 
 
+# -- import / quarantine -----------------------------------------------------------------------
+@main.group("import")
+def import_() -> None:
+    """Import records from files."""
+
+
+def _parse_mapping(pairs: tuple[str, ...], mapping_file: Path | None) -> dict[str, str]:
+    import json
+
+    mapping: dict[str, str] = {}
+    if mapping_file is not None:
+        try:
+            mapping.update(json.loads(mapping_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"{mapping_file}: {e}", param_hint="--mapping") from None
+    for pair in pairs:
+        fld, sep, col = pair.partition("=")
+        if not sep or not fld.strip() or not col.strip():
+            raise click.BadParameter(f"{pair!r}: expected FIELD=COLUMN", param_hint="--map")
+        mapping[fld.strip()] = col.strip()
+    return mapping
+
+
+@import_.command("testimonies")
+@click.argument("file")
+@click.option("--map", "pairs", multiple=True, metavar="FIELD=COLUMN",
+              help="Which column holds a field (repeatable), e.g. --map witness_code=Code.")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, path_type=Path),
+              help='A JSON file {"field": "column", ...}.')
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@click.option("--batch-rows", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--border-km", type=click.FloatRange(0, 1000), default=50.0, show_default=True,
+              help="How far outside North Korea a point may lie.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, border_km,
+                           as_json):
+    """Import testimonies from CSV, XLSX, GeoJSON, KML or KMZ. Good rows land, bad rows are
+    quarantined with their reasons; re-running the same file imports nothing new."""
+    import json
+
+    from .intake.run import import_testimonies
+
+    store = _store(ctx)
+    done = {"n": 0}
+
+    def progress(k: int) -> None:
+        done["n"] += k
+        click.echo(f"\r{done['n']:,} rows", nl=False, err=True)
+
+    report = import_testimonies(store, file, actor=_actor(),
+                                mapping=_parse_mapping(pairs, mapping_file), dry_run=dry_run,
+                                batch_rows=batch_rows, border_km=border_km, progress=progress)
+    click.echo("", err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        for line in report.lines():
+            click.echo(line)
+
+
+@main.group("quarantine")
+def quarantine_() -> None:
+    """Rows imports could not take, with their reasons."""
+
+
+@quarantine_.command("export")
+@click.option("--source", help="Only rows from this file name.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def quarantine_export(ctx, source, output):
+    """CSV of quarantined rows with their problems: correct it and import it again."""
+    from .intake.run import quarantine_csv
+
+    store = _store(ctx)
+    text = quarantine_csv(store, source)
+    store.audit(_actor(), "quarantine.export", source or "*")
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
 # -- gazetteer ---------------------------------------------------------------------------------
 @main.group()
 def gazetteer() -> None:

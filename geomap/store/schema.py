@@ -139,6 +139,24 @@ import_batches = Table(
     Column("updated", Integer, nullable=False, default=0),
     Column("skipped", Integer, nullable=False, default=0),
     Column("report", Text),
+    Column("status", String(16), nullable=False, default="done", server_default="done"),
+    Column("actor", String(64)),
+)
+
+# Rows an import could not take, with the reasons a person can act on. The row itself may hold
+# witness codes and narratives, so it is encrypted like they are (geomap.crypto).
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.id", ondelete="SET NULL")),
+    Column("source", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("raw_enc", LargeBinary, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of {"code", "field", "message"}
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_quarantine_source", "source", "row_number"),
 )
 
 users = Table(

@@ -1,0 +1,262 @@
+"""One import: read, validate, store good rows and quarantine bad ones, in batches.
+
+Every batch is one transaction (testimonies, their violations, quarantined rows and the batch
+record's counts together), so a process killed mid-import leaves whole batches only; content
+keys make a re-run skip what landed, so the import completes exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import shapely
+from sqlalchemy import select, update
+
+from ..boundaries import AdminTagger
+from ..store import UpsertResult
+from ..store.schema import import_batches, quarantine
+from .readers import read_rows
+from .validate import Checked, Validator, resolve_columns
+
+BATCH_ROWS = 2_000
+REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
+
+
+@dataclass
+class ImportReport:
+    source: str
+    dry_run: bool
+    rows: int = 0
+    valid: int = 0
+    inserted: int = 0
+    already_present: int = 0
+    quarantined: int = 0
+    quarantined_before: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    problems: list[dict] = field(default_factory=list)
+    notes: Counter = field(default_factory=Counter)
+    columns: dict[str, str] = field(default_factory=dict)
+    batch_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "dry_run": self.dry_run, "rows": self.rows,
+                "valid": self.valid, "inserted": self.inserted,
+                "already_present": self.already_present, "quarantined": self.quarantined,
+                "quarantined_before": self.quarantined_before, "reasons": dict(self.reasons),
+                "notes": dict(self.notes), "columns": self.columns, "batch_id": self.batch_id,
+                "problems": self.problems}
+
+    def lines(self) -> list[str]:
+        verb = "would import" if self.dry_run else "imported"
+        out = [f"{self.source}: {self.rows} rows; {verb} {self.inserted}, "
+               f"{self.already_present} already present, {self.quarantined} quarantined"
+               + (f" ({self.quarantined_before} of them already in quarantine)"
+                  if self.quarantined_before else "")]
+        out += [f"  {n} x {code}" for code, n in self.reasons.most_common()]
+        out += [f"  note: {n} x {note}" for note, n in self.notes.most_common()]
+        for p in self.problems[:50]:
+            out.append(f"  row {p['row']}: " + "; ".join(x["message"] for x in p["problems"]))
+        if len(self.problems) > 50:
+            out.append(f"  ... {len(self.problems) - 50} more rows in the quarantine")
+        return out
+
+
+def _header(rows: Iterable[tuple[int, dict]]) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Peek at the first rows for their columns (GeoJSON/KML rows may differ: take the union)."""
+    it = iter(rows)
+    head, cols = [], {}
+    for _ in range(50):
+        try:
+            n, r = next(it)
+        except StopIteration:
+            break
+        head.append((n, r))
+        cols.update(dict.fromkeys(r))
+    return list(cols), _chain(head, it)
+
+
+def _chain(head, it):
+    yield from head
+    yield from it
+
+
+def import_testimonies(
+    store,
+    path: str | Path,
+    actor: str,
+    mapping: dict[str, str] | None = None,
+    dry_run: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    border_km: float = 50.0,
+    progress: Callable[[int], None] | None = None,
+    source: str | None = None,
+) -> ImportReport:
+    path = Path(path)
+    source = source or path.name
+    header, rows = _header(read_rows(path))
+    columns = resolve_columns(header, mapping)
+    country = shapely.union_all([u.geometry for u in store.boundary_units(0)] or
+                                [u.geometry for u in store.boundary_units(1)])
+    validator = Validator(country, columns, border_km=border_km)
+    tagger = AdminTagger(store.boundary_units(1))
+    report = ImportReport(source=source, dry_run=dry_run, columns=columns)
+    seen: dict[str, int] = {}
+    if not dry_run:
+        report.batch_id = _start_batch(store, source, actor)
+    pending: list[Checked] = []
+
+    def flush():
+        if pending:
+            _store_batch(store, pending, report, tagger, dry_run)
+            if progress:
+                progress(len(pending))
+            pending.clear()
+
+    for n, raw in rows:
+        report.rows += 1
+        c = validator.check(n, raw)
+        if c.testimony is not None:
+            key = store.cipher.blind_index(c.testimony.content_payload(), "testimony")
+            c.testimony.key = key
+            if key in seen:
+                c.problems.append(_dup(seen[key]))
+                c.testimony = None
+            else:
+                seen[key] = n
+        for note in c.notes:
+            report.notes[note] += 1
+        pending.append(c)
+        if len(pending) >= batch_rows:
+            flush()
+    flush()
+    if not dry_run:
+        _finish_batch(store, report)
+        store.audit(actor, "testimonies.import", source,
+                    {k: v for k, v in report.as_dict().items()
+                     if k in ("rows", "inserted", "already_present", "quarantined", "batch_id")})
+    return report
+
+
+def _dup(first_row: int):
+    from .validate import Problem
+
+    return Problem("duplicate_row", None, f"duplicate of row {first_row} in the same file")
+
+
+def _start_batch(store, source: str, actor: str) -> int:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with store.write() as conn:
+        # a batch still 'running' from a killed process is not running any more
+        conn.execute(update(import_batches).where(import_batches.c.status == "running",
+                                                  import_batches.c.source == source)
+                     .values(status="interrupted"))
+        return conn.execute(import_batches.insert().values(
+            kind="testimonies", source=source, started_at=now, inserted=0, updated=0,
+            skipped=0, status="running", actor=actor)).inserted_primary_key[0]
+
+
+def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dry_run: bool):
+    good = [c.testimony for c in checked if c.testimony is not None]
+    bad = [c for c in checked if c.testimony is None]
+    for t, tag in zip(good, tagger.tag([t.geometry for t in good]), strict=True):
+        t.admin1 = tag
+    report.valid += len(good)
+    for c in bad:
+        for p in c.problems:
+            report.reasons[p.code] += 1
+        if len(report.problems) < REPORT_ROWS:
+            report.problems.append({"row": c.row_number,
+                                    "problems": [p.as_dict() for p in c.problems]})
+    if dry_run:
+        existing = _existing_keys(store, [t.key for t in good])
+        report.inserted += sum(1 for t in good if t.key not in existing)
+        report.already_present += sum(1 for t in good if t.key in existing)
+        report.quarantined += len(bad)
+        return
+    with store.write() as conn:
+        r: UpsertResult = store.add_testimonies(good, conn=conn) if good else UpsertResult()
+        new_q, old_q = _quarantine(store, conn, bad, report)
+        conn.execute(update(import_batches).where(import_batches.c.id == report.batch_id).values(
+            inserted=import_batches.c.inserted + r.inserted,
+            skipped=import_batches.c.skipped + r.skipped + old_q,
+            updated=import_batches.c.updated + new_q))
+    report.inserted += r.inserted
+    report.already_present += r.skipped
+    report.quarantined += len(bad)
+    report.quarantined_before += old_q
+
+
+def _existing_keys(store, keys: list[str]) -> set[str]:
+    from ..store.schema import testimonies
+
+    out: set[str] = set()
+    with store.read() as conn:
+        for i in range(0, len(keys), 500):
+            out.update(conn.execute(select(testimonies.c.key)
+                                    .where(testimonies.c.key.in_(keys[i:i + 500]))).scalars())
+    return out
+
+
+def _quarantine(store, conn, bad: list[Checked], report: ImportReport) -> tuple[int, int]:
+    """Keep bad rows (encrypted) with their reasons; a row quarantined before is not doubled."""
+    if not bad:
+        return 0, 0
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = []
+    for c in bad:
+        raw = json.dumps(c.raw, sort_keys=True, ensure_ascii=False)
+        key = store.cipher.blind_index(f"{report.source}|{raw}", "quarantine")
+        rows.append({"key": key, "batch_id": report.batch_id, "source": report.source,
+                     "row_number": c.row_number,
+                     "raw_enc": store.cipher.encrypt(raw, "quarantine", key, "raw"),
+                     "reasons": json.dumps([p.as_dict() for p in c.problems],
+                                           ensure_ascii=False),
+                     "created_at": now})
+    keys = [r["key"] for r in rows]
+    existing = set(conn.execute(select(quarantine.c.key).where(quarantine.c.key.in_(keys)))
+                   .scalars())
+    fresh = [r for r in rows if r["key"] not in existing]
+    if fresh:
+        conn.execute(quarantine.insert(), fresh)
+    return len(fresh), len(rows) - len(fresh)
+
+
+def _finish_batch(store, report: ImportReport) -> None:
+    with store.write() as conn:
+        conn.execute(update(import_batches).where(import_batches.c.id == report.batch_id).values(
+            status="done", finished_at=datetime.now(UTC).replace(tzinfo=None),
+            report=json.dumps({k: v for k, v in report.as_dict().items() if k != "problems"},
+                              ensure_ascii=False)))
+
+
+def quarantine_rows(store, source: str | None = None) -> list[dict]:
+    """Quarantined rows, decrypted, with their reasons (for the review page and the export)."""
+    q = select(quarantine).order_by(quarantine.c.source, quarantine.c.row_number)
+    if source:
+        q = q.where(quarantine.c.source == source)
+    with store.read() as conn:
+        rows = conn.execute(q).all()
+    return [{"id": r.id, "source": r.source, "row": r.row_number,
+             "raw": json.loads(store.cipher.decrypt(r.raw_enc, "quarantine", r.key, "raw")),
+             "reasons": json.loads(r.reasons)} for r in rows]
+
+
+def quarantine_csv(store, source: str | None = None) -> str:
+    """The quarantine as CSV: the original columns, corrected by hand, re-import as they are
+    (the `_source`, `_row` and `_problems` columns are ignored on import)."""
+    rows = quarantine_rows(store, source)
+    cols = list(dict.fromkeys(k for r in rows for k in r["raw"]))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["_source", "_row", "_problems", *cols])
+    for r in rows:
+        w.writerow([r["source"], r["row"], " | ".join(p["message"] for p in r["reasons"]),
+                    *[r["raw"].get(c, "") for c in cols]])
+    return buf.getvalue()

@@ -1,0 +1,66 @@
+"""Upload page for testimony files, its validation report, and the quarantine."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext as _
+from werkzeug.utils import secure_filename
+
+from ..errors import InvalidInput
+from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
+from ..policy import Permission
+from . import get_store
+from .security import current_principal, require
+
+bp = Blueprint("intake", __name__, url_prefix="/import")
+ALLOWED = {".csv", ".tsv", ".txt", ".xlsx", ".geojson", ".json", ".kml", ".kmz"}
+
+
+@bp.route("/", methods=["GET", "POST"])
+def upload():
+    require(Permission.EDIT)
+    report, error = None, None
+    if request.method == "POST":
+        f = request.files.get("file")
+        name = secure_filename(f.filename or "") if f else ""
+        if not f or not name:
+            error = _("Choose a file to import.")
+        elif Path(name).suffix.lower() not in ALLOWED:
+            error = _("Unsupported file type: use CSV, XLSX, GeoJSON, KML or KMZ.")
+        else:
+            # a private temporary directory per upload, under a name we choose
+            with tempfile.TemporaryDirectory(prefix="geomap-upload-") as tmp:
+                path = Path(tmp) / ("upload" + Path(name).suffix.lower())
+                f.save(path)
+                try:
+                    report = import_testimonies(
+                        get_store(), path, actor=current_principal().username,
+                        dry_run=bool(request.form.get("dry_run")), source=name)
+                except InvalidInput as e:
+                    error = str(e)
+    status = 400 if error else 200
+    return render_template("import.html", report=report, error=error), status
+
+
+@bp.get("/quarantine")
+def quarantine():
+    require(Permission.EDIT)
+    return render_template("quarantine.html", rows=quarantine_rows(get_store()))
+
+
+@bp.get("/quarantine.csv")
+def quarantine_export():
+    require(Permission.EDIT)
+    store = get_store()
+    source = request.args.get("source") or None
+    text = quarantine_csv(store, source)
+    store.audit(current_principal().username, "quarantine.export", source or "*")
+    resp = Response(text, mimetype="text/csv")
+    resp.headers["Content-Disposition"] = "attachment; filename=quarantine.csv"
+    resp.cache_control.no_store = True
+    return resp
+
+
