@@ -434,6 +434,43 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, 
     else:
         for line in report.lines():
             click.echo(line)
+    if not dry_run and report.inserted:
+        _run_geocode(store)
+
+
+def _run_geocode(store) -> None:
+    from .gazetteer import Gazetteer
+    from .geocode import geocode_pending
+    from .policy import SYSTEM
+
+    r = geocode_pending(store, Gazetteer.from_store(store, SYSTEM), actor=_actor())
+    click.echo(f"geocoded {r.geocoded} place names, {r.admin_only} to a province only, "
+               f"{r.review} left for review (`geomap geocode --review`)")
+
+
+@main.command()
+@click.option("--review", is_flag=True, help="List the names left for a person to decide.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def geocode(ctx, review, as_json):
+    """Locate testimonies that give a place name but no coordinates."""
+    import json
+
+    from .geocode import review_items
+
+    store = _store(ctx)
+    if not review:
+        _run_geocode(store)
+        return
+    items = review_items(store)
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        return
+    for it in items:
+        cands = "; ".join(f"{c['name']} ({c['kind']}, {c['score']:.0f})"
+                          for c in it["candidates"][:3])
+        click.echo(f"testimony {it['testimony_id']}: {it['place_text']!r}: {it['reason']}"
+                   f" -> {cands}")
 
 
 @main.group("quarantine")

@@ -101,6 +101,10 @@ testimonies = Table(
     Column("admin1_id", Integer, ForeignKey("boundary_units.id", ondelete="SET NULL")),
     Column("admin1_outside", Boolean, nullable=False, default=False),
     Column("admin1_distance_m", Float),
+    # "reported" by the witness, or "geocoded" from the place name (geomap.geocode)
+    Column("location_source", String(16), nullable=False, default="reported",
+           server_default="reported"),
+    Column("geocode_note", Text),
     *_bbox_columns(),
     Index("ix_testimonies_witness_ref", "witness_ref"),
     Index("ix_testimonies_stats", "tier", "witness_ref", "synthetic", "minx"),  # covering: stats()
@@ -208,6 +212,17 @@ audit_log = Table(
     Column("details", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# Place names the geocoder would not decide alone (ambiguous or weak), with the candidates.
+geocode_review = Table(
+    "geocode_review",
+    metadata,
+    Column("testimony_id", Integer, ForeignKey("testimonies.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("candidates", Text, nullable=False),  # JSON list of Candidate.as_dict()
+    Column("created_at", DateTime, nullable=False),
 )
 
 # Tables that carry geometry, and so a bbox index.

@@ -10,8 +10,10 @@ from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 
 from ..errors import InvalidInput
+from ..gazetteer import Gazetteer
+from ..geocode import geocode_pending
 from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
-from ..policy import Permission
+from ..policy import SYSTEM, Permission
 from . import get_store
 from .security import current_principal, require
 
@@ -41,8 +43,14 @@ def upload():
                         dry_run=bool(request.form.get("dry_run")), source=name)
                 except InvalidInput as e:
                     error = str(e)
+    geocoded = None
+    if report is not None and not report.dry_run and report.inserted:
+        store = get_store()
+        geocoded = geocode_pending(store, Gazetteer.from_store(store, SYSTEM),
+                                   actor=current_principal().username)
     status = 400 if error else 200
-    return render_template("import.html", report=report, error=error), status
+    return render_template("import.html", report=report, error=error,
+                           geocoded=geocoded), status
 
 
 @bp.get("/quarantine")
