@@ -49,6 +49,7 @@ lint: setup
 
 bench: setup-test
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/intake.py
 
 clean:
 	rm -rf $(VENV) node_modules geomap/web/static/vendor instance

@@ -83,3 +83,14 @@ def test_a_bare_town_name_is_not_made_ambiguous_by_camps_named_after_it(ref_stor
     assert d is not None and d.candidate.kind == "populated_place", reason
     d, _, _ = decide(gaz, "Camp 14", {})
     assert d.candidate.ref == "kwan-li-so-no-14-kaechon-camp-14"
+
+
+def test_review_page_lists_candidates(geocoded, ref_store, settings):
+    from geomap.web import create_app
+
+    from .conftest import https_client, make_user, sign_in
+
+    app = create_app(settings, ref_store)
+    user, secret, _ = make_user(ref_store, "researcher")
+    html = sign_in(https_client(app), user.username, secret).get("/import/review").data.decode()
+    assert "Songwon" in html and "ambiguous" in html and "Songwŏn-ŭp" in html

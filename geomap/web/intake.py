@@ -59,6 +59,15 @@ def quarantine():
     return render_template("quarantine.html", rows=quarantine_rows(get_store()))
 
 
+@bp.get("/review")
+def review():
+    """Place names the geocoder left for a person, with their candidates."""
+    require(Permission.EDIT)
+    from ..geocode import review_items
+
+    return render_template("geocode_review.html", items=review_items(get_store()))
+
+
 @bp.get("/quarantine.csv")
 def quarantine_export():
     require(Permission.EDIT)
