@@ -128,11 +128,20 @@ def client(demo_app, demo_instance):
 def serve_in_thread(app):
     """Serve `app` with waitress on a free loopback port; returns (base_url, stop)."""
     import waitress
+    from waitress import wasyncore
 
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
-    return f"http://127.0.0.1:{server.effective_port}", server.close
+
+    def stop():
+        # closing sockets from this thread would pull them from under the loop (EBADF):
+        # let the workers finish, then close every channel from the loop's own thread
+        server.task_dispatcher.shutdown()
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        t.join(10)
+
+    return f"http://127.0.0.1:{server.effective_port}", stop
 
 
 # Figures tests measure (accuracy and the like) are printed at the end of the run.
