@@ -496,6 +496,34 @@ def quarantine_export(ctx, source, output):
         click.echo(text, nl=False)
 
 
+# -- corroboration ------------------------------------------------------------------------------
+@main.command()
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Lowest score proposed as a candidate link (default 0.45).")
+@click.option("--evaluate", is_flag=True,
+              help="Print precision/recall against the synthetic generator's ground truth.")
+@click.pass_context
+def link(ctx, threshold, evaluate):
+    """Propose testimony-site links (decisions people made are kept)."""
+    from . import corroboration as corr
+    from .gazetteer import Gazetteer
+    from .policy import SYSTEM
+
+    store = _store(ctx)
+    t0 = time.perf_counter()
+    r = corr.run_linking(store, Gazetteer.from_store(store, SYSTEM),
+                         threshold if threshold is not None else corr.THRESHOLD)
+    store.audit(_actor(), "links.propose", None, r)
+    click.echo(f"{r['testimonies']:,} located testimonies, {r['sites']} sites: "
+               f"{r['proposed']:,} candidate links, {r['ambiguous']:,} testimonies between two "
+               f"sites left for review ({time.perf_counter() - t0:.1f} s)")
+    if evaluate:
+        e = corr.evaluate(store)
+        click.echo(f"against synthetic ground truth: precision {e['precision']:.3f}, "
+                   f"recall {e['recall']:.3f} ({e['true_positives']}/{e['predicted']} "
+                   f"proposed correct, {e['relevant']} drawn from a site)")
+
+
 # -- gazetteer ---------------------------------------------------------------------------------
 @main.group()
 def gazetteer() -> None:

@@ -225,6 +225,25 @@ geocode_review = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+# Testimony <-> site links: proposed by geomap.corroboration (status "candidate") with the
+# evidence that produced them, then confirmed or rejected by a person (who, when). A re-run of
+# the engine never touches a link a person decided.
+links = Table(
+    "links",
+    metadata,
+    Column("testimony_id", Integer, ForeignKey("testimonies.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON: distance, radii, name match, overlap...
+    Column("status", String(16), nullable=False),  # candidate | confirmed | rejected
+    Column("decided_by", String(64)),
+    Column("decided_at", DateTime),
+    Column("engine", String(32), nullable=False),
+    Index("ix_links_site_status", "site_id", "status"),
+    Index("ix_links_status_score", "status", "score"),
+)
+
 # Tables that carry geometry, and so a bbox index.
 SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 

@@ -1,0 +1,287 @@
+"""Linking testimonies to sites, and how strongly each site is corroborated.
+
+A testimony is a point with an uncertainty radius; a site is a point whose precision says how
+far the facility may extend (a political prison camp is tens of km2). For every testimony the
+engine finds the sites within reach (STRtree over sites in UTM 52N metres), and scores each
+by distance against the combined uncertainty sqrt(r_testimony^2 + r_site^2), the name the
+witness gave (through the gazetteer), the overlap of periods (when the site's period is known)
+and whether the violations described fit the facility type. The best site above the threshold
+is proposed as a candidate link, with all of this kept as evidence and the runner-up named, so
+a person can confirm, reject or choose the other site quickly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from .gazetteer import KIND_PLACE, KIND_SITE, Gazetteer
+from .model import PRECISION_MAX_RADIUS_M, FacilityType, Precision, Site
+
+ENGINE = "geomap-link-1"
+METRIC = Transformer.from_crs("EPSG:4326", "EPSG:32652", always_xy=True)
+REACH = 2.5            # look this many combined sigmas away
+# A site's precision class gives how far the facility may extend from its point at most; a
+# witness's point inside the facility is spread about half that far, so the site's sigma is
+# half its radius (with the full radius, neighbouring camps 6-10 km apart could not be told
+# apart by distance at all)
+SITE_SIGMA_FRACTION = 0.5
+W_DISTANCE, W_NAME = 0.65, 0.35
+THRESHOLD = 0.45
+# two sites scoring within this of each other cannot be told apart by the evidence (twin
+# MSS/MPS centres 60 m apart, camps sharing a town's name): both go to review, none is guessed
+AMBIGUOUS_MARGIN = 0.03
+TOWN_NEAR_SITE_M = 25_000
+# violations that do not fit a facility type (a weak signal, recorded and lightly penalised)
+UNLIKELY = {
+    FacilityType.KURYUJANG: {"forced_labour", "starvation", "public_execution"},
+    FacilityType.JIPKYULSO: {"public_execution", "enforced_disappearance"},
+}
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    id: int
+    key: str
+    name: str
+    x: float
+    y: float
+    lon: float
+    lat: float
+    radius_m: float
+    facility_type: FacilityType
+    start: object
+    end: object
+
+
+def site_refs(sites: list[Site]) -> list[SiteRef]:
+    out = []
+    for s in sites:
+        if s.geometry is None or s.id is None:
+            continue
+        x, y = METRIC.transform(s.geometry.x, s.geometry.y)
+        radius = PRECISION_MAX_RADIUS_M.get(Precision(s.precision), 10_000.0)
+        out.append(SiteRef(s.id, s.key, s.name, x, y, s.geometry.x, s.geometry.y, radius,
+                           FacilityType(s.facility_type),
+                           s.period.earliest if s.period else None,
+                           s.period.latest if s.period else None))
+    return out
+
+
+class NameEvidence:
+    """Which sites a place name points at, through the gazetteer (cached per distinct name)."""
+
+    def __init__(self, gaz: Gazetteer | None, sites: list[SiteRef]):
+        self.gaz = gaz
+        self.sites = sites
+        self.xy = np.array([[s.x, s.y] for s in sites]) if sites else np.zeros((0, 2))
+        self.cache: dict[str, dict[int, tuple[float, str]]] = {}
+
+    def for_name(self, text: str | None) -> dict[int, tuple[float, str]]:
+        """site id -> (0..1 support, what matched)."""
+        if not text or self.gaz is None:
+            return {}
+        if text in self.cache:
+            return self.cache[text]
+        out: dict[int, tuple[float, str]] = {}
+        by_key = {s.key: s for s in self.sites}
+        for c in self.gaz.lookup(text, limit=5):
+            if c.score < 85:
+                continue
+            if c.kind == KIND_SITE and c.ref in by_key:
+                sid = by_key[c.ref].id
+                # an exact name is strong; a near one ("... MSS ..." for "... MPS ...") much less
+                support = (c.score / 100) ** 4
+                out[sid] = max(out.get(sid, (0, "")), (support, f"site name {c.matched!r}"))
+            elif c.kind == KIND_PLACE and c.lon is not None and len(self.sites):
+                x, y = METRIC.transform(c.lon, c.lat)
+                d = np.hypot(self.xy[:, 0] - x, self.xy[:, 1] - y)
+                for i in np.nonzero(d <= TOWN_NEAR_SITE_M)[0]:
+                    sid = self.sites[i].id
+                    support = 0.5 * c.score / 100
+                    if out.get(sid, (0, ""))[0] < support:
+                        out[sid] = (support, f"town {c.name} {d[i] / 1000:.0f} km away")
+        self.cache[text] = out
+        return out
+
+
+def _overlap_years(s0, s1, t0, t1) -> float | None:
+    """Overlap of two periods in years (None when either is unknown); negative = a gap."""
+    if s0 is None and s1 is None or t0 is None and t1 is None:
+        return None
+    lo = max(d for d in (s0, t0) if d is not None) if (s0 or t0) else None
+    hi = min(d for d in (s1, t1) if d is not None) if (s1 or t1) else None
+    if lo is None or hi is None:
+        return None
+    return round((hi - lo).days / 365.25, 1)
+
+
+def propose(
+    inputs: dict, sites: list[SiteRef], names: NameEvidence, threshold: float = THRESHOLD,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """One candidate link per testimony (the best site above `threshold`), with evidence."""
+    if not sites or len(inputs["id"]) == 0:
+        return []
+    sxy = np.array([[s.x, s.y] for s in sites])
+    srad = np.array([s.radius_m for s in sites]) * SITE_SIGMA_FRACTION
+    tree = shapely.STRtree(shapely.points(sxy))
+    tx, ty = METRIC.transform(inputs["lon"], inputs["lat"])
+    trad = inputs["radius"]
+    reach = REACH * np.sqrt(trad ** 2 + srad.max() ** 2)
+    # all (testimony, site) pairs within reach, vectorised
+    t_idx, s_idx = tree.query(shapely.buffer(shapely.points(tx, ty), reach, quad_segs=4),
+                              predicate="intersects")
+    d = np.hypot(tx[t_idx] - sxy[s_idx, 0], ty[t_idx] - sxy[s_idx, 1])
+    sigma = np.sqrt(trad[t_idx] ** 2 + srad[s_idx] ** 2)
+    keep = d <= REACH * sigma
+    t_idx, s_idx, d, sigma = t_idx[keep], s_idx[keep], d[keep], sigma[keep]
+    dist_score = np.exp(-0.5 * (d / sigma) ** 2)
+    order = np.argsort(t_idx, kind="stable")
+    out: list[dict] = []
+    start = 0
+    n = len(order)
+    while start < n:
+        ti = t_idx[order[start]]
+        end = start
+        while end < n and t_idx[order[end]] == ti:
+            end += 1
+        scored = []
+        name_support = names.for_name(inputs["place"][ti])
+        for k in order[start:end]:
+            site = sites[s_idx[k]]
+            support, matched = name_support.get(site.id, (0.0, None))
+            score = W_DISTANCE * dist_score[k] + W_NAME * support
+            overlap = _overlap_years(site.start, site.end, inputs["start"][ti], inputs["end"][ti])
+            if overlap is not None and overlap < 0:
+                score -= 0.2
+            viols = set((inputs["violations"][ti] or "").split(",")) - {""}
+            unfit = sorted(viols & UNLIKELY.get(site.facility_type, set()))
+            if unfit:
+                score -= 0.05
+            scored.append((score, site, k, support, matched, overlap, unfit))
+        scored.sort(key=lambda x: -x[0])
+        best = scored[0]
+        runner = scored[1] if len(scored) > 1 else None
+        tied = runner is not None and best[0] - runner[0] < AMBIGUOUS_MARGIN
+        for cand in ([best, runner] if tied else [best]):
+            if cand[0] < threshold:
+                continue
+            score, site, k, support, matched, overlap, unfit = cand
+            other = runner if cand is best else best
+            out.append({
+                "testimony_id": int(inputs["id"][ti]), "site_id": site.id,
+                "score": round(float(score), 4), "status": "ambiguous" if tied else "candidate",
+                "evidence": {
+                    "distance_m": round(float(d[k])), "testimony_radius_m": float(trad[ti]),
+                    "site_radius_m": site.radius_m, "combined_m": round(float(sigma[k])),
+                    "distance_score": round(float(dist_score[k]), 3),
+                    "name_score": round(float(support), 3), "name_match": matched,
+                    "overlap_years": overlap, "type_mismatch": unfit,
+                    "runner_up": ({"site_id": other[1].id, "name": other[1].name,
+                                   "score": round(float(other[0]), 4)} if other else None),
+                },
+            })
+        if progress and (len(out) % 10_000 == 0):
+            progress(len(out))
+        start = end
+    return out
+
+
+def run_linking(store, gaz: Gazetteer | None, threshold: float = THRESHOLD,
+                progress: Callable[[int], None] | None = None) -> dict:
+    """Propose links for all located testimonies; decisions by people are kept."""
+    from .policy import SYSTEM
+    from .store.links import LinkStore
+
+    ls = LinkStore(store)
+    sites = site_refs(store.sites(SYSTEM))
+    inputs = ls.testimony_inputs()
+    proposals = propose(inputs, sites, NameEvidence(gaz, sites), threshold, progress)
+    stored = ls.replace_candidates(proposals, ENGINE)
+    return {"testimonies": int(len(inputs["id"])), "sites": len(sites),
+            "proposed": sum(1 for p in proposals if p["status"] == "candidate"),
+            "ambiguous": len({p["testimony_id"] for p in proposals if p["status"] == "ambiguous"}),
+            "stored": stored}
+
+
+def evaluate(store) -> dict:
+    """Precision and recall of proposed links against the synthetic generator's ground truth."""
+    from .store.links import LinkStore
+
+    truth = store.synthetic_truth()
+    predicted = {(row["testimony_id"], row["site_id"])
+                 for row in LinkStore(store).all("candidate")}
+    pred_by_t = {t: s for t, s in predicted}
+    located = set(LinkStore(store).testimony_inputs()["id"].tolist())
+    relevant = {t: s for t, (s, kind) in truth.items() if kind == "site" and t in located}
+    tp = sum(1 for t, s in pred_by_t.items() if truth.get(t, (None,))[0] == s
+             and truth.get(t, (None, ""))[1] != "no_site")
+    precision = tp / len(pred_by_t) if pred_by_t else math.nan
+    recall = sum(1 for t, s in relevant.items() if pred_by_t.get(t) == s) / len(relevant) \
+        if relevant else math.nan
+    return {"predicted": len(pred_by_t), "relevant": len(relevant), "true_positives": tp,
+            "precision": precision, "recall": recall}
+
+
+# -- independence and grading ------------------------------------------------------------------
+FIRST_HAND = {"detained", "saw_directly"}
+
+
+@dataclass(frozen=True)
+class GradeRule:
+    """Thresholds (in settings) and the rule as shown to people."""
+
+    corroborated: int = 2   # independent witnesses
+    strong: int = 3         # independent witnesses, of which `strong_first_hand` first-hand
+    strong_first_hand: int = 2
+
+    def grade(self, witnesses: int, first_hand: int) -> str:
+        if witnesses >= self.strong and first_hand >= self.strong_first_hand:
+            return "strongly_corroborated"
+        if witnesses >= self.corroborated:
+            return "corroborated"
+        if witnesses >= 1:
+            return "single_source"
+        return "no_confirmed_testimony"
+
+    def describe(self) -> str:
+        return (f"single source: 1 independent witness; corroborated: {self.corroborated} or "
+                f"more; strongly corroborated: {self.strong} or more, of whom at least "
+                f"{self.strong_first_hand} were detained there or saw it directly. Several "
+                "testimonies by one witness count as one witness.")
+
+
+def site_evidence(rows: list[dict], rule: GradeRule, site_start=None, site_end=None) -> dict:
+    """Summary of a site's confirmed testimonies. `rows`: dicts with witness_ref,
+    relationship, period_text/period_start/period_end, violations (list)."""
+    from collections import Counter
+
+    by_witness: dict[str, list[dict]] = {}
+    for r in rows:
+        by_witness.setdefault(r["witness_ref"], []).append(r)
+    rank = ["detained", "saw_directly", "heard_from_victim", "hearsay", None]
+    relationships = Counter()
+    for accounts in by_witness.values():  # a witness counts once, at their closest relation
+        best = min((a.get("relationship") for a in accounts),
+                   key=lambda x: rank.index(x) if x in rank else len(rank))
+        relationships[best or "unknown"] += 1
+    first_hand = sum(n for rel, n in relationships.items() if rel in FIRST_HAND)
+    conflicts = [r for r in rows if _overlap_years(site_start, site_end, r.get("period_start"),
+                                                   r.get("period_end")) is not None
+                 and _overlap_years(site_start, site_end, r.get("period_start"),
+                                    r.get("period_end")) < 0]
+    violations = Counter(v for r in rows for v in r.get("violations") or [])
+    witnesses = len(by_witness)
+    return {
+        "testimonies": len(rows), "witnesses": witnesses, "first_hand_witnesses": first_hand,
+        "relationships": dict(relationships), "violations": dict(violations),
+        "periods": sorted({r["period_text"] for r in rows if r.get("period_text")}),
+        "conflicting_periods": len(conflicts), "grade": rule.grade(witnesses, first_hand),
+        "rule": rule.describe(),
+    }
