@@ -50,6 +50,7 @@ lint: setup
 bench: setup-test
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/intake.py
+	$(PY) bench/linking.py
 
 clean:
 	rm -rf $(VENV) node_modules geomap/web/static/vendor instance

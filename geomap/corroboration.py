@@ -81,6 +81,7 @@ class NameEvidence:
         self.sites = sites
         self.xy = np.array([[s.x, s.y] for s in sites]) if sites else np.zeros((0, 2))
         self.cache: dict[str, dict[int, tuple[float, str]]] = {}
+        self.site_pos = {s.id: i for i, s in enumerate(sites)}
 
     def for_name(self, text: str | None) -> dict[int, tuple[float, str]]:
         """site id -> (0..1 support, what matched)."""
@@ -121,75 +122,107 @@ def _overlap_years(s0, s1, t0, t1) -> float | None:
     return round((hi - lo).days / 365.25, 1)
 
 
+_VIOLATION_BITS: dict[str, int] = {}
+
+
+def _bits(codes: str | None) -> int:
+    out = 0
+    for c in (codes or "").split(","):
+        if c:
+            out |= _VIOLATION_BITS.setdefault(c, 1 << len(_VIOLATION_BITS))
+    return out
+
+
+def _ordinal(d) -> float:
+    return float(d.toordinal()) if d is not None else np.nan
+
+
 def propose(
     inputs: dict, sites: list[SiteRef], names: NameEvidence, threshold: float = THRESHOLD,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """One candidate link per testimony (the best site above `threshold`), with evidence."""
-    if not sites or len(inputs["id"]) == 0:
+    """One candidate link per testimony (the best site above `threshold`), with evidence; two
+    (status "ambiguous") when the best two sites cannot be told apart. Vectorised over all
+    (testimony, site) pairs within reach."""
+    n_t = len(inputs["id"])
+    if not sites or n_t == 0:
         return []
     sxy = np.array([[s.x, s.y] for s in sites])
     srad = np.array([s.radius_m for s in sites]) * SITE_SIGMA_FRACTION
     tree = shapely.STRtree(shapely.points(sxy))
-    tx, ty = METRIC.transform(inputs["lon"], inputs["lat"])
-    trad = inputs["radius"]
+    tx, ty = (np.asarray(v) for v in METRIC.transform(inputs["lon"], inputs["lat"]))
+    trad = np.asarray(inputs["radius"], dtype=float)
     reach = REACH * np.sqrt(trad ** 2 + srad.max() ** 2)
-    # all (testimony, site) pairs within reach, vectorised
-    t_idx, s_idx = tree.query(shapely.buffer(shapely.points(tx, ty), reach, quad_segs=4),
-                              predicate="intersects")
+    t_idx, s_idx = tree.query(shapely.points(tx, ty), predicate="dwithin", distance=reach)
     d = np.hypot(tx[t_idx] - sxy[s_idx, 0], ty[t_idx] - sxy[s_idx, 1])
     sigma = np.sqrt(trad[t_idx] ** 2 + srad[s_idx] ** 2)
     keep = d <= REACH * sigma
     t_idx, s_idx, d, sigma = t_idx[keep], s_idx[keep], d[keep], sigma[keep]
     dist_score = np.exp(-0.5 * (d / sigma) ** 2)
-    order = np.argsort(t_idx, kind="stable")
+    score = W_DISTANCE * dist_score
+
+    # names: only testimonies that give one, through the per-name cache
+    support = np.zeros(len(t_idx))
+    matched: dict[int, str] = {}
+    for k in np.nonzero([bool(inputs["place"][t]) for t in t_idx])[0] if len(t_idx) else []:
+        sup = names.for_name(inputs["place"][t_idx[k]]).get(sites[s_idx[k]].id)
+        if sup:
+            support[k], matched[int(k)] = sup
+    score += W_NAME * support
+
+    # periods: a gap between the testimony and the site's known operation costs 0.2
+    s0 = np.array([_ordinal(s.start) for s in sites])[s_idx]
+    s1 = np.array([_ordinal(s.end) for s in sites])[s_idx]
+    t0 = np.array([_ordinal(x) for x in inputs["start"]])[t_idx]
+    t1 = np.array([_ordinal(x) for x in inputs["end"]])[t_idx]
+    with np.errstate(invalid="ignore"):
+        gap = (np.fmax(s0, t0) > np.fmin(s1, t1))  # NaN compares False: unknown is no gap
+    score -= 0.2 * gap
+
+    # facility type against the violations described (a weak signal)
+    tbits = np.array([_bits(v) for v in inputs["violations"]], dtype=np.int64)[t_idx]
+    unlikely = {ft: _bits(",".join(v)) for ft, v in UNLIKELY.items()}
+    sbits = np.array([unlikely.get(s.facility_type, 0) for s in sites], dtype=np.int64)[s_idx]
+    mismatch = (tbits & sbits) != 0
+    score -= 0.05 * mismatch
+
+    # best and runner-up per testimony
+    order = np.lexsort((-score, t_idx))
+    t_sorted = t_idx[order]
+    first = np.r_[0, np.nonzero(np.diff(t_sorted))[0] + 1] if len(order) else np.array([], int)
     out: list[dict] = []
-    start = 0
-    n = len(order)
-    while start < n:
-        ti = t_idx[order[start]]
-        end = start
-        while end < n and t_idx[order[end]] == ti:
-            end += 1
-        scored = []
-        name_support = names.for_name(inputs["place"][ti])
-        for k in order[start:end]:
-            site = sites[s_idx[k]]
-            support, matched = name_support.get(site.id, (0.0, None))
-            score = W_DISTANCE * dist_score[k] + W_NAME * support
-            overlap = _overlap_years(site.start, site.end, inputs["start"][ti], inputs["end"][ti])
-            if overlap is not None and overlap < 0:
-                score -= 0.2
-            viols = set((inputs["violations"][ti] or "").split(",")) - {""}
-            unfit = sorted(viols & UNLIKELY.get(site.facility_type, set()))
-            if unfit:
-                score -= 0.05
-            scored.append((score, site, k, support, matched, overlap, unfit))
-        scored.sort(key=lambda x: -x[0])
-        best = scored[0]
-        runner = scored[1] if len(scored) > 1 else None
-        tied = runner is not None and best[0] - runner[0] < AMBIGUOUS_MARGIN
-        for cand in ([best, runner] if tied else [best]):
-            if cand[0] < threshold:
+    for n, f in enumerate(first):
+        b = order[f]
+        r = order[f + 1] if f + 1 < len(order) and t_sorted[f + 1] == t_sorted[f] else None
+        tied = r is not None and score[b] - score[r] < AMBIGUOUS_MARGIN
+        for k, other in ([(b, r), (r, b)] if tied else [(b, r)]):
+            if score[k] < threshold:
                 continue
-            score, site, k, support, matched, overlap, unfit = cand
-            other = runner if cand is best else best
+            site = sites[s_idx[k]]
+            ti = t_idx[k]
+            overlap = None
+            if not (np.isnan(s0[k]) and np.isnan(s1[k])):
+                overlap = _overlap_years(site.start, site.end, inputs["start"][ti],
+                                         inputs["end"][ti])
             out.append({
                 "testimony_id": int(inputs["id"][ti]), "site_id": site.id,
-                "score": round(float(score), 4), "status": "ambiguous" if tied else "candidate",
+                "score": round(float(score[k]), 4),
+                "status": "ambiguous" if tied else "candidate",
                 "evidence": {
                     "distance_m": round(float(d[k])), "testimony_radius_m": float(trad[ti]),
                     "site_radius_m": site.radius_m, "combined_m": round(float(sigma[k])),
                     "distance_score": round(float(dist_score[k]), 3),
-                    "name_score": round(float(support), 3), "name_match": matched,
-                    "overlap_years": overlap, "type_mismatch": unfit,
-                    "runner_up": ({"site_id": other[1].id, "name": other[1].name,
-                                   "score": round(float(other[0]), 4)} if other else None),
+                    "name_score": round(float(support[k]), 3),
+                    "name_match": matched.get(int(k)), "overlap_years": overlap,
+                    "type_mismatch": bool(mismatch[k]),
+                    "runner_up": ({"site_id": sites[s_idx[other]].id,
+                                   "name": sites[s_idx[other]].name,
+                                   "score": round(float(score[other]), 4)}
+                                  if other is not None else None),
                 },
             })
-        if progress and (len(out) % 10_000 == 0):
-            progress(len(out))
-        start = end
+        if progress and n and n % 20_000 == 0:
+            progress(n)
     return out
 
 
