@@ -199,3 +199,31 @@ def test_a_crowded_view_is_grouped_by_the_server_and_counts_add_up(browser, live
     wait_until(page, "geomap.state.aggregated === false")
     assert errors == [] and page.csp == []
     ctx.close()
+
+
+def test_review_queue_works_from_the_keyboard_and_the_dossier_draws(browser, live_store,
+                                                                    live_app):
+    from geomap import corroboration as corr
+    from geomap.gazetteer import Gazetteer
+    from geomap.policy import SYSTEM
+    from geomap.store.links import LinkStore
+
+    store = live_store[1]
+    corr.run_linking(store, Gazetteer.from_store(store, SYSTEM))
+    ctx, page = _new_page(browser, store, live_app)
+    page.goto(live_app + "/review")
+    page.locator("#gm-r-title").wait_for()
+    first = page.locator("#gm-r-title").inner_text()
+    page.keyboard.press("c")
+    wait_until(page, "document.getElementById('gm-r-status').textContent.length > 0")
+    assert page.locator("#gm-r-status").inner_text() == "Saved"
+    assert page.locator("#gm-r-title").inner_text() != first
+    assert LinkStore(store).all("confirmed")
+    assert page.locator(".leaflet-interactive").count() >= 2  # both circles drawn
+    site_key = LinkStore(store).all("confirmed")[0]["site_key"]
+    page.goto(live_app + f"/sites/{site_key}")
+    page.locator(".gm-grade").wait_for()
+    assert page.locator("#gm-dossier-map .leaflet-interactive").count() >= 2
+    page.screenshot(path=str(ARTIFACTS / "dossier.png"), full_page=True)
+    assert page.console_errors == [] and page.csp == []
+    ctx.close()

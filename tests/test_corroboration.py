@@ -170,3 +170,74 @@ def test_precision_and_recall_on_the_demo_data(tmp_path, seed):
                    f"{r['ambiguous']} left between two sites")
     assert e["precision"] >= 0.95 and e["recall"] >= 0.90
     store.close()
+
+
+# -- review queue, decisions, dossier (web) ---------------------------------------------------------
+@pytest.fixture
+def linked_app(ref_store, settings):
+    from geomap.demo import load_synthetic_testimonies
+    from geomap.web import create_app
+
+    load_synthetic_testimonies(ref_store, 300, seed=3)
+    corr.run_linking(ref_store, Gazetteer.from_store(ref_store, SYSTEM))
+    return create_app(settings, ref_store)
+
+
+def _signed(app, role):
+    from .conftest import https_client, make_user, sign_in
+
+    user, secret, _ = make_user(app.extensions["geomap_store"], role)
+    return sign_in(https_client(app), user.username, secret), user
+
+
+def test_review_queue_orders_grade_changes_first(linked_app):
+    from geomap.store.links import review_queue
+
+    store = linked_app.extensions["geomap_store"]
+    items = review_queue(store, SYSTEM, corr.GradeRule())
+    assert items and items[0]["grade_now"] != items[0]["grade_if_confirmed"]
+    changes = [i["grade_now"] != i["grade_if_confirmed"] for i in items]
+    assert changes == sorted(changes, reverse=True)
+
+
+def test_decisions_through_the_api_record_who_and_need_csrf_and_permission(linked_app):
+    from .conftest import csrf_from
+
+    store = linked_app.extensions["geomap_store"]
+    c, user = _signed(linked_app, "researcher")
+    page = c.get("/review")
+    assert page.status_code == 200 and b"gm-review-data" in page.data
+    item = next(i for i in LinkStore(store).all("candidate"))
+    body = {"testimony_id": item["testimony_id"], "site_id": item["site_id"],
+            "status": "confirmed"}
+    assert c.post("/api/links/decide", json=body).status_code == 400  # no CSRF token
+    token = csrf_from(page.data.decode())
+    r = c.post("/api/links/decide", json=body, headers={"X-CSRFToken": token})
+    assert r.status_code == 200
+    row = next(x for x in LinkStore(store).all("confirmed")
+               if x["testimony_id"] == item["testimony_id"])
+    assert row["decided_by"] == user.username
+    bad = c.post("/api/links/decide", json={**body, "status": "maybe"},
+                 headers={"X-CSRFToken": token})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "status"
+    viewer, _ = _signed(linked_app, "viewer")
+    vtoken = csrf_from(viewer.get("/").data.decode())
+    assert viewer.get("/review").status_code == 404
+    assert viewer.post("/api/links/decide", json=body,
+                       headers={"X-CSRFToken": vtoken}).status_code == 404
+
+
+def test_dossier_shows_grade_timeline_and_codes_by_role(linked_app):
+    store = linked_app.extensions["geomap_store"]
+    camp = store.site_by_key("kwan-li-so-no-15-yodok-camp-15", SYSTEM)
+    ls = LinkStore(store)
+    for row in [r for r in ls.all("candidate") if r["site_id"] == camp.id][:3]:
+        ls.decide(row["testimony_id"], camp.id, "confirmed", actor="test")
+    c, _ = _signed(linked_app, "researcher")
+    html = c.get("/sites/kwan-li-so-no-15-yodok-camp-15").data.decode()
+    assert "요덕 제15호 관리소" in html and "gm-grade-" in html and "<svg class=\"gm-timeline\"" in html
+    assert "SYN-W" in html  # researchers read witness codes
+    analyst_html = _signed(linked_app, "analyst")[0].get(
+        "/sites/kwan-li-so-no-15-yodok-camp-15").data.decode()
+    assert "SYN-W" in analyst_html
+    assert c.get("/sites/no-such-site").status_code == 404

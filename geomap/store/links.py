@@ -78,3 +78,88 @@ class LinkStore:
         with self.store.read() as conn:
             return [{**dict(r._mapping), "evidence": json.loads(r.evidence)}
                     for r in conn.execute(q)]
+
+
+def review_queue(store, viewer, rule, limit: int = 200) -> list[dict]:
+    """Undecided links (candidates and ambiguous pairs) with what a reviewer needs, ordered by
+    how much a decision would change the site's grade: first those whose confirmation would
+    raise a grade, then those adding a new independent witness, then by score."""
+    from ..policy import Permission
+
+    t, s = testimonies, sites
+    with store.read() as conn:
+        rows = conn.execute(
+            select(links.c.testimony_id, links.c.site_id, links.c.score, links.c.evidence,
+                   links.c.status, t.c.key, t.c.witness_ref, t.c.witness_enc, t.c.place_text,
+                   t.c.minx, t.c.miny, t.c.radius_m, t.c.period_text, t.c.violations,
+                   t.c.relationship, t.c.synthetic, s.c.key.label("site_key"),
+                   s.c.name.label("site_name"), s.c.minx.label("site_lon"),
+                   s.c.miny.label("site_lat"), s.c.precision.label("site_precision"))
+            .join(t, t.c.id == links.c.testimony_id).join(s, s.c.id == links.c.site_id)
+            .where(links.c.status.in_(["candidate", "ambiguous"]),
+                   t.c.tier.in_([str(x) for x in viewer.tiers]),
+                   s.c.tier.in_([str(x) for x in viewer.tiers]))).all()
+        confirmed = conn.execute(
+            select(links.c.site_id, t.c.witness_ref, t.c.relationship)
+            .join(t, t.c.id == links.c.testimony_id).where(links.c.status == "confirmed")).all()
+    witnesses: dict[int, set] = {}
+    first_hand: dict[int, set] = {}
+    for site_id, ref, rel in confirmed:
+        witnesses.setdefault(site_id, set()).add(ref)
+        if rel in ("detained", "saw_directly"):
+            first_hand.setdefault(site_id, set()).add(ref)
+    codes = viewer.can(Permission.READ_WITNESS_CODES)
+    out = []
+    for r in rows:
+        w, fh = witnesses.get(r.site_id, set()), first_hand.get(r.site_id, set())
+        new = r.witness_ref not in w
+        now = rule.grade(len(w), len(fh))
+        after = rule.grade(len(w | {r.witness_ref}),
+                           len(fh | ({r.witness_ref} if r.relationship in ("detained",
+                                                                           "saw_directly")
+                                     else set())))
+        item = {
+            "testimony_id": r.testimony_id, "site_id": r.site_id, "score": r.score,
+            "status": r.status, "evidence": json.loads(r.evidence),
+            "place_text": r.place_text, "lon": r.minx, "lat": r.miny, "radius_m": r.radius_m,
+            "period": r.period_text, "violations": r.violations.split(",") if r.violations else [],
+            "relationship": r.relationship, "synthetic": bool(r.synthetic),
+            "site_key": r.site_key, "site_name": r.site_name, "site_lon": r.site_lon,
+            "site_lat": r.site_lat, "site_precision": r.site_precision,
+            "grade_now": now, "grade_if_confirmed": after, "new_witness": new,
+        }
+        if codes:
+            item["witness_code"] = store.cipher.decrypt(r.witness_enc, "testimonies", r.key,
+                                                        "witness_code")
+        out.append(item)
+    out.sort(key=lambda i: (i["grade_now"] == i["grade_if_confirmed"], not i["new_witness"],
+                            -i["score"]))
+    return out[:limit]
+
+
+def confirmed_for_site(store, site_id: int, viewer) -> list[dict]:
+    from ..policy import Permission
+
+    t = testimonies
+    with store.read() as conn:
+        rows = conn.execute(
+            select(t.c.id, t.c.key, t.c.witness_ref, t.c.witness_enc, t.c.relationship,
+                   t.c.period_text, t.c.period_start, t.c.period_end, t.c.violations,
+                   t.c.minx, t.c.miny, t.c.radius_m, t.c.place_text)
+            .join(links, links.c.testimony_id == t.c.id)
+            .where(links.c.site_id == site_id, links.c.status == "confirmed",
+                   t.c.tier.in_([str(x) for x in viewer.tiers]))
+            .order_by(t.c.period_start)).all()
+    codes = viewer.can(Permission.READ_WITNESS_CODES)
+    out = []
+    for r in rows:
+        d = {"id": r.id, "witness_ref": r.witness_ref, "relationship": r.relationship,
+             "period_text": r.period_text, "period_start": r.period_start,
+             "period_end": r.period_end, "place_text": r.place_text, "lon": r.minx,
+             "lat": r.miny, "radius_m": r.radius_m,
+             "violations": r.violations.split(",") if r.violations else []}
+        # a pseudonymous code only for roles that may read codes; otherwise a stable alias
+        d["code"] = (store.cipher.decrypt(r.witness_enc, "testimonies", r.key, "witness_code")
+                     if codes else f"#{r.id}")
+        out.append(d)
+    return out

@@ -67,4 +67,5 @@ def map_text() -> dict:
         "grouped": _("%(total)s testimonies in view, grouped by area; zoom in to see each one."),
         "zoom_in": _("Zoom in"),
         "error": _("Could not load data"),
+        "dossier": _("Open the site dossier"),
     }

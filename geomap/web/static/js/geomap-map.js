@@ -92,6 +92,7 @@
       row(L_.precision_note, p.precision_note),
       row(L_.province, admin),
       row(L_.sources, p.sources),
+      el("a", { href: "/sites/" + encodeURIComponent(p.key), text: L_.dossier, class: "gm-dossier-link" }),
     ]);
   }
 

@@ -1,0 +1,98 @@
+"""Review queue for proposed links, link decisions, and the site dossier."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, jsonify, render_template, request
+
+from .. import corroboration as corr
+from ..errors import InvalidInput
+from ..policy import Permission
+from ..store.links import LinkStore, confirmed_for_site, review_queue
+from . import get_store
+from .labels import vocab
+from .security import current_principal, require
+
+bp = Blueprint("corroboration", __name__)
+RULE = corr.GradeRule()
+
+
+@bp.get("/review")
+def review():
+    require(Permission.LINK)
+    items = review_queue(get_store(), current_principal(), RULE)
+    return render_template("review.html", items=items, rule=RULE.describe(), vocab=vocab(),
+                           basemap=_basemap())
+
+
+@bp.post("/api/links/decide")
+def decide():
+    """{"testimony_id", "site_id", "status": "confirmed"|"rejected"}; who and when are
+    recorded (and audited)."""
+    require(Permission.LINK)
+    body = request.get_json(silent=True) or {}
+    try:
+        tid, sid = int(body["testimony_id"]), int(body["site_id"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("testimony_id and site_id: integers required") from None
+    status = body.get("status")
+    if status not in ("confirmed", "rejected"):
+        raise InvalidInput("status: 'confirmed' or 'rejected'", field="status")
+    store, viewer = get_store(), current_principal()
+    if store.testimony(tid, viewer) is None or not any(
+            s.id == sid for s in store.sites(viewer)):
+        abort(404)
+    LinkStore(store).decide(tid, sid, status, actor=viewer.username)
+    return jsonify({"ok": True, "testimony_id": tid, "site_id": sid, "status": status})
+
+
+@bp.get("/sites/<key>")
+def dossier(key: str):
+    store, viewer = get_store(), current_principal()
+    site = store.site_by_key(key, viewer)
+    if site is None:
+        abort(404)
+    rows = confirmed_for_site(store, site.id, viewer)
+    ev = corr.site_evidence(rows, RULE, site.period.earliest if site.period else None,
+                            site.period.latest if site.period else None)
+    units = {u.id: u for u in store.boundary_units(1)}
+    unit = units.get(site.admin1.unit_id) if site.admin1 else None
+    points = [{"lon": r["lon"], "lat": r["lat"], "radius_m": r["radius_m"], "code": r["code"]}
+              for r in rows if r["lon"] is not None]
+    return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
+                           timeline=_timeline(rows), vocab=vocab(), points=points,
+                           basemap=_basemap())
+
+
+def _basemap() -> dict:
+    from flask import url_for
+
+    from ..basemap import ensure_basemap
+    from . import get_settings
+
+    b = ensure_basemap(get_settings().basemap_dir)
+    return {"url": url_for("pages.basemap_image"), "bounds": [list(x) for x in b.bounds]}
+
+
+def _timeline(rows: list[dict]) -> dict:
+    """Bars for an SVG timeline (attributes, not inline styles: the CSP forbids those)."""
+    spans = [(r["period_start"], r["period_end"], r["code"]) for r in rows
+             if r["period_start"] or r["period_end"]]
+    if not spans:
+        return {"bars": [], "ticks": []}
+    lo = min(s or e for s, e, _ in spans).year
+    hi = max(e or s for s, e, _ in spans).year + 1
+    lo, hi = lo - lo % 5, hi + (5 - hi % 5) % 5
+    width, span_days = 700.0, (date(hi, 1, 1) - date(lo, 1, 1)).days or 1
+
+    def x(d):
+        return round(60 + width * (d - date(lo, 1, 1)).days / span_days, 1)
+
+    bars = []
+    for i, (s, e, code) in enumerate(spans):
+        s, e = s or date(lo, 1, 1), e or date(hi, 1, 1)
+        bars.append({"x": x(s), "w": max(2.0, x(e) - x(s)), "y": 10 + 16 * i, "code": code,
+                     "open_start": spans[i][0] is None, "open_end": spans[i][1] is None})
+    ticks = [{"x": x(date(y, 1, 1)), "label": y} for y in range(lo, hi + 1, 5)]
+    return {"bars": bars, "ticks": ticks, "height": 30 + 16 * len(bars)}

@@ -1,0 +1,26 @@
+/* Site dossier map: the site, its precision (or perimeter), and its confirmed testimonies. */
+(function () {
+  "use strict";
+  const d = JSON.parse(document.getElementById("gm-dossier-data").textContent);
+  const pts = JSON.parse(document.getElementById("gm-dossier-points").textContent);
+  const el = document.getElementById("gm-dossier-map");
+  if (d.site.lat === null) { el.hidden = true; return; }
+  const map = L.map(el, { attributionControl: false });
+  const s = [d.site.lat, d.site.lon];
+  // a view first: circles can only measure themselves on a map that has one
+  const frame = L.latLngBounds([s, ...pts.map((p) => [p.lat, p.lon])]);
+  if (pts.length) map.fitBounds(frame.pad(0.2), { maxZoom: 13 });
+  else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
+  if (d.basemap) L.imageOverlay(d.basemap.url, d.basemap.bounds).addTo(map);
+  const g = L.featureGroup().addTo(map);
+  if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);
+  else L.circle(s, { radius: d.site.radius, color: "#D55E00", weight: 2, fillOpacity: 0.06 }).addTo(g);
+  for (const p of pts) {
+    L.polyline([s, [p.lat, p.lon]], { color: "#555", weight: 1, opacity: 0.6 }).addTo(g);
+    L.circle([p.lat, p.lon], { radius: p.radius_m || 1, color: "#b8860b", weight: 1, fillOpacity: 0.05 }).addTo(g);
+    const m = L.circleMarker([p.lat, p.lon], { radius: 4, color: "#222", weight: 1, fillColor: "#ffd400", fillOpacity: 1 }).addTo(g);
+    const label = document.createElement("span"); label.textContent = p.code;
+    m.bindTooltip(label);
+  }
+  L.circleMarker(s, { radius: 8, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(g);
+})();
