@@ -46,10 +46,12 @@ def boundary_feature(u: BoundaryUnit) -> dict:
 
 SITE_FIELDS = ("key", "name", "name_ko", "aliases", "facility_type", "facility_type_note",
                "precision", "location_status", "period", "status_note", "precision_note",
-               "sources", "tier", "admin1", "admin1_ko", "admin1_outside", "admin1_distance_m")
+               "sources", "tier", "admin1", "admin1_ko", "admin1_outside", "admin1_distance_m",
+               "grade", "witnesses")
 
 
-def site_feature(s: Site, units: Mapping[int, BoundaryUnit]) -> dict:
+def site_feature(s: Site, units: Mapping[int, BoundaryUnit], grade: str = "",
+                 witnesses: int = 0) -> dict:
     unit = units.get(s.admin1.unit_id) if s.admin1 else None
     values = {
         "key": s.key, "name": s.name, "name_ko": s.name_ko, "aliases": s.aliases,
@@ -60,6 +62,7 @@ def site_feature(s: Site, units: Mapping[int, BoundaryUnit]) -> dict:
         "admin1": unit.name_en if unit else None, "admin1_ko": unit.name_ko if unit else None,
         "admin1_outside": bool(s.admin1 and s.admin1.outside),
         "admin1_distance_m": s.admin1.distance_m if s.admin1 and s.admin1.outside else None,
+        "grade": grade, "witnesses": witnesses,
     }
     return feature(geometry(s.geometry), {k: values[k] for k in SITE_FIELDS}, s.key)
 

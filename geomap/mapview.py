@@ -16,13 +16,14 @@ from branca.element import Figure
 from .layers.assets import check_rendered, localise
 from .layers.basemap import BasemapLayer
 from .layers.boundaries import BoundariesLayer
-from .layers.controls import Legend, StatusBox
+from .layers.controls import Legend, PeriodFilter, StatusBox
 from .layers.sites import SitesLayer
 from .layers.testimonies import TestimoniesLayer
 
 CENTER = (40.3, 127.4)
 ZOOM = 7
-CIRCLE_MIN_ZOOM = 10  # below this a 10 km circle is a few pixels; above, circles are drawn
+CIRCLE_MIN_ZOOM = 10
+GRADE_RINGS = ("strongly_corroborated", "corroborated", "single_source")  # below this a 10 km circle is a few pixels; above, circles are drawn
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class MapUrls:
     sites: str
     testimonies: str
     boundaries: str
+    site_links: str  # with __KEY__ where the site key goes
 
 
 def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int) -> folium.Map:
@@ -54,13 +56,17 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int) -> folium.Map:
     TestimoniesLayer(text["testimonies"], {
         "url": urls.testimonies, "limit": limit, "circleMinZoom": CIRCLE_MIN_ZOOM, **common,
     }).add_to(m)
-    SitesLayer(text["sites"], {"url": urls.sites, **common}).add_to(m)
+    SitesLayer(text["sites"], {"url": urls.sites, "linksUrl": urls.site_links, **common}
+               ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     Legend({"title": text["legend"], "types": list(vocab["types"].items()), "colours": vocab["colours"],
             "testimony": text["testimony_point"], "cluster": text["testimony_cluster"],
+            "grades": [[k, v] for k, v in vocab["grades"].items() if k in GRADE_RINGS],
             "uncertainty": text["uncertainty_circle"]}
            ).add_to(m)
     StatusBox().add_to(m)
+    PeriodFilter({"title": text["period_filter"], "from": text["from"], "to": text["to"],
+                  "apply": text["apply"], "clear": text["clear"]}).add_to(m)
     return m
 
 

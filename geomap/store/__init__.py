@@ -279,7 +279,8 @@ class Store:
         if facility_types:
             q = q.where(sites.c.facility_type.in_([str(f) for f in facility_types]))
         if period is not None:
-            q = q.where(*_overlap(sites, period))
+            # a site whose operating period is unknown stays on the map (it may have operated)
+            q = q.where(*_overlap(sites, period, keep_unknown=True))
         if bbox is not None:
             q = q.where(self._bbox_candidates(sites, bbox))
         with self.read() as conn:
@@ -288,6 +289,37 @@ class Store:
             b = box(*bbox)
             out = [s for s in out if s.geometry is not None and s.geometry.intersects(b)]
         return out
+
+    def site_support(self, viewer: Principal) -> dict[int, tuple[int, int]]:
+        """site id -> (independent witnesses, first-hand witnesses) over confirmed links."""
+        from .schema import links
+
+        t = testimonies
+        q = (select(links.c.site_id, t.c.witness_ref, t.c.relationship)
+             .join(t, t.c.id == links.c.testimony_id)
+             .where(links.c.status == "confirmed", t.c.tier.in_([str(x) for x in viewer.tiers])))
+        seen: dict[int, set] = {}
+        first: dict[int, set] = {}
+        with self.read() as conn:
+            for site_id, ref, rel in conn.execute(q):
+                seen.setdefault(site_id, set()).add(ref)
+                if rel in ("detained", "saw_directly"):
+                    first.setdefault(site_id, set()).add(ref)
+        return {k: (len(v), len(first.get(k, ()))) for k, v in seen.items()}
+
+    def linked_points(self, site_id: int, viewer: Principal) -> list[dict]:
+        """Confirmed testimonies of a site as points (for lines on the map)."""
+        from .schema import links
+
+        t = testimonies
+        with self.read() as conn:
+            return [{"id": r.id, "lon": r.minx, "lat": r.miny, "radius_m": r.radius_m}
+                    for r in conn.execute(
+                        select(t.c.id, t.c.minx, t.c.miny, t.c.radius_m)
+                        .join(links, links.c.testimony_id == t.c.id)
+                        .where(links.c.site_id == site_id, links.c.status == "confirmed",
+                               t.c.minx.is_not(None),
+                               t.c.tier.in_([str(x) for x in viewer.tiers])))]
 
     def site_by_key(self, key: str, viewer: Principal) -> Site | None:
         with self.read() as conn:
@@ -529,9 +561,10 @@ class Store:
             }
 
 
-def _overlap(table, period: Period) -> list:
-    """Rows with a period that can share a day with `period` (open bounds match anything)."""
-    conds = [table.c.period_text.is_not(None)]
+def _overlap(table, period: Period, keep_unknown: bool = False) -> list:
+    """Rows with a period that can share a day with `period` (open bounds match anything).
+    Rows with no period at all match only with `keep_unknown`."""
+    conds = [] if keep_unknown else [table.c.period_text.is_not(None)]
     if period.earliest is not None:
         conds.append(or_(table.c.period_end.is_(None), table.c.period_end >= period.earliest))
     if period.latest is not None:

@@ -66,7 +66,31 @@ def sites():
         bbox=params.bbox(request.args),
     )
     units = _units()
-    return geojson_response(geojson.collection(geojson.site_feature(s, units) for s in found))
+    from ..corroboration import GradeRule
+
+    rule = GradeRule()
+    support = store.site_support(current_principal())
+
+    def feature(s):
+        w, first = support.get(s.id, (0, 0))
+        return geojson.site_feature(s, units, rule.grade(w, first), w)
+
+    return geojson_response(geojson.collection(feature(s) for s in found))
+
+
+@bp.get("/sites/<key>/testimonies")
+def site_testimonies(key: str):
+    """Points of a site's confirmed testimonies (lines on the map); no testimony fields."""
+    params.check_known(request.args, set())
+    store, viewer = get_store(), current_principal()
+    site = store.site_by_key(key, viewer)
+    if site is None:
+        abort(404)
+    pts = store.linked_points(site.id, viewer)
+    return geojson_response(geojson.collection(
+        geojson.feature({"type": "Point", "coordinates": [round(p["lon"], 6),
+                                                          round(p["lat"], 6)]},
+                        {"radius_m": p["radius_m"]}, p["id"]) for p in pts), confidential=True)
 
 
 @bp.get("/testimonies")

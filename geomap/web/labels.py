@@ -35,6 +35,9 @@ def vocab() -> dict:
         "precisions": {str(k): _(v) for k, v in PRECISION_LABELS.items()},
         "violations": {str(k): _(v) for k, v in VIOLATION_LABELS.items()},
         "relationships": {str(k): _(v) for k, v in RELATIONSHIP_LABELS.items()},
+        "grades": {"strongly_corroborated": _("Strongly corroborated"),
+                   "corroborated": _("Corroborated"), "single_source": _("Single source"),
+                   "no_confirmed_testimony": _("No confirmed testimony")},
     }
 
 
@@ -68,4 +71,10 @@ def map_text() -> dict:
         "zoom_in": _("Zoom in"),
         "error": _("Could not load data"),
         "dossier": _("Open the site dossier"),
+        "grade": _("Corroboration"),
+        "period_filter": _("Period"),
+        "from": _("from"),
+        "to": _("to"),
+        "apply": _("Filter"),
+        "clear": _("Clear"),
     }

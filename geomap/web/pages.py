@@ -34,6 +34,7 @@ def map_page():
         basemap=url_for("pages.basemap_image"), basemap_bounds=basemap.bounds,
         basemap_attribution=ATTRIBUTION, sites=url_for("api.sites"),
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
+        site_links=url_for("api.site_testimonies", key="__KEY__"),
     )
     m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view))
     parts = render_parts(m, _static)

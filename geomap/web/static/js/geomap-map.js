@@ -84,6 +84,7 @@
     return el("div", { class: "gm-popup gm-site" }, [
       el("h3", { text: p.name }),
       p.name_ko ? el("div", { class: "gm-ko", text: p.name_ko }) : null,
+      row(L_.grade, p.grade ? label(cfg.grades, p.grade) + " (" + p.witnesses + ")" : null),
       row(L_.type, label(cfg.types, p.facility_type)),
       row(L_.aliases, p.aliases),
       row(L_.period, p.period),
@@ -96,33 +97,91 @@
     ]);
   }
 
+  const GRADE_RING = { strongly_corroborated: "#1b7f3b", corroborated: "#7cb342",
+                       single_source: "#ffd400" };
+
   geomap.sites = function (map, layer, cfg) {
     // sites stay above testimony clusters (markerPane is 600)
     if (!map.getPane("gm-sites")) map.createPane("gm-sites").style.zIndex = 650;
     const renderer = L.svg({ pane: "gm-sites" });
-    getJSON(cfg.url).then(function (fc) {
-      let n = 0;
-      const byType = {};
-      for (const f of fc.features) {
-        if (!f.geometry) continue;
-        const p = f.properties;
-        byType[p.facility_type] = (byType[p.facility_type] || 0) + 1;
-        const [lon, lat] = f.geometry.coordinates;
-        const m = L.circleMarker([lat, lon], {
-          pane: "gm-sites", renderer: renderer,
-          radius: p.facility_type === "kwalliso" ? 9 : 7, weight: 2, color: "#fff",
-          fillColor: cfg.colours[p.facility_type] || "#999", fillOpacity: 0.95,
-        });
-        m.bindPopup(function () { return sitePopup(p, cfg); }, { minWidth: 320, maxWidth: 460, className: "gm-site-popup" });
-        m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
-        m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
-        layer.addLayer(m);
-        geomap.siteMarkers[p.key] = m;
-        n++;
+    const lines = L.featureGroup().addTo(map);
+
+    function showLinks(p, latlng) {
+      lines.clearLayers();
+      getJSON(cfg.linksUrl.replace("__KEY__", encodeURIComponent(p.key))).then(function (fc) {
+        for (const f of fc.features) {
+          const [lon, lat] = f.geometry.coordinates;
+          L.polyline([latlng, [lat, lon]], { color: "#1f2a33", weight: 1.5, opacity: 0.7,
+                                             interactive: false }).addTo(lines);
+        }
+      }).catch(function () { /* no lines: the popup still says the grade */ });
+    }
+
+    function load() {
+      const url = new URL(cfg.url, window.location.href);
+      if (geomap.filters && geomap.filters.period) url.searchParams.set("period", geomap.filters.period);
+      getJSON(url.toString()).then(function (fc) {
+        layer.clearLayers();
+        lines.clearLayers();
+        let n = 0;
+        const byType = {};
+        for (const f of fc.features) {
+          if (!f.geometry) continue;
+          const p = f.properties;
+          byType[p.facility_type] = (byType[p.facility_type] || 0) + 1;
+          const [lon, lat] = f.geometry.coordinates;
+          const ring = GRADE_RING[p.grade];
+          const m = L.circleMarker([lat, lon], {
+            pane: "gm-sites", renderer: renderer,
+            radius: p.facility_type === "kwalliso" ? 9 : 7, weight: ring ? 4 : 2,
+            color: ring || "#fff", fillColor: cfg.colours[p.facility_type] || "#999",
+            fillOpacity: 0.95,
+          });
+          m.bindPopup(function () { return sitePopup(p, cfg); }, { minWidth: 320, maxWidth: 460, className: "gm-site-popup" });
+          m.on("popupopen", function () { showLinks(p, [lat, lon]); });
+          m.on("popupclose", function () { lines.clearLayers(); });
+          m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
+          m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
+          layer.addLayer(m);
+          geomap.siteMarkers[p.key] = m;
+          n++;
+        }
+        geomap.state.sites = n;
+        map.fire("geomap:sites", { count: n, unlocated: fc.features.length - n, byType: byType });
+      }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message, true); });
+    }
+    geomap.reloadSites = load;
+    load();
+  };
+
+  geomap.periodFilter = function (map, cfg) {
+    const c = L.control({ position: "topleft" });
+    c.onAdd = function () {
+      const from = el("input", { type: "number", min: "1950", max: "2030", placeholder: cfg.from,
+                                 "aria-label": cfg.from, class: "gm-year" });
+      const to = el("input", { type: "number", min: "1950", max: "2030", placeholder: cfg.to,
+                               "aria-label": cfg.to, class: "gm-year" });
+      const apply = el("button", { type: "button", text: cfg.apply });
+      const clear = el("button", { type: "button", text: cfg.clear });
+      const box = el("div", { class: "gm-period leaflet-control" },
+                     [el("span", { text: cfg.title }), from, el("span", { text: "–" }), to, apply, clear]);
+      function set(period) {
+        geomap.filters = Object.assign(geomap.filters || {}, { period: period });
+        if (geomap.reloadTestimonies) geomap.reloadTestimonies();
+        if (geomap.reloadSites) geomap.reloadSites();
       }
-      geomap.state.sites = n;
-      map.fire("geomap:sites", { count: n, unlocated: fc.features.length - n, byType: byType });
-    }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message, true); });
+      apply.addEventListener("click", function () {
+        const a = from.value.trim(), b = to.value.trim();
+        set(a && b ? a + "-" + b : a ? "after " + (Number(a) - 1) : b ? "before " + (Number(b) + 1) : "");
+      });
+      clear.addEventListener("click", function () { from.value = ""; to.value = ""; set(""); });
+      for (const input of [from, to]) input.addEventListener("keydown", function (e) {
+        if (e.key === "Enter") apply.click();
+      });
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    };
+    c.addTo(map);
   };
 
   function testimonyPopup(f, cfg) {
@@ -264,6 +323,11 @@
       box.appendChild(el("div", { class: "gm-legend-row" }, [
         el("span", { class: "gm-swatch gm-swatch-testimony" }), el("span", { text: cfg.testimony }),
       ]));
+      for (const [code, name] of cfg.grades) {
+        const sw = el("span", { class: "gm-swatch gm-swatch-grade" });
+        sw.style.borderColor = GRADE_RING[code];
+        box.appendChild(el("div", { class: "gm-legend-row" }, [sw, el("span", { text: name })]));
+      }
       box.appendChild(el("div", { class: "gm-legend-row" }, [
         el("span", { class: "gm-swatch gm-swatch-cluster" }), el("span", { text: cfg.cluster }),
       ]));
