@@ -439,13 +439,18 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, 
 
 
 def _run_geocode(store) -> None:
+    from .corroboration import run_linking
     from .gazetteer import Gazetteer
     from .geocode import geocode_pending
     from .policy import SYSTEM
 
-    r = geocode_pending(store, Gazetteer.from_store(store, SYSTEM), actor=_actor())
+    gaz = Gazetteer.from_store(store, SYSTEM)
+    r = geocode_pending(store, gaz, actor=_actor())
     click.echo(f"geocoded {r.geocoded} place names, {r.admin_only} to a province only, "
                f"{r.review} left for review (`geomap geocode --review`)")
+    links = run_linking(store, gaz)
+    click.echo(f"linking: {links['proposed']:,} candidate links, {links['ambiguous']:,} "
+               "testimonies between two sites (review them at /review)")
 
 
 @main.command()
@@ -502,8 +507,10 @@ def quarantine_export(ctx, source, output):
               help="Lowest score proposed as a candidate link (default 0.45).")
 @click.option("--evaluate", is_flag=True,
               help="Print precision/recall against the synthetic generator's ground truth.")
+@click.option("--propose-sites", is_flag=True,
+              help="Also list groups of unlinked testimonies that may be an unknown site.")
 @click.pass_context
-def link(ctx, threshold, evaluate):
+def link(ctx, threshold, evaluate, propose_sites):
     """Propose testimony-site links (decisions people made are kept)."""
     from . import corroboration as corr
     from .gazetteer import Gazetteer
@@ -522,6 +529,17 @@ def link(ctx, threshold, evaluate):
         click.echo(f"against synthetic ground truth: precision {e['precision']:.3f}, "
                    f"recall {e['recall']:.3f} ({e['true_positives']}/{e['predicted']} "
                    f"proposed correct, {e['relevant']} drawn from a site)")
+    if propose_sites:
+        from .store.links import LinkStore
+
+        inputs, refs = LinkStore(store).unlinked_inputs()
+        proposals = corr.propose_new_sites(inputs, refs)
+        click.echo(f"{len(proposals)} possible unknown sites from "
+                   f"{len(inputs['id']):,} unlinked testimonies:")
+        for p in proposals[:30]:
+            click.echo(f"  {p.lat:.5f}, {p.lon:.5f}  ±{p.radius_m:,.0f} m  "
+                       f"{len(p.testimony_ids)} testimonies, {p.witnesses} witnesses  "
+                       f"{'; '.join(p.place_names[:3])}")
 
 
 # -- gazetteer ---------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ class Settings:
     session_absolute_s: int = 12 * 3600
     # Number of trusted reverse proxies in front of geomap (X-Forwarded-For/-Proto); 0 = none.
     proxy_count: int = 0
+    # Corroboration grades: independent witnesses needed (GEOMAP_GRADE_* to change them)
+    grade_corroborated: int = 2
+    grade_strong: int = 3
+    grade_strong_first_hand: int = 2
     data_dir: Path = field(default=DATA_DIR)
 
     @property
@@ -52,5 +56,8 @@ def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
     url = os.environ.get("DATABASE_URL") or sqlite_url(inst / "geomap.sqlite3")
     values = {"instance_path": inst, "database_url": url,
               "proxy_count": int(os.environ.get("GEOMAP_PROXY_COUNT", "0"))}
+    for name in ("corroborated", "strong", "strong_first_hand"):
+        if (v := os.environ.get(f"GEOMAP_GRADE_{name.upper()}")) is not None:
+            values[f"grade_{name}"] = int(v)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

@@ -283,6 +283,11 @@ class GradeRule:
             return "single_source"
         return "no_confirmed_testimony"
 
+    @classmethod
+    def from_settings(cls, settings) -> GradeRule:
+        return cls(settings.grade_corroborated, settings.grade_strong,
+                   settings.grade_strong_first_hand)
+
     def describe(self) -> str:
         return (f"single source: 1 independent witness; corroborated: {self.corroborated} or "
                 f"more; strongly corroborated: {self.strong} or more, of whom at least "
@@ -318,3 +323,70 @@ def site_evidence(rows: list[dict], rule: GradeRule, site_start=None, site_end=N
         "conflicting_periods": len(conflicts), "grade": rule.grade(witnesses, first_hand),
         "rule": rule.describe(),
     }
+
+
+# -- new sites from testimony clusters ----------------------------------------------------------
+@dataclass
+class SiteProposal:
+    lon: float
+    lat: float
+    radius_m: float
+    testimony_ids: list[int]
+    witnesses: int
+    place_names: list[str]
+
+
+def propose_new_sites(inputs: dict, witness_refs: list[str], min_testimonies: int = 3,
+                      min_witnesses: int = 2) -> list[SiteProposal]:
+    """Groups of testimonies linked to no site that agree in place and period.
+
+    Two testimonies agree when their uncertainty circles overlap (distance <= r1 + r2) and
+    their periods can share a day; groups are the connected components of that relation
+    (union-find over STRtree neighbours). A group is proposed when it holds enough testimonies
+    from enough independent witnesses; its point is the mean weighted by 1/r^2 (precise
+    accounts count more) and its radius covers the members' points.
+    """
+    n = len(inputs["id"])
+    if n == 0:
+        return []
+    tx, ty = (np.asarray(v) for v in METRIC.transform(inputs["lon"], inputs["lat"]))
+    r = np.asarray(inputs["radius"], dtype=float)
+    tree = shapely.STRtree(shapely.points(tx, ty))
+    a, b = tree.query(shapely.points(tx, ty), predicate="dwithin", distance=r + r.max())
+    keep = (a < b) & (np.hypot(tx[a] - tx[b], ty[a] - ty[b]) <= r[a] + r[b])
+    a, b = a[keep], b[keep]
+    t0 = np.array([_ordinal(x) for x in inputs["start"]])
+    t1 = np.array([_ordinal(x) for x in inputs["end"]])
+    with np.errstate(invalid="ignore"):
+        apart = np.fmax(t0[a], t0[b]) > np.fmin(t1[a], t1[b])
+    a, b = a[~apart], b[~apart]
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        pi, pj = find(i), find(j)
+        if pi != pj:
+            parent[pi] = pj
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for members in groups.values():
+        refs = {witness_refs[i] for i in members}
+        if len(members) < min_testimonies or len(refs) < min_witnesses:
+            continue
+        idx = np.array(members)
+        w = 1 / np.maximum(r[idx], 10) ** 2
+        cx, cy = float((tx[idx] * w).sum() / w.sum()), float((ty[idx] * w).sum() / w.sum())
+        spread = float(np.max(np.hypot(tx[idx] - cx, ty[idx] - cy)))
+        lon, lat = METRIC.transform(cx, cy, direction="INVERSE")
+        names = sorted({inputs["place"][i] for i in members if inputs["place"][i]})
+        out.append(SiteProposal(round(lon, 6), round(lat, 6), round(max(spread, 100.0)),
+                                sorted(int(inputs["id"][i]) for i in members), len(refs),
+                                names[:10]))
+    return sorted(out, key=lambda p: (-p.witnesses, -len(p.testimony_ids)))

@@ -241,3 +241,32 @@ def test_dossier_shows_grade_timeline_and_codes_by_role(linked_app):
         "/sites/kwan-li-so-no-15-yodok-camp-15").data.decode()
     assert "SYN-W" in analyst_html
     assert c.get("/sites/no-such-site").status_code == 404
+
+
+def test_unlinked_testimonies_that_agree_become_a_proposed_site():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    lon0, lat0 = 128.0, 41.0
+    pts = [GEOD.fwd(lon0, lat0, rng.uniform(0, 360), rng.uniform(0, 300))[:2] for _ in range(5)]
+    far = [GEOD.fwd(lon0, lat0, 90, 50_000 + 1000 * i)[:2] for i in range(3)]
+    late = GEOD.fwd(lon0, lat0, 0, 100)[:2]
+    every = pts + far + [late]
+    p1999, p2015 = parse_period("1999"), parse_period("2015")
+    inputs = {
+        "id": np.arange(1, len(every) + 1), "lon": np.array([p[0] for p in every]),
+        "lat": np.array([p[1] for p in every]),
+        "radius": np.array([500.0] * 5 + [200.0] * 3 + [500.0]),
+        "place": ["Kilju"] * len(every),
+        "start": [p1999.earliest] * 8 + [p2015.earliest],
+        "end": [p1999.latest] * 8 + [p2015.latest],
+        "violations": [""] * len(every),
+    }
+    refs = ["w1", "w1", "w2", "w3", "w3", "w4", "w5", "w6", "w7"]
+    [proposal] = corr.propose_new_sites(inputs, refs)
+    assert proposal.testimony_ids == [1, 2, 3, 4, 5]  # not the far ones, not the 2015 one
+    assert proposal.witnesses == 3
+    d = GEOD.inv(lon0, lat0, proposal.lon, proposal.lat)[2]
+    assert d < 300 and proposal.radius_m >= 100
+    # one witness alone is never a proposed site, however many accounts
+    assert corr.propose_new_sites(inputs, ["w1"] * len(every)) == []

@@ -34,6 +34,21 @@ class LinkStore:
             "violations": [r.violations for r in rows],
         }
 
+    def unlinked_inputs(self) -> tuple[dict, list[str]]:
+        """Engine inputs for located testimonies with no link at all (not even a candidate or
+        a rejection-only history counts as linked: rejected testimonies are unlinked), and
+        their witness refs."""
+        t = testimonies
+        linked = select(links.c.testimony_id).where(
+            links.c.status.in_(["candidate", "confirmed", "ambiguous"]))
+        with self.store.read() as conn:
+            ids = [r.id for r in conn.execute(
+                select(t.c.id).where(t.c.minx.is_not(None), ~t.c.id.in_(linked)))]
+            refs = dict(conn.execute(select(t.c.id, t.c.witness_ref)
+                                     .where(t.c.id.in_(ids))).all()) if ids else {}
+        inputs = self.testimony_inputs(ids)
+        return inputs, [refs[int(i)] for i in inputs["id"]]
+
     def decided_pairs(self) -> set[tuple[int, int]]:
         with self.store.read() as conn:
             return {(r.testimony_id, r.site_id) for r in conn.execute(

@@ -68,7 +68,7 @@ def sites():
     units = _units()
     from ..corroboration import GradeRule
 
-    rule = GradeRule()
+    rule = GradeRule.from_settings(get_settings())
     support = store.site_support(current_principal())
 
     def feature(s):

@@ -15,14 +15,19 @@ from .labels import vocab
 from .security import current_principal, require
 
 bp = Blueprint("corroboration", __name__)
-RULE = corr.GradeRule()
+
+
+def _rule() -> corr.GradeRule:
+    from . import get_settings
+
+    return corr.GradeRule.from_settings(get_settings())
 
 
 @bp.get("/review")
 def review():
     require(Permission.LINK)
-    items = review_queue(get_store(), current_principal(), RULE)
-    return render_template("review.html", items=items, rule=RULE.describe(), vocab=vocab(),
+    items = review_queue(get_store(), current_principal(), _rule())
+    return render_template("review.html", items=items, rule=_rule().describe(), vocab=vocab(),
                            basemap=_basemap())
 
 
@@ -54,7 +59,7 @@ def dossier(key: str):
     if site is None:
         abort(404)
     rows = confirmed_for_site(store, site.id, viewer)
-    ev = corr.site_evidence(rows, RULE, site.period.earliest if site.period else None,
+    ev = corr.site_evidence(rows, _rule(), site.period.earliest if site.period else None,
                             site.period.latest if site.period else None)
     units = {u.id: u for u in store.boundary_units(1)}
     unit = units.get(site.admin1.unit_id) if site.admin1 else None

@@ -45,9 +45,12 @@ def upload():
                     error = str(e)
     geocoded = None
     if report is not None and not report.dry_run and report.inserted:
+        from ..corroboration import run_linking
+
         store = get_store()
-        geocoded = geocode_pending(store, Gazetteer.from_store(store, SYSTEM),
-                                   actor=current_principal().username)
+        gaz = Gazetteer.from_store(store, SYSTEM)
+        geocoded = geocode_pending(store, gaz, actor=current_principal().username)
+        run_linking(store, gaz)  # new testimonies get their candidate links at once
     status = 400 if error else 200
     return render_template("import.html", report=report, error=error,
                            geocoded=geocoded), status
