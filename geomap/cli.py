@@ -571,6 +571,101 @@ def gazetteer_lookup(ctx, text, limit, as_json):
         click.echo(f"{c.score:5.1f}  {c.name}  [{c.kind}]  {where}  {c.admin1 or ''}")
 
 
+# -- imagery -----------------------------------------------------------------------------------
+@main.group()
+def imagery() -> None:
+    """Satellite imagery scenes: ingest, catalogue, verification."""
+
+
+@imagery.command("add")
+@click.argument("file")
+@click.option("--date", "acquired", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Acquisition date (YYYY-MM-DD).")
+@click.option("--sensor")
+@click.option("--provider")
+@click.option("--licence")
+@click.option("--tier", type=click.Choice(["internal", "partner", "public"]), default="internal",
+              show_default=True)
+@click.pass_context
+def imagery_add(ctx, file, acquired, sensor, provider, licence, tier):
+    """Ingest a GeoTIFF: evidentiary copy with SHA-256, COG working copy, footprint."""
+    import shutil
+
+    from .imagery import ingest
+    from .model import Tier
+    from .store.scenes import SceneStore
+
+    store = _store(ctx)
+    root = _settings(ctx).instance_path / "imagery"
+    click.echo(f"validating and converting {Path(file).name} ...", err=True)
+    scene = ingest(file, root, acquired.date(), actor=_actor(), sensor=sensor,
+                   provider=provider, licence=licence, tier=Tier(tier))
+    scenes = SceneStore(store)
+    if (existing := scenes.by_sha(scene.sha256)) is not None:
+        shutil.rmtree(root / scene.id, ignore_errors=True)
+        raise click.ClickException(f"{Path(file).name} is already scene {existing} "
+                                   "(same SHA-256); nothing added")
+    scenes.add(scene, actor=_actor())
+    click.echo(f"scene {scene.id}: {scene.label()}, {scene.width}x{scene.height}x{scene.bands} "
+               f"{scene.dtype}, {scene.res_m:g} m, {scene.crs}, sha256 {scene.sha256}")
+
+
+@imagery.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--site", help="Only scenes covering this site (key).")
+@click.pass_context
+def imagery_list(ctx, as_json, site):
+    import json
+
+    from .policy import SYSTEM
+    from .store.scenes import SceneStore
+
+    store = _store(ctx)
+    bbox = None
+    if site:
+        s = store.site_by_key(site, SYSTEM)
+        if s is None or s.geometry is None:
+            raise click.ClickException(f"no located site {site!r}")
+        bbox = s.geometry.bounds
+    found = SceneStore(store).list(SYSTEM, bbox=bbox)
+    if as_json:
+        click.echo(json.dumps([{
+            "id": x.id, "acquired": x.acquired.isoformat(), "sensor": x.sensor,
+            "provider": x.provider, "licence": x.licence, "sha256": x.sha256, "crs": x.crs,
+            "res_m": x.res_m, "width": x.width, "height": x.height, "bands": x.bands,
+            "dtype": x.dtype, "footprint": x.footprint.__geo_interface__} for x in found],
+            ensure_ascii=False, indent=1))
+        return
+    for x in found:
+        click.echo(f"{x.id}  {x.label()}  {x.res_m:g} m  {x.width}x{x.height}  {x.original_name}")
+
+
+@imagery.command("verify")
+@click.pass_context
+def imagery_verify(ctx):
+    """Re-hash every evidentiary copy; report any mismatch or missing file (exit 1)."""
+    from .imagery import sha256_file
+    from .policy import SYSTEM
+    from .store.scenes import SceneStore
+
+    store = _store(ctx)
+    root = _settings(ctx).instance_path / "imagery"
+    bad = 0
+    found = SceneStore(store).list(SYSTEM)
+    for x in found:
+        p = root / x.id / "original.tif"
+        if not p.is_file():
+            click.echo(f"FAIL {x.id}: evidentiary copy missing")
+            bad += 1
+        elif sha256_file(p) != x.sha256:
+            click.echo(f"FAIL {x.id}: SHA-256 mismatch (the evidentiary copy changed)")
+            bad += 1
+    store.audit(_actor(), "imagery.verify", None, {"scenes": len(found), "failures": bad})
+    if bad:
+        raise SystemExit(1)
+    click.echo(f"{len(found)} scenes verified")
+
+
 # -- audit / keys ------------------------------------------------------------------------------
 @main.group()
 def audit() -> None:

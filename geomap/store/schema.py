@@ -244,6 +244,34 @@ links = Table(
     Index("ix_links_status_score", "status", "score"),
 )
 
+# Imagery scenes. Files live in the instance folder under the scene id (a server-made name):
+# original.tif (read-only evidentiary copy, hashed) and cog.tif (the working copy for tiles).
+scenes = Table(
+    "scenes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("acquired", Date, nullable=False),
+    Column("sensor", Text),
+    Column("provider", Text),
+    Column("licence", Text),
+    Column("original_name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size_bytes", Integer, nullable=False),
+    Column("crs", Text, nullable=False),
+    Column("res_m", Float, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("bands", Integer, nullable=False),
+    Column("dtype", String(16), nullable=False),
+    Column("rescale", Text),  # JSON [[min, max], ...] per band for display, 16-bit data
+    Column("footprint", LargeBinary, nullable=False),  # WKB, WGS84, where the data is
+    Column("tier", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    *_bbox_columns(),
+    Index("ix_scenes_acquired", "acquired"),
+)
+
 # Tables that carry geometry, and so a bbox index.
 SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 

@@ -1,0 +1,58 @@
+"""Persistence of imagery scenes (SQL stays here)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from .schema import scenes
+
+
+class SceneStore:
+    def __init__(self, store):
+        self.store = store
+
+    def by_sha(self, sha: str):
+        with self.store.read() as conn:
+            return conn.execute(select(scenes.c.id).where(scenes.c.sha256 == sha)).scalar()
+
+    def add(self, scene, actor: str) -> None:
+        from ..imagery import scene_row
+
+        with self.store.audited(actor, "imagery.add", f"scene:{scene.id}",
+                                {"sha256": scene.sha256, "name": scene.original_name,
+                                 "acquired": scene.acquired.isoformat()}) as conn:
+            conn.execute(scenes.insert().values(**scene_row(scene, actor)))
+
+    def get(self, scene_id: str, viewer):
+        from ..imagery import scene_from_row
+
+        with self.store.read() as conn:
+            r = conn.execute(select(scenes).where(
+                scenes.c.id == scene_id, scenes.c.tier.in_([str(t) for t in viewer.tiers]))).first()
+        return scene_from_row(r) if r else None
+
+    def list(self, viewer, bbox=None, since: date | None = None, until: date | None = None):
+        """Scenes `viewer` may see, oldest first; with `bbox`, those whose footprint meets it."""
+        import shapely
+        from shapely.geometry import box
+
+        from ..imagery import scene_from_row
+
+        q = select(scenes).where(scenes.c.tier.in_([str(t) for t in viewer.tiers])) \
+            .order_by(scenes.c.acquired, scenes.c.id)
+        if since:
+            q = q.where(scenes.c.acquired >= since)
+        if until:
+            q = q.where(scenes.c.acquired <= until)
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            q = q.where(scenes.c.minx <= maxx, scenes.c.maxx >= minx, scenes.c.miny <= maxy,
+                        scenes.c.maxy >= miny)
+        with self.store.read() as conn:
+            out = [scene_from_row(r) for r in conn.execute(q)]
+        if bbox is not None:
+            b = box(*bbox)
+            out = [s for s in out if shapely.intersects(s.footprint, b)]
+        return out

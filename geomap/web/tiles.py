@@ -1,0 +1,89 @@
+"""XYZ tiles and TileJSON for imagery scenes, rendered with rio-tiler from the COG.
+
+A scene is looked up by id in the catalogue; the client never supplies a path or URL. The
+ETag is derived from what makes a tile (scene hash, z/x/y, format), so a revalidation is
+answered 304 without opening the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+
+from ..errors import NotFound
+from ..imagery import GDAL_ENV, scene_dir
+from ..store.scenes import SceneStore
+from . import get_settings, get_store
+from .security import current_principal
+
+bp = Blueprint("tiles", __name__, url_prefix="/tiles")
+FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"),
+           "webp": ("WEBP", "image/webp")}
+TILE_MAX_AGE = 86400
+
+
+def _scene(scene_id: str):
+    try:
+        path = scene_dir(get_settings().instance_path / "imagery", scene_id) / "cog.tif"
+    except NotFound:
+        abort(404)
+    scene = SceneStore(get_store()).get(scene_id, current_principal())
+    if scene is None or not path.is_file():
+        abort(404)
+    return scene, path
+
+
+@bp.get("/<scene_id>/<int:z>/<int:x>/<int:y>.<fmt>")
+def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
+    import rasterio
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    if fmt not in FORMATS or not (0 <= z <= 24) or not (0 <= x < 2**z and 0 <= y < 2**z):
+        abort(404)
+    scene, path = _scene(scene_id)
+    etag = hashlib.blake2b(f"{scene.sha256}/{z}/{x}/{y}.{fmt}".encode(),
+                           digest_size=16).hexdigest()
+    if request.if_none_match.contains(etag):
+        resp = Response(status=304)
+        resp.set_etag(etag)
+        resp.cache_control.private = True
+        resp.cache_control.max_age = TILE_MAX_AGE
+        return resp
+    driver, mime = FORMATS[fmt]
+    # display bands: RGB from the first three, otherwise the first (grey)
+    indexes = (1, 2, 3) if scene.bands >= 3 else (1,)
+    with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+        try:
+            img = src.tile(x, y, z, tilesize=256, indexes=indexes)
+        except TileOutsideBounds:
+            abort(404)
+    if not img.mask.any():
+        abort(404)  # inside the bounds box but outside the footprint
+    if scene.rescale:
+        img.rescale(in_range=[tuple(scene.rescale[i - 1]) for i in indexes])
+    body = img.render(img_format=driver, add_mask=driver != "JPEG")
+    resp = Response(body, mimetype=mime)
+    resp.set_etag(etag)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = TILE_MAX_AGE
+    return resp
+
+
+@bp.get("/<scene_id>/tilejson.json")
+def tilejson(scene_id: str):
+    scene, path = _scene(scene_id)
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        minzoom, maxzoom = src.minzoom, src.maxzoom
+    fmt = request.args.get("format", "png")
+    if fmt not in FORMATS:
+        abort(404)
+    template = url_for("tiles.tile", scene_id=scene_id, z=0, x=0, y=0, fmt=fmt, _external=True)
+    template = template.replace("/0/0/0.", "/{z}/{x}/{y}.")
+    minx, miny, maxx, maxy = scene.footprint.bounds
+    return jsonify({"tilejson": "3.0.0", "name": scene.label(), "tiles": [template],
+                    "bounds": [minx, miny, maxx, maxy], "minzoom": minzoom,
+                    "maxzoom": maxzoom, "attribution": scene.licence or ""})
