@@ -640,6 +640,22 @@ def imagery_list(ctx, as_json, site):
         click.echo(f"{x.id}  {x.label()}  {x.res_m:g} m  {x.width}x{x.height}  {x.original_name}")
 
 
+@imagery.command("stac")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def imagery_stac(ctx, out_dir):
+    """Write a static STAC catalogue of the scenes (validated against the STAC schemas)."""
+    from .policy import SYSTEM
+    from .stac import write_catalogue
+    from .store.scenes import SceneStore
+
+    store = _store(ctx)
+    found = SceneStore(store).list(SYSTEM)
+    write_catalogue(found, out_dir)
+    store.audit(_actor(), "imagery.export_stac", str(out_dir), {"scenes": len(found)})
+    click.echo(f"{len(found)} STAC items in {out_dir / 'catalog.json'}")
+
+
 @imagery.command("verify")
 @click.pass_context
 def imagery_verify(ctx):

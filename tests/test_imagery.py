@@ -272,3 +272,19 @@ def test_tiles_need_a_session(tiled, settings, ref_store):
     anon = https_client(create_app(settings, ref_store))
     assert anon.get(f"/tiles/{scenes['rgb'].id}/15/0/0.png").status_code == 401 or \
         anon.get(f"/tiles/{scenes['rgb'].id}/15/0/0.png").status_code == 302
+
+
+def test_stac_items_and_a_static_catalogue_validate(tmp_path, imagery_root):
+    import json
+
+    from geomap.stac import scene_item, write_catalogue
+
+    s = ingest(make_tif(tmp_path / "s.tif"), imagery_root, date(2012, 3, 4), actor="t",
+               sensor="TEST-SAT", provider="Test Provider", licence="CC-BY-4.0")
+    item = scene_item(s)
+    item.validate()
+    assert item.properties["geomap:sha256"] == s.sha256 and item.properties["gsd"] == s.res_m
+    assert item.datetime.date() == date(2012, 3, 4)
+    write_catalogue([s], tmp_path / "stac")
+    cat = json.loads((tmp_path / "stac" / "catalog.json").read_text())
+    assert any(link["rel"] == "item" for link in cat["links"])
