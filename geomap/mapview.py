@@ -45,12 +45,18 @@ class MapUrls:
     site_links: str  # with __KEY__ where the site key goes
 
 
-def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int) -> folium.Map:
+def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
+              scenes: list[dict] = ()) -> folium.Map:
     """The researcher's map. `text` holds translated UI strings, `vocab` translated labels."""
     m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
                    prefer_canvas=True, minZoom=5, maxZoom=18)
     BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
                  urls.basemap_attribution).add_to(m)
+    for sc in scenes:  # imagery scenes as overlays named by date and sensor, off at first
+        folium.raster_layers.TileLayer(
+            tiles=sc["tiles"], name=f'{text["imagery"]}: {sc["label"]}', overlay=True,
+            show=False, attr=sc["attribution"] or text["imagery"], max_native_zoom=sc["maxzoom"],
+            max_zoom=19, bounds=sc["bounds"]).add_to(m)
     BoundariesLayer(text["provinces"], {"url": urls.boundaries, "labels": text}).add_to(m)
     common = {"labels": text, **vocab}
     TestimoniesLayer(text["testimonies"], {

@@ -86,7 +86,7 @@ def sign_in_ui(pg, base: str, username: str, secret: str) -> None:
     pg.wait_for_url(base + "/")
 
 
-def _new_page(browser, store, base, role="researcher"):
+def _new_page(browser, store, base, role="researcher"):  # noqa: D103
     ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
     pg = ctx.new_page()
     pg.console_errors, pg.requests, pg.dialogs, pg.csp = [], [], [], []
@@ -225,5 +225,60 @@ def test_review_queue_works_from_the_keyboard_and_the_dossier_draws(browser, liv
     page.locator(".gm-grade").wait_for()
     assert page.locator("#gm-dossier-map .leaflet-interactive").count() >= 2
     page.screenshot(path=str(ARTIFACTS / "dossier.png"), full_page=True)
+    assert page.console_errors == [] and page.csp == []
+    ctx.close()
+
+
+def _png_pixels(png: bytes):
+    import numpy as np
+    import rasterio
+
+    with rasterio.MemoryFile(png) as mem, mem.open() as ds:
+        return np.moveaxis(ds.read(), 0, -1)
+
+
+def test_swipe_comparison_shows_each_date_on_its_side(browser, live_store, live_app, tmp_path):
+    """Two scenes of one area (a red one from 2009, a blue one from 2014) around Camp 15:
+    left of the divider the first, right of it the last."""
+    from datetime import date
+
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    from geomap.imagery import ingest
+    from geomap.store.scenes import SceneStore
+
+    settings, store = live_store
+    bounds = (126.86, 39.69, 126.93, 39.74)  # around Camp 15's point
+    for year, band in ((2009, 0), (2014, 2)):
+        data = np.zeros((3, 512, 512), dtype="uint8")
+        data[band] = 220
+        f = tmp_path / f"{year}.tif"
+        with rasterio.open(f, "w", driver="GTiff", width=512, height=512, count=3,
+                           dtype="uint8", crs="EPSG:4326",
+                           transform=from_bounds(*bounds, 512, 512)) as dst:
+            dst.write(data)
+        scene = ingest(f, settings.instance_path / "imagery", date(year, 6, 1), actor="t",
+                       sensor=f"TEST-{year}")
+        SceneStore(store).add(scene, actor="t")
+    ctx, page = _new_page(browser, store, live_app, role="analyst")
+    page.goto(live_app + "/sites/kwan-li-so-no-15-yodok-camp-15")
+    page.click("text=Compare first and last")
+    page.wait_for_url("**/imagery/compare**")
+    wait_until(page, "document.querySelectorAll('#gm-compare-map img.leaflet-tile-loaded')"
+                     ".length >= 2")
+    page.wait_for_timeout(500)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "swipe.png"))
+    shot = _png_pixels(page.locator("#gm-compare-map").screenshot())
+    h, w = shot.shape[:2]
+    left, right = shot[h // 2, int(w * 0.42)], shot[h // 2, int(w * 0.58)]
+    assert left[0] > 150 and left[2] < 80, left    # 2009: red
+    assert right[2] > 150 and right[0] < 80, right  # 2014: blue
+    page.evaluate("document.getElementById('gm-swipe').value = 90; "
+                  "document.getElementById('gm-swipe').dispatchEvent(new Event('input'))")
+    shot = _png_pixels(page.locator("#gm-compare-map").screenshot())
+    assert shot[h // 2, int(w * 0.58)][0] > 150  # the divider moved: the red scene shows there
     assert page.console_errors == [] and page.csp == []
     ctx.close()

@@ -9,8 +9,12 @@ from jinja2 import Template
 class BasemapLayer(Layer):
     _template = Template("""
 {% macro script(this, kwargs) %}
+// the basemap sits below tile layers (imagery), not in the overlay pane above them
+if (!{{ this._parent.get_name() }}.getPane("gm-basemap"))
+    {{ this._parent.get_name() }}.createPane("gm-basemap").style.zIndex = 150;
 var {{ this.get_name() }} = L.imageOverlay({{ this.url|tojson }}, {{ this.bounds|tojson }},
-    {attribution: {{ this.attribution|tojson }}, interactive: false, className: "gm-basemap"});
+    {attribution: {{ this.attribution|tojson }}, interactive: false, className: "gm-basemap",
+     pane: "gm-basemap"});
 {% endmacro %}
 """)
 

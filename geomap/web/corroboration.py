@@ -65,9 +65,11 @@ def dossier(key: str):
     unit = units.get(site.admin1.unit_id) if site.admin1 else None
     points = [{"lon": r["lon"], "lat": r["lat"], "radius_m": r["radius_m"], "code": r["code"]}
               for r in rows if r["lon"] is not None]
+    from .imagery import scenes_for_site
+
     return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
                            timeline=_timeline(rows), vocab=vocab(), points=points,
-                           basemap=_basemap())
+                           basemap=_basemap(), scenes=scenes_for_site(site))
 
 
 def _basemap() -> dict:

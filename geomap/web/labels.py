@@ -71,6 +71,7 @@ def map_text() -> dict:
         "zoom_in": _("Zoom in"),
         "error": _("Could not load data"),
         "dossier": _("Open the site dossier"),
+        "imagery": _("Imagery"),
         "grade": _("Corroboration"),
         "period_filter": _("Period"),
         "from": _("from"),

@@ -36,7 +36,12 @@ def map_page():
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
         site_links=url_for("api.site_testimonies", key="__KEY__"),
     )
-    m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view))
+    from ..store.scenes import SceneStore
+    from .imagery import _layer
+
+    scenes = [_layer(s) for s in SceneStore(get_store()).list(current_principal())]
+    m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view),
+                  scenes=scenes)
     parts = render_parts(m, _static)
     stats = get_store().stats(current_principal())
     nonce = g.csp_nonce

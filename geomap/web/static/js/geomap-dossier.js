@@ -11,7 +11,10 @@
   const frame = L.latLngBounds([s, ...pts.map((p) => [p.lat, p.lon])]);
   if (pts.length) map.fitBounds(frame.pad(0.2), { maxZoom: 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
-  if (d.basemap) L.imageOverlay(d.basemap.url, d.basemap.bounds).addTo(map);
+  if (d.basemap) {
+    map.createPane("gm-basemap").style.zIndex = 150;  // below imagery tiles
+    L.imageOverlay(d.basemap.url, d.basemap.bounds, { pane: "gm-basemap" }).addTo(map);
+  }
   const g = L.featureGroup().addTo(map);
   if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);
   else L.circle(s, { radius: d.site.radius, color: "#D55E00", weight: 2, fillOpacity: 0.06 }).addTo(g);

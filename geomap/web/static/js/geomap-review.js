@@ -43,7 +43,10 @@
   function draw(it) {
     if (!map) {
       map = L.map("gm-review-map", { zoomControl: true, attributionControl: false });
-      if (data.basemap) L.imageOverlay(data.basemap.url, data.basemap.bounds).addTo(map);
+      if (data.basemap) {
+        map.createPane("gm-basemap").style.zIndex = 150;
+        L.imageOverlay(data.basemap.url, data.basemap.bounds, { pane: "gm-basemap" }).addTo(map);
+      }
       layer = L.featureGroup().addTo(map);
     }
     map.invalidateSize();
