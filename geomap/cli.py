@@ -599,7 +599,7 @@ def imagery_add(ctx, file, acquired, sensor, provider, licence, tier):
     root = _settings(ctx).instance_path / "imagery"
     click.echo(f"validating and converting {Path(file).name} ...", err=True)
     scene = ingest(file, root, acquired.date(), actor=_actor(), sensor=sensor,
-                   provider=provider, licence=licence, tier=Tier(tier))
+                   provider=provider, licence=licence, tier=Tier(tier), progress_out=sys.stderr)
     scenes = SceneStore(store)
     if (existing := scenes.by_sha(scene.sha256)) is not None:
         shutil.rmtree(root / scene.id, ignore_errors=True)

@@ -34,6 +34,8 @@ class Settings:
     grade_corroborated: int = 2
     grade_strong: int = 3
     grade_strong_first_hand: int = 2
+    # largest upload accepted (imagery files can be large); GEOMAP_MAX_UPLOAD_MB
+    max_upload_mb: int = 2048
     data_dir: Path = field(default=DATA_DIR)
 
     @property
@@ -56,6 +58,8 @@ def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
     url = os.environ.get("DATABASE_URL") or sqlite_url(inst / "geomap.sqlite3")
     values = {"instance_path": inst, "database_url": url,
               "proxy_count": int(os.environ.get("GEOMAP_PROXY_COUNT", "0"))}
+    if (v := os.environ.get("GEOMAP_MAX_UPLOAD_MB")) is not None:
+        values["max_upload_mb"] = int(v)
     for name in ("corroborated", "strong", "strong_first_hand"):
         if (v := os.environ.get(f"GEOMAP_GRADE_{name.upper()}")) is not None:
             values[f"grade_{name}"] = int(v)

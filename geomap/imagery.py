@@ -15,7 +15,6 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -138,9 +137,10 @@ def ingest(
     path: str | Path, root: Path, acquired: date, actor: str, sensor: str | None = None,
     provider: str | None = None, licence: str | None = None, tier: Tier = Tier.INTERNAL,
     max_samples: int = MAX_PIXELS_DEFAULT, original_name: str | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress_out=None,
 ) -> Scene:
-    """Validate, copy (read-only, hashed), convert to COG, describe. Nothing is kept on error."""
+    """Validate, copy (read-only, hashed), convert to COG, describe. Nothing is kept on error.
+    `progress_out` (a text stream) shows the conversion's progress bar."""
     from rio_cogeo.cogeo import cog_translate, cog_validate
     from rio_cogeo.profiles import cog_profiles
 
@@ -166,7 +166,8 @@ def ingest(
                 with rasterio.open(original, driver="GTiff") as src:
                     cog_translate(
                         src, cog, profile, add_mask=lossy and info["count"] == 3,
-                        overview_resampling="average", quiet=True,
+                        overview_resampling="average", quiet=progress_out is None,
+                        progress_out=progress_out,
                         nodata=None if lossy and info["count"] == 3 else info["nodata"],
                     )
             except (RasterioIOError, rasterio.errors.RasterioError, ValueError) as e:
@@ -183,8 +184,6 @@ def ingest(
             width=info["width"], height=info["height"], bands=info["count"],
             dtype=info["dtype"], rescale=_rescale(cog, info["dtype"]), footprint=footprint,
             tier=str(tier))
-        if progress:
-            progress(1.0)
         return scene
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # nothing half-written stays behind

@@ -288,3 +288,49 @@ def test_stac_items_and_a_static_catalogue_validate(tmp_path, imagery_root):
     write_catalogue([s], tmp_path / "stac")
     cat = json.loads((tmp_path / "stac" / "catalog.json").read_text())
     assert any(link["rel"] == "item" for link in cat["links"])
+
+
+def test_imagery_page_lists_filters_and_adds_for_imagery_managers(ref_store, settings,
+                                                                 tmp_path):
+    from geomap.web import create_app
+
+    from .conftest import csrf_from
+
+    app = create_app(settings, ref_store)
+    analyst, secret, _ = make_user(ref_store, "analyst")
+    c = sign_in(https_client(app), analyst.username, secret)
+    page = c.get("/imagery/").data.decode()
+    token = csrf_from(page)
+    f = make_tif(tmp_path / "up.tif")
+    with f.open("rb") as fh:
+        r = c.post("/imagery/", data={"csrf_token": token, "file": (fh, "../../evil name.tif"),
+                                      "date": "2011-07-08", "sensor": "UP-SAT"},
+                   content_type="multipart/form-data")
+    html = r.data.decode()
+    assert r.status_code == 200 and "Added scene 2011-07-08 UP-SAT" in html
+    assert "UP-SAT" in c.get("/imagery/?since=2011-01-01").data.decode()
+    assert "UP-SAT" not in c.get("/imagery/?until=2010-12-31").data.decode()
+    assert c.get("/imagery/?since=soon").status_code == 400
+    # the stored name is the server's, the client's name is only recorded (sanitised)
+    [d] = list((settings.instance_path / "imagery").iterdir())
+    assert sorted(p.name for p in d.iterdir()) == ["cog.tif", "original.tif"]
+    with f.open("rb") as fh:  # the same file again: refused, nothing added
+        again = c.post("/imagery/", data={"csrf_token": token, "file": (fh, "up.tif"),
+                                          "date": "2011-07-08"},
+                       content_type="multipart/form-data")
+    assert again.status_code == 400 and "already scene" in again.data.decode()
+    assert len(list((settings.instance_path / "imagery").iterdir())) == 1
+    bad = tmp_path / "not.tif"
+    bad.write_bytes(b"<VRTDataset></VRTDataset>")
+    with bad.open("rb") as fh:
+        r = c.post("/imagery/", data={"csrf_token": token, "file": (fh, "not.tif"),
+                                      "date": "2011-07-08"}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "not a readable GeoTIFF" in r.data.decode()
+    viewer, vsecret, _ = make_user(ref_store, "viewer")
+    v = sign_in(https_client(app), viewer.username, vsecret)
+    vpage = v.get("/imagery/").data.decode()
+    assert 'type="file"' not in vpage
+    with f.open("rb") as fh:
+        assert v.post("/imagery/", data={"csrf_token": csrf_from(vpage), "file": (fh, "x.tif"),
+                                         "date": "2011-07-08"},
+                      content_type="multipart/form-data").status_code == 404

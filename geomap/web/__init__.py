@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # the Referer check cannot work with Referrer-Policy: no-referrer; the token and the
         # SameSite=Strict session cookie carry the protection
         WTF_CSRF_SSL_STRICT=False,
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.json.ensure_ascii = False  # Hangul as text, not \uXXXX
     accounts = AccountStore(store)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
 
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.utils import secure_filename
+
+from ..errors import InvalidInput
 from ..imagery import scene_dir
-from ..model import PRECISION_MAX_RADIUS_M
+from ..model import PRECISION_MAX_RADIUS_M, Tier
+from ..policy import Permission
 from ..store.scenes import SceneStore
 from . import get_settings, get_store
-from .security import current_principal
+from .security import current_principal, require
 
 bp = Blueprint("imagery", __name__, url_prefix="/imagery")
 
@@ -62,3 +71,65 @@ def compare():
             "focusRadius": PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) if site else 0}
     return render_template("compare.html", scenes=scenes, left=left, right=right, site=site,
                            data=data)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def catalogue():
+    """The scene catalogue (filter by date and site) and, for imagery managers, the upload."""
+    from ..imagery import ingest
+
+    store, viewer = get_store(), current_principal()
+    error, added, status = None, None, 200
+    if request.method == "POST":
+        require(Permission.MANAGE_IMAGERY)
+        f = request.files.get("file")
+        name = secure_filename(f.filename or "") if f else ""
+        try:
+            if not f or not name:
+                raise InvalidInput(_("Choose a GeoTIFF to add."))
+            try:
+                acquired = date.fromisoformat(request.form.get("date", ""))
+            except ValueError:
+                raise InvalidInput(_("Acquisition date: YYYY-MM-DD.")) from None
+            tier = Tier(request.form.get("tier") or "internal")
+            with tempfile.TemporaryDirectory(prefix="geomap-upload-") as tmp:
+                path = Path(tmp) / "upload.tif"  # our name, never the client's
+                f.save(path)
+                scene = ingest(path, get_settings().instance_path / "imagery", acquired,
+                               actor=viewer.username, sensor=request.form.get("sensor") or None,
+                               provider=request.form.get("provider") or None,
+                               licence=request.form.get("licence") or None, tier=tier,
+                               original_name=name)
+            scenes = SceneStore(store)
+            if (existing := scenes.by_sha(scene.sha256)) is not None:
+                shutil.rmtree(get_settings().instance_path / "imagery" / scene.id,
+                              ignore_errors=True)
+                raise InvalidInput(_("This file is already scene %(id)s.", id=existing))
+            scenes.add(scene, actor=viewer.username)
+            added = scene
+        except (InvalidInput, ValueError) as e:
+            error, status = str(e), 400
+    since = _date_arg("since")
+    until = _date_arg("until")
+    site = None
+    if key := request.args.get("site"):
+        site = store.site_by_key(key, viewer)
+    if site is not None:
+        found = [s for s in scenes_for_site(site)
+                 if (not since or s.acquired >= since) and (not until or s.acquired <= until)]
+    else:
+        found = SceneStore(store).list(viewer, since=since, until=until)
+    return render_template("imagery.html", scenes=found, error=error, added=added,
+                           site=site, since=since, until=until,
+                           can_add=viewer.can(Permission.MANAGE_IMAGERY),
+                           sites=store.sites(viewer)), status
+
+
+def _date_arg(name: str) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: expected YYYY-MM-DD", field=name) from None
