@@ -424,12 +424,14 @@ def build_baseline(store, app) -> tuple[bytes, dict]:
             return url_for("static", filename=path)
 
         basemap = ensure_basemap(app.config["GEOMAP_SETTINGS"].basemap_dir)
-        basemap_url = url_for("pages.basemap_image")
+        basemap_url = url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.",
+                                                                             "/{z}/{x}/{y}.")
         t2 = time.perf_counter()
         # same view and background as our page; no tile server (there is none offline)
         m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
                        prefer_canvas=True, minZoom=5, maxZoom=18)
-        BasemapLayer(basemap_url, basemap.bounds, "relief", ATTRIBUTION).add_to(m)
+        BasemapLayer(basemap_url, basemap.bounds, "relief", ATTRIBUTION,
+                     basemap.maxzoom).add_to(m)
         # folium's default callback draws L.AwesomeMarkers icons, a plugin geomap does not ship
         # (localise drops it as unused); draw the same canvas circle markers as our page instead
         FastMarkerCluster(points, callback=BASELINE_CALLBACK).add_to(m)

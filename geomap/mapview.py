@@ -36,13 +36,14 @@ class MapParts:
 
 @dataclass(frozen=True)
 class MapUrls:
-    basemap: str
+    basemap: str  # tile URL template
     basemap_bounds: tuple
     basemap_attribution: str
     sites: str
     testimonies: str
     boundaries: str
     site_links: str  # with __KEY__ where the site key goes
+    basemap_maxzoom: int = 6
 
 
 def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
@@ -51,7 +52,7 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
     m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
                    prefer_canvas=True, minZoom=5, maxZoom=18)
     BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
-                 urls.basemap_attribution).add_to(m)
+                 urls.basemap_attribution, urls.basemap_maxzoom).add_to(m)
     for sc in scenes:  # imagery scenes as overlays named by date and sensor, off at first
         folium.raster_layers.TileLayer(
             tiles=sc["tiles"], name=f'{text["imagery"]}: {sc["label"]}', overlay=True,

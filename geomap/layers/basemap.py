@@ -1,4 +1,4 @@
-"""The offline basemap as a Leaflet image overlay served by our app."""
+"""The offline basemap: tiles from our own tile endpoint (a COG), in a pane below imagery."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ class BasemapLayer(Layer):
 // the basemap sits below tile layers (imagery), not in the overlay pane above them
 if (!{{ this._parent.get_name() }}.getPane("gm-basemap"))
     {{ this._parent.get_name() }}.createPane("gm-basemap").style.zIndex = 150;
-var {{ this.get_name() }} = L.imageOverlay({{ this.url|tojson }}, {{ this.bounds|tojson }},
-    {attribution: {{ this.attribution|tojson }}, interactive: false, className: "gm-basemap",
-     pane: "gm-basemap"});
+var {{ this.get_name() }} = L.tileLayer({{ this.url|tojson }},
+    {attribution: {{ this.attribution|tojson }}, className: "gm-basemap", pane: "gm-basemap",
+     bounds: {{ this.bounds|tojson }}, maxNativeZoom: {{ this.maxzoom }}, maxZoom: 19});
 {% endmacro %}
 """)
 
-    def __init__(self, url: str, bounds, name: str, attribution: str):
+    def __init__(self, url: str, bounds, name: str, attribution: str, maxzoom: int):
         super().__init__(name=name, overlay=False, control=True, show=True)
         self._name = "Basemap"
         self.url, self.bounds, self.attribution = url, [list(b) for b in bounds], attribution
+        self.maxzoom = int(maxzoom)

@@ -79,7 +79,8 @@ def _basemap() -> dict:
     from . import get_settings
 
     b = ensure_basemap(get_settings().basemap_dir)
-    return {"url": url_for("pages.basemap_image"), "bounds": [list(x) for x in b.bounds]}
+    url = url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.", "/{z}/{x}/{y}.")
+    return {"url": url, "bounds": [list(x) for x in b.bounds], "maxzoom": b.maxzoom}
 
 
 def _timeline(rows: list[dict]) -> dict:

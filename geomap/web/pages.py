@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, g, render_template, send_file, url_for
+from flask import Blueprint, g, render_template, url_for
 
 from ..basemap import ATTRIBUTION, ensure_basemap
 from ..mapview import MapUrls, build_map, render_parts
@@ -31,7 +31,8 @@ def map_page():
     settings = get_settings()
     basemap = ensure_basemap(settings.basemap_dir)
     urls = MapUrls(
-        basemap=url_for("pages.basemap_image"), basemap_bounds=basemap.bounds,
+        basemap=url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.", "/{z}/{x}/{y}."),
+        basemap_bounds=basemap.bounds, basemap_maxzoom=basemap.maxzoom,
         basemap_attribution=ATTRIBUTION, sites=url_for("api.sites"),
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
         site_links=url_for("api.site_testimonies", key="__KEY__"),
@@ -47,11 +48,3 @@ def map_page():
     nonce = g.csp_nonce
     return render_template("map.html", parts=parts, stats=stats,
                            head=with_nonce(parts.head, nonce), body=with_nonce(parts.body, nonce))
-
-
-@bp.get("/basemap/relief.png")
-def basemap_image():
-    basemap = ensure_basemap(get_settings().basemap_dir)
-    if not basemap.path.is_file():
-        abort(404)
-    return send_file(basemap.path, mimetype="image/png", max_age=86400)

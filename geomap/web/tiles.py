@@ -34,6 +34,34 @@ def _scene(scene_id: str):
     return scene, path
 
 
+@bp.get("/basemap/<int:z>/<int:x>/<int:y>.png")
+def basemap_tile(z: int, x: int, y: int):
+    """The offline relief basemap, served like any scene (a COG in the instance folder)."""
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    from ..basemap import ensure_basemap
+
+    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+        abort(404)
+    b = ensure_basemap(get_settings().basemap_dir)
+    etag = hashlib.blake2b(f"basemap/{b.path.stat().st_mtime_ns}/{z}/{x}/{y}".encode(),
+                           digest_size=16).hexdigest()
+    if request.if_none_match.contains(etag):
+        resp = Response(status=304)
+    else:
+        with Reader(str(b.path)) as src:
+            try:
+                img = src.tile(x, y, z, tilesize=256, resampling_method="bilinear")
+            except TileOutsideBounds:
+                abort(404)
+        resp = Response(img.render(img_format="PNG", add_mask=True), mimetype="image/png")
+    resp.set_etag(etag)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = TILE_MAX_AGE
+    return resp
+
+
 @bp.get("/<scene_id>/<int:z>/<int:x>/<int:y>.<fmt>")
 def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
     import rasterio

@@ -7,7 +7,8 @@
   map.attributionControl.setPrefix("Leaflet");
   if (d.basemap) {
     map.createPane("gm-basemap").style.zIndex = 150;  // below imagery tiles
-    L.imageOverlay(d.basemap.url, d.basemap.bounds, { pane: "gm-basemap" }).addTo(map);
+    L.tileLayer(d.basemap.url, { pane: "gm-basemap", bounds: d.basemap.bounds,
+      maxNativeZoom: d.basemap.maxzoom, maxZoom: 19 }).addTo(map);
   }
   const bounds = L.latLngBounds(d.bounds[0], d.bounds[1]);
   function layer(scene) {

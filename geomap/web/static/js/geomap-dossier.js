@@ -13,7 +13,8 @@
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
   if (d.basemap) {
     map.createPane("gm-basemap").style.zIndex = 150;  // below imagery tiles
-    L.imageOverlay(d.basemap.url, d.basemap.bounds, { pane: "gm-basemap" }).addTo(map);
+    L.tileLayer(d.basemap.url, { pane: "gm-basemap", bounds: d.basemap.bounds,
+      maxNativeZoom: d.basemap.maxzoom, maxZoom: 19 }).addTo(map);
   }
   const g = L.featureGroup().addTo(map);
   if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);

@@ -45,7 +45,8 @@
       map = L.map("gm-review-map", { zoomControl: true, attributionControl: false });
       if (data.basemap) {
         map.createPane("gm-basemap").style.zIndex = 150;
-        L.imageOverlay(data.basemap.url, data.basemap.bounds, { pane: "gm-basemap" }).addTo(map);
+        L.tileLayer(data.basemap.url, { pane: "gm-basemap", bounds: data.basemap.bounds,
+          maxNativeZoom: data.basemap.maxzoom, maxZoom: 19 }).addTo(map);
       }
       layer = L.featureGroup().addTo(map);
     }
