@@ -334,3 +334,16 @@ def test_imagery_page_lists_filters_and_adds_for_imagery_managers(ref_store, set
         assert v.post("/imagery/", data={"csrf_token": csrf_from(vpage), "file": (fh, "x.tif"),
                                          "date": "2011-07-08"},
                       content_type="multipart/form-data").status_code == 404
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda d: "/vsicurl/http://127.0.0.1:9/x.tif", "only local files"),
+    (lambda d: (d / "v.tif").write_bytes(b"<VRTDataset rasterXSize='1'></VRTDataset>") and
+     str(d / "v.tif"), "not a readable GeoTIFF"),
+])
+def test_cli_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, settings, make, why):
+    inst = settings.instance_path
+    r = CliRunner().invoke(main, ["--instance", str(inst), "imagery", "add", make(tmp_path),
+                                  "--date", "2010-01-01"])
+    assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output
+    assert not (inst / "imagery").exists() or not list((inst / "imagery").iterdir())
