@@ -9,7 +9,8 @@ native zoom (rio-tiler's maxzoom) and two levels coarser, over the same fixed se
 
 * bare loop: rio-tiler in this process, one thread, `Reader(cog).tile(...)` + `render(...)`
   exactly as the endpoint calls them (opening the COG per tile, like the endpoint; and with
-  one Reader kept open, the upper bound);
+  one Reader kept open, the upper bound); and the same loop in 2 processes at once (what this
+  machine gives 2 workers);
 * ours: GET /tiles/<scene>/{z}/{x}/{y}.jpg|png signed in (session cookie), from 1 and from 2
   client threads; per-worker tiles/s = tiles/s with 2 clients / 2 workers;
 * ETag hit: the same tile again with If-None-Match (304);
@@ -58,8 +59,9 @@ HOST = "127.0.0.1"
 WORKERS = 2
 LON, LAT = 126.9, 39.7  # near Yodok (Kwalliso 15)
 EPSG = 32652  # UTM zone 52N
-FORMATS = {"JPEG": ("jpg", "image/jpeg", b"\xff\xd8\xff"),
-           "PNG": ("png", "image/png", b"\x89PNG\r\n\x1a\n")}
+# extension, media types (TiTiler says image/jpg), magic bytes
+FORMATS = {"JPEG": ("jpg", ("image/jpeg", "image/jpg"), b"\xff\xd8\xff"),
+           "PNG": ("png", ("image/png",), b"\x89PNG\r\n\x1a\n")}
 TARGET_PER_WORKER = 0.8
 TARGET_VS_TITILER = 1.0
 TARGET_304_MS = 5.0
@@ -143,12 +145,13 @@ def build_instance(tmp: Path, size: int) -> dict:
 def pick_tiles(cog: Path, n: int, seed: int = 1) -> tuple[dict[int, list[tuple]], dict]:
     """`n` distinct tiles well inside the image at the native zoom and two levels coarser."""
     import morecantile
+    from rasterio.crs import CRS
     from rio_tiler.io import Reader
 
     tms = morecantile.tms.get("WebMercatorQuad")
     with Reader(str(cog)) as src:
         minzoom, maxzoom = src.minzoom, src.maxzoom
-        w, s, e, nn = src.geographic_bounds
+        w, s, e, nn = src.get_geographic_bounds(CRS.from_epsg(4326))
     # keep 10 % away from the edges: the UTM square is a little rotated in lon/lat
     mx, my = (e - w) * 0.1, (nn - s) * 0.1
     inner = (w + mx, s + my, e - mx, nn - my)
@@ -183,8 +186,9 @@ def request_list(tiles: list[tuple], n: int) -> list[tuple]:
     return [tiles[i % len(tiles)] for i in range(n)]
 
 
-def bare_loop(cog: Path, tiles: list[tuple], n: int, driver: str, reuse: bool) -> dict:
-    """rio-tiler in this process, one thread: what one worker could do at best."""
+def _bare_run(cog: Path, reqs: list[tuple], driver: str,
+              reuse: bool) -> tuple[list[float], list[int], float]:
+    """rio-tiler as the endpoint calls it, over `reqs`: (latencies, sizes, wall seconds)."""
     import rasterio
     from rio_tiler.io import Reader
 
@@ -198,29 +202,71 @@ def bare_loop(cog: Path, tiles: list[tuple], n: int, driver: str, reuse: bool) -
             raise BenchError(f"bare loop: tile {z}/{x}/{y} holds no data")
         return img.render(img_format=driver, add_mask=add_mask)
 
-    def run(reqs: list[tuple]) -> tuple[list[float], list[int], float]:
-        times, sizes = [], []
-        with rasterio.Env(**GDAL_ENV):
-            shared = Reader(str(cog)) if reuse else None
-            try:
-                w0 = time.perf_counter()
-                for x, y, z in reqs:
-                    t0 = time.perf_counter()
-                    if shared is not None:
-                        body = one(shared, x, y, z)
-                    else:
-                        with Reader(str(cog)) as src:
-                            body = one(src, x, y, z)
-                    times.append(time.perf_counter() - t0)
-                    sizes.append(len(body))
-                wall = time.perf_counter() - w0
-            finally:
+    times, sizes = [], []
+    with rasterio.Env(**GDAL_ENV):
+        shared = Reader(str(cog)) if reuse else None
+        try:
+            w0 = time.perf_counter()
+            for x, y, z in reqs:
+                t0 = time.perf_counter()
                 if shared is not None:
-                    shared.close()
-        return times, sizes, wall
+                    body = one(shared, x, y, z)
+                else:
+                    with Reader(str(cog)) as src:
+                        body = one(src, x, y, z)
+                times.append(time.perf_counter() - t0)
+                sizes.append(len(body))
+            wall = time.perf_counter() - w0
+        finally:
+            if shared is not None:
+                shared.close()
+    return times, sizes, wall
 
-    run(tiles)  # warm-up: one pass over the tile set
-    times, sizes, wall = run(request_list(tiles, n))
+
+def bare_loop(cog: Path, tiles: list[tuple], n: int, driver: str, reuse: bool) -> dict:
+    """rio-tiler in this process, one thread: what one worker could do at best."""
+    _bare_run(cog, tiles, driver, reuse)  # warm-up: one pass over the tile set
+    times, sizes, wall = _bare_run(cog, request_list(tiles, n), driver, reuse)
+    return stats(times, wall, sizes)
+
+
+def _bare_process(cog: Path, warm: list[tuple], reqs: list[tuple], driver: str, barrier,
+                  queue) -> None:
+    try:
+        _bare_run(cog, warm, driver, False)
+        barrier.wait()
+        t0 = time.monotonic()
+        times, sizes, _wall = _bare_run(cog, reqs, driver, False)
+        queue.put((times, sizes, t0, time.monotonic(), None))
+    except BaseException as e:  # noqa: BLE001 - sent to the parent
+        barrier.abort()
+        queue.put(([], [], 0.0, 0.0, f"{type(e).__name__}: {e}"))
+
+
+def bare_processes(cog: Path, tiles: list[tuple], n: int, driver: str, procs: int) -> dict:
+    """The bare loop in `procs` processes at once: what this machine gives `procs` workers."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(procs), ctx.Queue()
+    reqs = request_list(tiles, n)
+    ps = [ctx.Process(target=_bare_process, args=(cog, tiles, reqs[i::procs], driver, barrier,
+                                                  queue), daemon=True) for i in range(procs)]
+    for p in ps:
+        p.start()
+    try:
+        got = [queue.get(timeout=600) for _ in ps]
+    finally:
+        for p in ps:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    errors = [g[4] for g in got if g[4]]
+    if errors:
+        raise BenchError(f"bare loop in {procs} processes: {errors[0]}")
+    times = [t for g in got for t in g[0]]
+    sizes = [s for g in got for s in g[1]]
+    wall = max(g[3] for g in got) - min(g[2] for g in got)
     return stats(times, wall, sizes)
 
 
@@ -253,10 +299,11 @@ class Client:
 
 
 def check_tile(path: str, status: int, headers: dict, body: bytes, driver: str) -> None:
-    _ext, mime, magic = FORMATS[driver]
+    _ext, mimes, magic = FORMATS[driver]
     if status != 200:
         raise BenchError(f"GET {path}: HTTP {status}: {body[:200]!r}")
-    if not headers.get("content-type", "").startswith(mime) or not body.startswith(magic):
+    mime = headers.get("content-type", "").split(";")[0].strip()
+    if mime not in mimes or not body.startswith(magic):
         raise BenchError(f"GET {path}: not a {driver} image "
                          f"({headers.get('content-type')}, {len(body)} bytes)")
 
@@ -390,12 +437,16 @@ def server_env() -> dict:
     return env
 
 
-def start_gunicorn(tmp: Path, instance: Path) -> Server:
+def require_gunicorn() -> None:
     import importlib.util
 
     if importlib.util.find_spec("gunicorn") is None:
-        raise BenchError(f"gunicorn is not installed in {sys.prefix}: "
+        raise BenchError(f"gunicorn is not installed in {sys.prefix}; install it with: "
                          f"{sys.executable} -m pip install gunicorn")
+
+
+def start_gunicorn(tmp: Path, instance: Path) -> Server:
+    require_gunicorn()
     (tmp / "benchapp.py").write_text(
         "from pathlib import Path\n\n"
         "from geomap.config import load_settings\n"
@@ -480,6 +531,7 @@ def versions(titiler_py: str | None) -> dict:
 
 # -- the run ------------------------------------------------------------------------------------
 def measure(args, tmp: Path, res: dict) -> None:
+    require_gunicorn()  # before the minute it takes to build the image
     inst = build_instance(tmp, args.size)
     res["scene"] = {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in inst.items() if k != "secret"}
@@ -519,6 +571,8 @@ def measure(args, tmp: Path, res: dict) -> None:
                 row["bare"] = bare_loop(inst["cog"], ts, args.requests, driver, reuse=False)
                 row["bare_one_reader"] = bare_loop(inst["cog"], ts, args.requests, driver,
                                                    reuse=True)
+                row["bare_procs"] = bare_processes(inst["cog"], ts, args.requests, driver,
+                                                   WORKERS)
 
                 def ours_path(t, ext=ext) -> str:
                     return f"/tiles/{inst['scene_id']}/{t[2]}/{t[0]}/{t[1]}.{ext}"
@@ -576,7 +630,9 @@ def ratios(row: dict) -> dict:
     bare, ours = row["bare"]["tiles_per_s"], row["ours"]
     out = {"per_worker_vs_bare": round(ours["per_worker_tiles_per_s"] / bare, 3),
            "one_client_vs_bare": round(row["ours_1_client"]["tiles_per_s"] / bare, 3),
-           "bare_vs_one_reader": round(bare / row["bare_one_reader"]["tiles_per_s"], 3)}
+           "bare_vs_one_reader": round(bare / row["bare_one_reader"]["tiles_per_s"], 3),
+           "ours_vs_bare_procs": round(ours["tiles_per_s"] / row["bare_procs"]["tiles_per_s"],
+                                       3)}
     if "titiler" in row:
         out["ours_vs_titiler"] = round(ours["tiles_per_s"] / row["titiler"]["tiles_per_s"], 3)
         out["ours_vs_titiler_p50"] = round(row["titiler"]["p50_ms"] / ours["p50_ms"], 3)
@@ -606,6 +662,7 @@ def print_table(res: dict, args) -> None:
         fz = f"{row['format']} z{row['zoom']}" + ("*" if row["native"] else "")
         lines = [("bare rio-tiler loop, 1 thread (open per tile)", row["bare"]),
                  ("bare rio-tiler loop, 1 thread (one Reader)", row["bare_one_reader"]),
+                 (f"bare rio-tiler loop, {WORKERS} processes at once", row["bare_procs"]),
                  (f"ours gunicorn -w {WORKERS}, 1 client", row["ours_1_client"]),
                  (f"ours gunicorn -w {WORKERS}, {WORKERS} clients", row["ours"]),
                  (f"  ours per worker (/{WORKERS})",
@@ -627,12 +684,14 @@ def print_table(res: dict, args) -> None:
         r = row["ratios"]
         fz = f"{row['format']} z{row['zoom']}"
         pw = r["per_worker_vs_bare"]
-        parts = [f"per worker / bare loop {pw:.2f}x "
+        parts = [f"per worker / bare loop {pw:.3f}x "
                  f"(>= {TARGET_PER_WORKER}x: {verdict(pw >= TARGET_PER_WORKER)})",
-                 f"1 client / bare loop {r['one_client_vs_bare']:.2f}x"]
+                 f"1 client / bare loop {r['one_client_vs_bare']:.2f}x",
+                 f"{WORKERS} clients / bare loop in {WORKERS} processes "
+                 f"{r['ours_vs_bare_procs']:.2f}x"]
         if "ours_vs_titiler" in r:
             tt = r["ours_vs_titiler"]
-            parts.append(f"ours / TiTiler {tt:.2f}x tiles/s, {r['ours_vs_titiler_p50']:.2f}x "
+            parts.append(f"ours / TiTiler {tt:.3f}x tiles/s, {r['ours_vs_titiler_p50']:.2f}x "
                          f"p50 (>= {TARGET_VS_TITILER:g}x: {verdict(tt >= TARGET_VS_TITILER)})")
         e = row["etag_304"]["p50_ms"]
         parts.append(f"304 p50 {e:.1f} ms (< {TARGET_304_MS:g} ms: {verdict(e < TARGET_304_MS)})")
@@ -641,6 +700,11 @@ def print_table(res: dict, args) -> None:
     if env["cpus"] and env["cpus"] <= WORKERS:
         print(f"note: {env['cpus']} CPUs for {WORKERS} server workers and the client threads: "
               "the 2-client rows share the CPUs with the client")
+    la = res["load_average"]
+    if max(la["start"][0], la["end"][0]) > 0.5:
+        print(f"note: load average (1 min) {la['start'][0]:.2f} at the start (before this run "
+              f"started anything), {la['end'][0]:.2f} at the end: other processes share the "
+              "machine, numbers are noisy")
     for note in res["notes"]:
         print(f"note: {note}")
     for e in res["errors"]:
@@ -666,6 +730,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.monotonic()
+    load_start = os.getloadavg()
     res: dict = {"args": {"size": args.size, "requests": args.requests, "tiles": args.tiles,
                           "workers": WORKERS, "no_titiler": args.no_titiler},
                  "rows": [], "notes": [], "errors": []}
@@ -674,10 +739,13 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="geomap-bench-tiles-") as tmp:
             measure(args, Path(tmp), res)
     except Exception as e:  # noqa: BLE001 - reported and recorded
-        traceback.print_exc()
+        if not isinstance(e, BenchError):
+            traceback.print_exc()
         res["errors"].append(f"{type(e).__name__}: {e}")
         failed = True
     res["elapsed_s"] = round(time.monotonic() - t0, 1)
+    res["load_average"] = {"start": [round(x, 2) for x in load_start],
+                           "end": [round(x, 2) for x in os.getloadavg()]}
     if res["rows"] and "environment" in res:
         print_table(res, args)
     elif failed:

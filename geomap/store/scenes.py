@@ -25,6 +25,18 @@ class SceneStore:
                                  "acquired": scene.acquired.isoformat()}) as conn:
             conn.execute(scenes.insert().values(**scene_row(scene, actor)))
 
+    def tile_info(self, scene_id: str) -> dict | None:
+        """What serving a tile needs (no footprint parsing): tier, hash, bands, display range."""
+        import json
+
+        with self.store.read() as conn:
+            r = conn.execute(select(scenes.c.tier, scenes.c.sha256, scenes.c.bands,
+                                    scenes.c.rescale).where(scenes.c.id == scene_id)).first()
+        if r is None:
+            return None
+        return {"tier": r.tier, "sha256": r.sha256, "bands": r.bands,
+                "rescale": json.loads(r.rescale) if r.rescale else None}
+
     def get(self, scene_id: str, viewer):
         from ..imagery import scene_from_row
 

@@ -8,6 +8,9 @@ answered 304 without opening the file.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
@@ -21,6 +24,36 @@ bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"),
            "webp": ("WEBP", "image/webp")}
 TILE_MAX_AGE = 86400
+INFO_TTL_S = 30          # scene metadata (tier, hash) cached this long per process
+READERS_PER_THREAD = 8   # open COGs kept per server thread (GDAL block cache survives requests)
+_info: dict[str, tuple[float, dict | None]] = {}
+_local = threading.local()
+
+
+def _tile_info(scene_id: str) -> dict | None:
+    hit = _info.get(scene_id)
+    now = time.monotonic()
+    if hit and now - hit[0] < INFO_TTL_S:
+        return hit[1]
+    info = SceneStore(get_store()).tile_info(scene_id)
+    _info[scene_id] = (now, info)
+    return info
+
+
+def _reader(path):
+    """An open rio-tiler Reader for `path`, kept per thread (datasets are not thread-safe)."""
+    from rio_tiler.io import Reader
+
+    cache: OrderedDict = getattr(_local, "readers", None) or OrderedDict()
+    _local.readers = cache
+    key = (str(path), path.stat().st_mtime_ns)
+    r = cache.pop(key, None)
+    if r is None:
+        r = Reader(str(path))
+        while len(cache) >= READERS_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache[key] = r
+    return r
 
 
 def _scene(scene_id: str):
@@ -66,12 +99,17 @@ def basemap_tile(z: int, x: int, y: int):
 def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
     import rasterio
     from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
 
     if fmt not in FORMATS or not (0 <= z <= 24) or not (0 <= x < 2**z and 0 <= y < 2**z):
         abort(404)
-    scene, path = _scene(scene_id)
-    etag = hashlib.blake2b(f"{scene.sha256}/{z}/{x}/{y}.{fmt}".encode(),
+    try:
+        path = scene_dir(get_settings().instance_path / "imagery", scene_id) / "cog.tif"
+    except NotFound:
+        abort(404)
+    info = _tile_info(scene_id)
+    if info is None or info["tier"] not in {str(t) for t in current_principal().tiers}:
+        abort(404)
+    etag = hashlib.blake2b(f"{info['sha256']}/{z}/{x}/{y}.{fmt}".encode(),
                            digest_size=16).hexdigest()
     if request.if_none_match.contains(etag):
         resp = Response(status=304)
@@ -79,18 +117,20 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
         resp.cache_control.private = True
         resp.cache_control.max_age = TILE_MAX_AGE
         return resp
+    if not path.is_file():
+        abort(404)
     driver, mime = FORMATS[fmt]
     # display bands: RGB from the first three, otherwise the first (grey)
-    indexes = (1, 2, 3) if scene.bands >= 3 else (1,)
-    with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+    indexes = (1, 2, 3) if info["bands"] >= 3 else (1,)
+    with rasterio.Env(**GDAL_ENV):
         try:
-            img = src.tile(x, y, z, tilesize=256, indexes=indexes)
+            img = _reader(path).tile(x, y, z, tilesize=256, indexes=indexes)
         except TileOutsideBounds:
             abort(404)
     if not img.mask.any():
         abort(404)  # inside the bounds box but outside the footprint
-    if scene.rescale:
-        img.rescale(in_range=[tuple(scene.rescale[i - 1]) for i in indexes])
+    if info["rescale"]:
+        img.rescale(in_range=[tuple(info["rescale"][i - 1]) for i in indexes])
     body = img.render(img_format=driver, add_mask=driver != "JPEG")
     resp = Response(body, mimetype=mime)
     resp.set_etag(etag)
