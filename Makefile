@@ -51,6 +51,7 @@ bench: setup-test
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/intake.py
 	$(PY) bench/linking.py
+	$(PY) bench/tiles.py
 
 clean:
 	rm -rf $(VENV) node_modules geomap/web/static/vendor instance
