@@ -347,3 +347,15 @@ def test_cli_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, settings, m
                                   "--date", "2010-01-01"])
     assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output
     assert not (inst / "imagery").exists() or not list((inst / "imagery").iterdir())
+
+
+def test_a_jpeg_tile_on_the_edge_of_the_data_keeps_its_transparency(tiled):
+    client, scenes = tiled
+    s = scenes["u16"]
+    lon0, lat0, lon1, lat1 = LL_BOUNDS
+    t = mercantile.tile(lon0 + 0.004, lat0 + (lat1 - lat0) / 4, 17)  # across the nodata edge
+    r = client.get(f"/tiles/{s.id}/{t.z}/{t.x}/{t.y}.jpg")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert (decode(r.data)[..., -1] == 0).any()
+    inner = mercantile.tile(lon0 + 0.01, lat1 - 0.005, 17)  # fully inside: a real JPEG
+    assert client.get(f"/tiles/{s.id}/{inner.z}/{inner.x}/{inner.y}.jpg").mimetype == "image/jpeg"

@@ -131,6 +131,10 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
         abort(404)  # inside the bounds box but outside the footprint
     if info["rescale"]:
         img.rescale(in_range=[tuple(info["rescale"][i - 1]) for i in indexes])
+    if driver == "JPEG" and not img.mask.all():
+        # JPEG has no alpha: a tile on the edge of the data would show black where there is
+        # none, so it goes out as PNG (browsers follow the content type, not the extension)
+        driver, mime = FORMATS["png"]
     body = img.render(img_format=driver, add_mask=driver != "JPEG")
     resp = Response(body, mimetype=mime)
     resp.set_etag(etag)
