@@ -70,27 +70,24 @@ def period(args: MultiDict, name: str = "period") -> Period | None:
         raise InvalidInput(f"{name}: {e}", field=name) from None
 
 
-def integer(args: MultiDict, name: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name}: {raw!r} is not an integer", field=name) from None
-    if not lo <= v <= hi:
-        raise InvalidInput(f"{name}: must be between {lo} and {hi}", field=name)
-    return v
-
-
-def number(args: MultiDict, name: str, lo: float, hi: float) -> float | None:
+def _bounded(args: MultiDict, name: str, conv, what: str, lo, hi):
+    """A number parameter within [lo, hi], or None when absent; errors name the parameter."""
     raw = args.get(name)
     if raw is None:
         return None
     try:
-        v = float(raw)
+        v = conv(raw)
     except ValueError:
-        raise InvalidInput(f"{name}: {raw!r} is not a number", field=name) from None
+        raise InvalidInput(f"{name}: {raw!r} is not {what}", field=name) from None
     if not (math.isfinite(v) and lo <= v <= hi):
         raise InvalidInput(f"{name}: must be between {lo:g} and {hi:g}", field=name)
     return v
+
+
+def integer(args: MultiDict, name: str, default: int, lo: int, hi: int) -> int:
+    v = _bounded(args, name, int, "an integer", lo, hi)
+    return default if v is None else v
+
+
+def number(args: MultiDict, name: str, lo: float, hi: float) -> float | None:
+    return _bounded(args, name, float, "a number", lo, hi)
