@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, select
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a lone server process still writes heads in order
+    fcntl = None
 
 from .store.schema import audit_log
 
@@ -45,10 +54,62 @@ def append(conn: Connection, actor: str, action: str, target: str | None = None,
     return entry_id, h
 
 
+def _read_head(path: Path) -> int:
+    """The entry id the head file names (0 when there is none or it cannot be read)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def write_head(path: Path, entry_id: int, h: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{entry_id} {h}\n")
-    tmp.replace(path)
+    """Advance the head file to (entry_id, h), never back.
+
+    Writers commit in one order and reach this in another, so the head is only replaced by a
+    newer entry (compare-and-advance under an exclusive lock on a sidecar file, so two
+    processes cannot both read the old head and the older one win). Each write goes through
+    its own temporary file in the same directory (a shared name let one writer's replace take
+    the file from under another: FileNotFoundError after its change had committed), is synced
+    to disk, then renamed over the head, so a reader sees the old head or the new one, whole.
+    """
+    with _locked(path.with_name(path.name + ".lock")):
+        if _read_head(path) >= entry_id:
+            return
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{entry_id} {h}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # not possible on every platform; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass
