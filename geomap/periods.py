@@ -5,6 +5,20 @@ A Period keeps the witness's own words (`text`) and the widest honest reading of
 overlap tests use the bounds, never the text. Where a form is ambiguous the wider reading wins,
 so a filter never drops a testimony that might match: "2003-05" reads as 2003-2005, which also
 contains May 2003.
+
+Ranges split only at a separator that stands as its own token: "-", "–", "—", "~", "to",
+"until", "till", "through", "X부터 Y까지", "X에서 Y까지". A separator is never looked for inside
+a word ("October" holds "to"), and every candidate split is tried until both sides parse, so the
+"-" inside an ISO date does not stop "2004-05-17 - 2004-06-01" from reading as a range. A side
+that is only a month ("October to December 2003", "2003년 10월~12월") takes the other side's year.
+
+Named periods (docs/periods.md lists them; add one only with a published source for its years):
+
+=================================  =========  ===========================================
+Name                               Years      Note
+=================================  =========  ===========================================
+Arduous March / 고난의 행군        1994-1998  the famine years as the state named them
+=================================  =========  ===========================================
 """
 
 from __future__ import annotations
@@ -33,7 +47,17 @@ _SEASONS = {
 _PARTS = {"early": (0, 3), "mid": (3, 7), "late": (6, 9), "초": (0, 3), "중반": (3, 7), "말": (6, 9)}
 
 _Y = r"(\d{4})"
-_DASH = r"\s*(?:-|–|—|to|until|till|through|~|부터|에서)\s*"
+# a range separator: symbols anywhere, English words only as whole tokens (never inside
+# "October"), Korean particles glued to what precedes them ("10월부터")
+_SEP = re.compile(r"(?<![a-z])(?:to|until|till|through|thru)(?![a-z])|[-–—~〜～]|부터|에서")
+_KOREAN_MONTH = re.compile(r"(\d{1,2})\s*월")
+
+# name (normalised: lower case, no spaces, no leading "the"/"during") -> (first year, last year)
+NAMED_PERIODS: dict[str, tuple[int, int]] = {
+    "arduousmarch": (1994, 1998),
+    "thearduousmarch": (1994, 1998),
+    "고난의행군": (1994, 1998),
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,8 @@ def _whole_years(y1: int, y2: int, text: str) -> tuple[date, date]:
 def _single(s: str, text: str) -> tuple[date, date] | None:
     """Bounds of one point-like expression (a year, month, season, decade, date) or None."""
     s = s.strip().rstrip(".,").strip()
+    if named := _named(s):
+        return named
     if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", s):  # ISO date
         try:
             d = date(int(m[1]), int(m[2]), int(m[3]))
@@ -121,6 +147,46 @@ def _single(s: str, text: str) -> tuple[date, date] | None:
         return _decade(int(m[2]) * 10, m[1], text)
     if m := re.fullmatch(r"(\d{3})0\s*년대\s*(초|중반|말)?(?:반)?", s):
         return _decade(int(m[1]) * 10, m[2], text)
+    return None
+
+
+def _named(s: str) -> tuple[date, date] | None:
+    key = re.sub(r"[\s'\"“”‘’「」『』]+", "", s.lower())
+    key = re.sub(r"^(?:during|in)?(?:the)?|(?:시기|시절|기간|때|중)$", "", key) or key
+    if key in NAMED_PERIODS or "the" + key in NAMED_PERIODS:
+        y1, y2 = NAMED_PERIODS.get(key) or NAMED_PERIODS["the" + key]
+        return date(y1, 1, 1), date(y2, 12, 31)
+    return None
+
+
+def _bare_month(s: str) -> int | None:
+    """The month of a side that names only a month ("october", "oct.", "10월"), else None."""
+    s = s.strip().rstrip(".,").strip()
+    if s in _MONTHS:
+        return _MONTHS[s]
+    if (m := _KOREAN_MONTH.fullmatch(s)) and 1 <= int(m[1]) <= 12:
+        return int(m[1])
+    return None
+
+
+def _range(s: str, text: str) -> tuple[date, date] | None:
+    """Bounds of "A <sep> B": every separator that stands as a token is tried in turn."""
+    for m in _SEP.finditer(s):
+        left = s[:m.start()].strip()
+        right = re.sub(r"\s*까지$", "", s[m.end():].strip()).strip()
+        if not left or not right:
+            continue
+        a, b = _single(left, text), _single(right, text)
+        if a and not b and (mo := _bare_month(right)):  # "2003년 10월~12월"
+            y = a[1].year
+            b = _span(y, mo, y, mo)
+        elif b and not a and (mo := _bare_month(left)):  # "October to December 2003"
+            y = b[0].year if mo <= b[0].month else b[0].year - 1
+            a = _span(y, mo, y, mo)
+        if a and b:
+            if b[1] < a[0]:
+                raise PeriodParseError(f"period {text!r}: ends before it starts")
+            return a[0], b[1]
     return None
 
 
@@ -170,16 +236,12 @@ def parse_period(text: str | None) -> Period | None:
         if y2 < y1:  # 1998-01 -> 1998-2001
             y2 += 100
         return Period(original, *_whole_years(y1, y2, original))
-    parts = re.split(_DASH, s2, maxsplit=1)
-    if len(parts) == 2 and parts[0] and parts[1]:
-        a, b = _single(parts[0], original), _single(parts[1], original)
-        if a and b:
-            if b[1] < a[0]:
-                raise PeriodParseError(f"period {original!r}: ends before it starts")
-            return Period(original, a[0], b[1])
+    if bounds := _range(s2, original):
+        return Period(original, *bounds)
 
     raise PeriodParseError(
         f"period {original!r} is not in a form geomap understands "
         "(e.g. '1997', '1998-2001', 'spring 2004', 'c. 1995', 'before 2010', 'after 2012', "
-        "'May 2004', '1990s', '2004-05-17', '2004년 봄')"
+        "'May 2004', '1990s', '2004-05-17', '2004년 봄', 'October 2003 to June 2004', "
+        "'Arduous March')"
     )

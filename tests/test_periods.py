@@ -1,6 +1,9 @@
+import calendar
 from datetime import date
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from geomap.errors import PeriodParseError
 from geomap.periods import Period, parse_period
@@ -91,3 +94,77 @@ def test_overlap_uses_bounds_with_open_ends(a, b, overlap):
 
 def test_open_period_overlaps_everything():
     assert Period("unknown", None, None).overlaps(D(1950, 1, 1), D(1950, 1, 2))
+
+
+# -- issue 9, item 5: range separators only at token boundaries; named periods ------------------
+@pytest.mark.parametrize("text", ["October 2003 to June 2004", "October 2003 - June 2004",
+                                  "Oct. 2003 – Jun 2004", "october 2003 through june 2004",
+                                  "from October 2003 until June 2004",
+                                  "2003년 10월부터 2004년 6월까지", "2003년 10월에서 2004년 6월까지",
+                                  "2003년 10월 ~ 2004년 6월"])
+def test_october_2003_to_june_2004_is_a_range_not_a_split_inside_october(text):
+    p = parse_period(text)
+    assert (p.earliest, p.latest) == (D(2003, 10, 1), D(2004, 6, 30))
+
+
+@pytest.mark.parametrize("text, earliest, latest", [
+    ("October to December 2003", D(2003, 10, 1), D(2003, 12, 31)),
+    ("November to February 2004", D(2003, 11, 1), D(2004, 2, 29)),
+    ("2003년 10월~12월", D(2003, 10, 1), D(2003, 12, 31)),
+    ("2004-05-17 - 2004-06-01", D(2004, 5, 17), D(2004, 6, 1)),
+    ("mid-1990s to 2001", D(1993, 1, 1), D(2001, 12, 31)),
+    ("1998부터 2001까지", D(1998, 1, 1), D(2001, 12, 31)),
+])
+def test_a_month_without_a_year_and_dashes_inside_dates_do_not_break_ranges(text, earliest,
+                                                                           latest):
+    p = parse_period(text)
+    assert (p.earliest, p.latest) == (earliest, latest)
+
+
+@pytest.mark.parametrize("text", ["Arduous March", "the Arduous March", "during the arduous march",
+                                  "고난의 행군", "고난의행군", "고난의 행군 시기"])
+def test_named_period_arduous_march_reads_as_1994_to_1998(text):
+    p = parse_period(text)
+    assert (p.earliest, p.latest) == (D(1994, 1, 1), D(1998, 12, 31))
+    assert p.text == text
+
+
+def test_named_periods_are_documented():
+    from pathlib import Path
+
+    import geomap.periods as periods
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "periods.md").read_text("utf-8")
+    for y1, y2 in set(periods.NAMED_PERIODS.values()):
+        assert f"{y1}-{y2}" in doc and f"{y1}-{y2}" in periods.__doc__
+    assert "Arduous March" in doc and "고난의 행군" in doc
+
+
+def test_a_word_containing_a_separator_is_not_a_range():
+    # "to" inside "tomorrow"/"October" must not split; the error names the text
+    with pytest.raises(PeriodParseError, match="'tomorrow 2004'"):
+        parse_period("tomorrow 2004")
+
+
+_MONTH_STYLES = [
+    lambda y, m: f"{calendar.month_name[m]} {y}",
+    lambda y, m: f"{calendar.month_abbr[m]} {y}",
+    lambda y, m: f"{calendar.month_abbr[m]}. {y}",
+    lambda y, m: f"{y}년 {m}월",
+]
+
+
+@given(y1=st.integers(1950, 2030), m1=st.integers(1, 12), dy=st.integers(0, 15),
+       m2=st.integers(1, 12), style1=st.sampled_from(_MONTH_STYLES),
+       style2=st.sampled_from(_MONTH_STYLES),
+       sep=st.sampled_from([" - ", "-", " – ", "—", " ~ ", "~", " to ", " until ", " till ",
+                            " through ", "부터 "]))
+@settings(max_examples=300, deadline=None)
+def test_any_month_range_with_any_separator_reads_as_its_bounds(y1, m1, dy, m2, style1, style2,
+                                                                 sep):
+    y2 = y1 + dy
+    assume((y2, m2) >= (y1, m1))
+    text = style1(y1, m1) + sep + style2(y2, m2) + ("까지" if sep == "부터 " else "")
+    p = parse_period(text)
+    assert p.earliest == D(y1, m1, 1)
+    assert p.latest == D(y2, m2, calendar.monthrange(y2, m2)[1])
