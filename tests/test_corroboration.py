@@ -270,3 +270,35 @@ def test_unlinked_testimonies_that_agree_become_a_proposed_site():
     assert d < 300 and proposal.radius_m >= 100
     # one witness alone is never a proposed site, however many accounts
     assert corr.propose_new_sites(inputs, ["w1"] * len(every)) == []
+
+
+def test_a_link_decision_does_not_log_a_narrative_view(linked_app, monkeypatch):
+    """A decision checks that the testimony and site are visible; it shows no narrative, so it
+    decrypts nothing and writes exactly one audit entry: the decision."""
+    from .conftest import csrf_from
+
+    store = linked_app.extensions["geomap_store"]
+    c, user = _signed(linked_app, "researcher")  # researchers may read narratives
+    token = csrf_from(c.get("/review").data.decode())
+    item = next(i for i in LinkStore(store).all("candidate"))
+    with store.read() as conn:
+        before = conn.exec_driver_sql("SELECT max(id) FROM audit_log").scalar()
+    decrypted = []
+    real = store.cipher.decrypt
+    monkeypatch.setattr(store.cipher, "decrypt",
+                        lambda *a, **k: decrypted.append(a[1:]) or real(*a, **k))
+    r = c.post("/api/links/decide", headers={"X-CSRFToken": token},
+               json={"testimony_id": item["testimony_id"], "site_id": item["site_id"],
+                     "status": "rejected"})
+    assert r.status_code == 200
+    assert [d for d in decrypted if d[0] == "testimonies"] == []
+    with store.read() as conn:
+        entries = conn.exec_driver_sql(
+            "SELECT actor, action, target FROM audit_log WHERE id > ?", (before,)).all()
+    assert [tuple(e) for e in entries] == [
+        (user.username, "link.rejected", f"testimony:{item['testimony_id']}")]
+    # a testimony or site the decider may not see is still a 404, like one that does not exist
+    for body in ({"testimony_id": 10**9, "site_id": item["site_id"]},
+                 {"testimony_id": item["testimony_id"], "site_id": 10**9}):
+        assert c.post("/api/links/decide", headers={"X-CSRFToken": token},
+                      json={**body, "status": "confirmed"}).status_code == 404

@@ -456,6 +456,23 @@ class Store:
                                                        "narrative")
         return out
 
+    # -- visibility checks: id and tier only; nothing decrypted, nothing audited ---------------
+    def testimony_visible(self, testimony_id: int, viewer: Principal) -> bool:
+        """Whether `viewer` may see this testimony. For paths that only need to know that
+        (a link decision): `testimony()` decrypts the narrative and audits a read of it."""
+        t = testimonies
+        with self.read() as conn:
+            return conn.execute(select(t.c.id).where(
+                t.c.id == testimony_id, t.c.tier.in_([str(x) for x in viewer.tiers]))
+            ).first() is not None
+
+    def site_visible(self, site_id: int, viewer: Principal) -> bool:
+        """Whether `viewer` may see this site (one indexed row, not every visible site)."""
+        with self.read() as conn:
+            return conn.execute(select(sites.c.id).where(
+                sites.c.id == site_id, sites.c.tier.in_([str(x) for x in viewer.tiers]))
+            ).first() is not None
+
     def count_matching(self, f: TestimonyFilter, viewer: Principal) -> int:
         with self.read() as conn:
             return conn.execute(select(func.count()).select_from(testimonies)
