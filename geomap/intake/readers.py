@@ -1,12 +1,23 @@
-"""Readers turn a file into (row number, {column: text}) pairs, streaming where the format
-allows. Untrusted XML is parsed with defusedxml; KMZ archives are capped in entries and size."""
+"""Readers turn a file into (row number, {column: text}) pairs.
+
+Every reader is total: whatever bytes a file holds, reading it either yields rows or raises
+InvalidInput naming the file (and the line, row or feature where known); no other exception
+escapes. Text is decoded strictly (UTF-8 with or without BOM, UTF-16/32 by BOM, then CP949 /
+EUC-KR, the encodings Korean Excel and office software write), never with replacement
+characters. Untrusted XML is parsed with defusedxml; KMZ and XLSX archives are capped in
+entries and unpacked size before anything is unpacked.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import math
+import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from defusedxml import ElementTree as DET
@@ -17,10 +28,43 @@ from ..paths import check_local_path
 Row = dict[str, str]
 KMZ_MAX_ENTRIES = 100
 KMZ_MAX_BYTES = 50 * 1024 * 1024
+XLSX_MAX_ENTRIES = 1_000
+XLSX_MAX_BYTES = 256 * 1024 * 1024  # unpacked; a 100,000-row sheet is ~50 MB of XML
 KML_NS = "{http://www.opengis.net/kml/2.2}"
+# charset-normalizer's names for the Korean encodings; CP949 (Windows "ANSI" in Korea) is a
+# superset of EUC-KR (it adds the 8,822 syllables EUC-KR lacks, such as 똠 and 햏)
+KOREAN = {"cp949", "euc_kr", "johab", "iso2022_kr"}
+SUPPORTED = "UTF-8, UTF-16 or CP949/EUC-KR"
+_MAX_MESSAGE = 200
 
 
-def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
+class Rows:
+    """The rows of one file: iterable (more than once), with the text encoding it was read in
+    (None for XLSX). Iterating raises only InvalidInput."""
+
+    def __init__(self, name: str, make: Callable[[], Iterator[tuple[int, Row]]],
+                 encoding: str | None = None):
+        self.name, self._make, self.encoding = name, make, encoding
+
+    def __iter__(self) -> Iterator[tuple[int, Row]]:
+        last = 0
+        try:
+            for n, row in self._make():
+                last = n
+                yield n, row
+        except InvalidInput:
+            raise
+        except Exception as e:  # whatever a parser raises on hostile bytes
+            where = f"after row {last}" if last else "at the start"
+            raise InvalidInput(f"{self.name}: unreadable {where} ({_brief(e)})") from None
+
+
+def _brief(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}"
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+
+
+def read_rows(path: str | Path) -> Rows:
     p = check_local_path(path)
     ext = p.suffix.lower()
     readers = {".csv": _csv, ".tsv": _csv, ".txt": _csv, ".xlsx": _xlsx, ".geojson": _geojson,
@@ -28,43 +72,161 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
     if ext not in readers:
         raise InvalidInput(f"{p.name}: unsupported file type {ext!r}; use CSV, XLSX, GeoJSON, "
                            "KML or KMZ")
-    return readers[ext](p)
+    try:
+        return readers[ext](p)
+    except InvalidInput:
+        raise
+    except OSError as e:
+        raise InvalidInput(f"{p.name}: cannot be read ({e.strerror or _brief(e)})") from None
+    except Exception as e:  # a parser's own error on hostile bytes
+        raise InvalidInput(f"{p.name}: unreadable ({_brief(e)})") from None
 
 
-def _csv(p: Path) -> Iterator[tuple[int, Row]]:
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        sample = fh.read(64 * 1024)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(fh, dialect=dialect)
-        if not reader.fieldnames:
+# -- text --------------------------------------------------------------------------------------
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """(text, encoding name) of a text file, decoded strictly; InvalidInput naming the line
+    otherwise. Detectors misjudge short files, so the order is: BOMs, strict UTF-8, then
+    charset-normalizer with CP949 preferred among Korean candidates."""
+    for bom, codec, label in ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 (BOM)"),
+                              (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+                              (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+                              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+                              (codecs.BOM_UTF16_BE, "utf-16", "UTF-16")):
+        if data.startswith(bom):
+            return _strict(data, codec, label, name), label
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        first = e
+    else:
+        if "\x00" not in text:
+            return text, "UTF-8"
+        # NULs in ASCII text: UTF-16 without a BOM, or binary data
+        evens, odds = data[0::2].count(0), data[1::2].count(0)
+        if len(data) % 2 == 0 and max(evens, odds) >= len(data) // 4 and min(evens, odds) == 0:
+            codec = "utf-16-le" if odds > evens else "utf-16-be"
+            return _strict(data, codec, "UTF-16", name), "UTF-16"
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise InvalidInput(f"{name}: line {line} contains a NUL byte; this is not a text file")
+    # bytes that are valid UTF-8 sequences around a few broken ones: a damaged UTF-8 file
+    text = data.decode("utf-8", "replace")
+    broken = text.count("\ufffd")
+    if sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd") >= 10 * broken:
+        raise _undecodable(name, data, first, "UTF-8")
+    from charset_normalizer import from_bytes
+
+    guesses = [m.encoding for m in from_bytes(data[:1_000_000])]
+    if any(g in KOREAN for g in guesses) or _plausible_cp949(data):
+        return _strict(data, "cp949", "CP949", name), "CP949"
+    utf = next((g for g in guesses if g.startswith(("utf_16", "utf_32"))), None)
+    if utf:
+        return _strict(data, utf, utf.upper().replace("_", "-"), name), utf.upper()
+    looks = f" (it looks like {guesses[0]})" if guesses else ""
+    raise InvalidInput(f"{name}: the text is not {SUPPORTED}{looks}; line "
+                       f"{_line(data, first.start, 'utf-8')} has bytes that are not UTF-8. Save "
+                       "it as UTF-8 (Excel: \"CSV UTF-8\") and import it again")
+
+
+def _plausible_cp949(data: bytes) -> bool:
+    """Strict CP949 that gives Korean text (short files defeat statistical detectors)."""
+    try:
+        text = data.decode("cp949")
+    except UnicodeDecodeError:
+        return False
+    wide = [ch for ch in text if ord(ch) > 127]
+    hangul = sum(1 for ch in wide if "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e")
+    return bool(wide) and hangul >= 0.8 * len(wide)
+
+
+def _strict(data: bytes, codec: str, label: str, name: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as e:
+        raise _undecodable(name, data, e, label) from None
+
+
+def _line(data: bytes, pos: int, codec: str) -> int:
+    return data[:pos].decode(codec, "replace").count("\n") + 1
+
+
+def _undecodable(name: str, data: bytes, e: UnicodeDecodeError, label: str) -> InvalidInput:
+    codec = "utf-16" if label.startswith("UTF-16") else "utf-32" if label.startswith(
+        "UTF-32") else "latin-1"
+    return InvalidInput(f"{name}: line {_line(data, e.start, codec)} is not valid {label} text "
+                        f"(byte {e.object[e.start:e.start + 1].hex() or 'at the end'}); the "
+                        "file is damaged or mixes encodings: save it again as UTF-8 and "
+                        "re-import")
+
+
+# -- CSV / TSV / TXT ---------------------------------------------------------------------------
+def _csv(p: Path) -> Rows:
+    text, encoding = decode_text(p.read_bytes(), p.name)
+    return Rows(p.name, lambda: _csv_rows(text, p), encoding)
+
+
+def _delimiter(header_line: str, ext: str) -> str:
+    """The separator is the candidate the header line uses most (outside quotes)."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    if counts[best] == 0:
+        return "\t" if ext == ".tsv" else ","
+    return best
+
+
+def _csv_rows(text: str, p: Path) -> Iterator[tuple[int, Row]]:
+    first = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""),
+                        delimiter=_delimiter(first, p.suffix.lower()))
+    try:
+        header = next(reader, None)
+        names = [h.strip() for h in header or []]
+        if not any(names):
             raise InvalidInput(f"{p.name}: no header row")
-        for i, row in enumerate(reader, start=2):
-            yield i, {(k or "").strip(): (v or "").strip() for k, v in row.items()
-                      if k is not None}
+        # row numbers as a spreadsheet shows them: the header is row 1, blank lines count
+        for i, values in enumerate(reader, start=2):
+            yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
+    except csv.Error as e:
+        raise InvalidInput(f"{p.name}: line {reader.line_num}: {e}") from None
 
 
-def _xlsx(p: Path) -> Iterator[tuple[int, Row]]:
+def _xlsx(p: Path) -> Rows:
     from openpyxl import load_workbook
 
+    _check_zip(p, XLSX_MAX_ENTRIES, XLSX_MAX_BYTES, "XLSX workbook")
     try:
         wb = load_workbook(p, read_only=True, data_only=True)
-    except Exception as e:  # zipfile / openpyxl errors
-        raise InvalidInput(f"{p.name}: not a readable XLSX workbook ({e})") from None
-    ws = wb.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None)
-    if not header:
-        raise InvalidInput(f"{p.name}: the first sheet has no header row")
-    names = [str(h).strip() if h is not None else "" for h in header]
-    for i, values in enumerate(rows, start=2):
-        if values is None or all(v is None for v in values):
-            continue
-        yield i, {n: _cell(v) for n, v in zip(names, values, strict=False) if n}
-    wb.close()
+    except Exception as e:  # zipfile / openpyxl / XML errors
+        raise InvalidInput(f"{p.name}: not a readable XLSX workbook ({_brief(e)})") from None
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        if not wb.worksheets:
+            raise InvalidInput(f"{p.name}: the workbook has no sheet")
+        it = wb.worksheets[0].iter_rows(values_only=True)
+        header = next(it, None)
+        if not header or not any(h is not None for h in header):
+            raise InvalidInput(f"{p.name}: the first sheet has no header row")
+        names = [str(h).strip() if h is not None else "" for h in header]
+        for i, values in enumerate(it, start=2):
+            yield i, {n: _cell(v) for n, v in zip(names, values or (), strict=False) if n}
+
+    return Rows(p.name, rows)
+
+
+def _check_zip(p: Path, max_entries: int, max_bytes: int, what: str) -> list[zipfile.ZipInfo]:
+    """Entries and declared unpacked size, checked before anything is unpacked (zipfile never
+    returns more than an entry's declared size, so this caps the work)."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+    except Exception as e:  # BadZipFile, and whatever a damaged central directory raises
+        raise InvalidInput(f"{p.name}: not a readable {what} (zip archive: {_brief(e)})") \
+            from None
+    if len(infos) > max_entries:
+        raise InvalidInput(f"{p.name}: {len(infos)} entries; at most {max_entries}")
+    if sum(i.file_size for i in infos) > max_bytes:
+        raise InvalidInput(f"{p.name}: unpacks to more than {max_bytes // 2**20} MB")
+    return infos
 
 
 def _cell(v) -> str:
@@ -77,20 +239,36 @@ def _cell(v) -> str:
     return str(v).strip()
 
 
-def _geojson(p: Path) -> Iterator[tuple[int, Row]]:
+def _geojson(p: Path) -> Rows:
+    text, encoding = decode_text(p.read_bytes(), p.name)
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"{p.name}: not valid JSON ({e})") from None
+        doc = json.loads(text)
+    except RecursionError:
+        raise InvalidInput(f"{p.name}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:
+        raise InvalidInput(f"{p.name}: not valid JSON ({_brief(e)})") from None
     feats = doc.get("features") if isinstance(doc, dict) else None
-    if doc.get("type") != "FeatureCollection" or not isinstance(feats, list):
-        raise InvalidInput(f"{p.name}: expected a GeoJSON FeatureCollection")
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
+            or not isinstance(feats, list):
+        raise InvalidInput(f"{p.name}: expected a GeoJSON FeatureCollection (an object with "
+                           "\"type\": \"FeatureCollection\" and a list of \"features\")")
+    # the structure is checked before any row is handed out
     for i, f in enumerate(feats, start=1):
-        props = (f or {}).get("properties") or {}
-        row = {str(k): _prop(v) for k, v in props.items()}
-        if (f or {}).get("geometry"):
-            row["geometry"] = json.dumps(f["geometry"])
-        yield i, row
+        if not isinstance(f, dict):
+            raise InvalidInput(f"{p.name}: feature {i} is not an object")
+        if not isinstance(f.get("properties"), dict | None):
+            raise InvalidInput(f"{p.name}: feature {i}: \"properties\" is not an object")
+        if not isinstance(f.get("geometry"), dict | None):
+            raise InvalidInput(f"{p.name}: feature {i}: \"geometry\" is not an object")
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        for i, f in enumerate(feats, start=1):
+            row = {str(k): _prop(v) for k, v in (f.get("properties") or {}).items()}
+            if f.get("geometry"):
+                row["geometry"] = json.dumps(f["geometry"])
+            yield i, row
+
+    return Rows(p.name, rows, encoding)
 
 
 def _prop(v) -> str:
@@ -103,56 +281,90 @@ def _prop(v) -> str:
     return str(v)
 
 
-def _kml_rows(data: bytes, name: str) -> Iterator[tuple[int, Row]]:
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"'][^>]*\?>")
+
+
+def _kml_text(data: bytes, name: str) -> tuple[str, str]:
+    """KML as text: the encoding its XML declaration names, else the text rules above."""
+    m = _XML_DECL.match(data)
+    if m and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        label = m.group(1).decode("ascii")
+        try:
+            codec = codecs.lookup(label).name
+        except LookupError:
+            raise InvalidInput(f"{name}: unknown encoding {label!r} in the XML declaration") \
+                from None
+        if codec in ("euc_kr", "euc-kr"):
+            codec = "cp949"  # what "EUC-KR" files hold in practice
+        text = _strict(data, codec, label.upper(), name)
+    else:
+        text, label = decode_text(data, name)
+    # the text is decoded: the declaration must not make the parser decode it again
+    return re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", "", text, count=1), label
+
+
+def _kml_rows(data: bytes, name: str) -> Rows:
+    text, encoding = _kml_text(data, name)
     try:
-        root = DET.fromstring(data)
+        root = DET.fromstring(text)
     except Exception as e:  # defusedxml raises on entities, DTDs and bad XML alike
-        raise InvalidInput(f"{name}: not safe, well-formed KML ({type(e).__name__}: {e})") from None
-    ns = KML_NS if root.tag.startswith(KML_NS) else ""
-    for i, pm in enumerate(root.iter(f"{ns}Placemark"), start=1):
-        row: Row = {}
-        for tag in ("name", "description"):
-            el = pm.find(f"{ns}{tag}")
-            if el is not None and el.text:
-                row[tag] = el.text.strip()
-        for data_el in pm.iter(f"{ns}Data"):
-            v = data_el.find(f"{ns}value")
-            if data_el.get("name"):
-                row[data_el.get("name")] = (v.text or "").strip() if v is not None else ""
-        for sd in pm.iter(f"{ns}SimpleData"):
-            if sd.get("name"):
-                row[sd.get("name")] = (sd.text or "").strip()
-        coords = pm.find(f".//{ns}Point/{ns}coordinates")
-        if coords is not None and coords.text:
-            lon, lat, *_ = (coords.text.strip().split()[0]).split(",")
-            row["geometry"] = f"POINT ({lon} {lat})"
-        yield i, row
+        raise InvalidInput(f"{name}: not safe, well-formed KML ({_brief(e)})") from None
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        ns = KML_NS if root.tag.startswith(KML_NS) else ""
+        for i, pm in enumerate(root.iter(f"{ns}Placemark"), start=1):
+            row: Row = {}
+            for tag in ("name", "description"):
+                el = pm.find(f"{ns}{tag}")
+                if el is not None and el.text:
+                    row[tag] = el.text.strip()
+            for data_el in pm.iter(f"{ns}Data"):
+                v = data_el.find(f"{ns}value")
+                if data_el.get("name"):
+                    row[data_el.get("name")] = (v.text or "").strip() if v is not None else ""
+            for sd in pm.iter(f"{ns}SimpleData"):
+                if sd.get("name"):
+                    row[sd.get("name")] = (sd.text or "").strip()
+            coords = pm.find(f".//{ns}Point/{ns}coordinates")
+            if coords is not None and coords.text and coords.text.strip():
+                row["geometry"] = _kml_point(coords.text, name, i)
+            yield i, row
+
+    return Rows(name, rows, encoding)
 
 
-def _kml(p: Path) -> Iterator[tuple[int, Row]]:
+def _kml_point(text: str, name: str, i: int) -> str:
+    first = text.strip().split()[0]
+    parts = first.split(",")
+    try:
+        lon, lat = float(parts[0]), float(parts[1])
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            raise ValueError
+    except (ValueError, IndexError):
+        raise InvalidInput(f"{name}: placemark {i}: coordinates {first[:60]!r} are not "
+                           "\"longitude,latitude[,altitude]\"") from None
+    return f"POINT ({lon!r} {lat!r})"
+
+
+def _kml(p: Path) -> Rows:
     return _kml_rows(p.read_bytes(), p.name)
 
 
-def _kmz(p: Path) -> Iterator[tuple[int, Row]]:
+def _kmz(p: Path) -> Rows:
+    infos = _check_zip(p, KMZ_MAX_ENTRIES, KMZ_MAX_BYTES, "KMZ")
+    kmls = [i for i in infos if i.filename.lower().endswith(".kml")]
+    if not kmls:
+        raise InvalidInput(f"{p.name}: no .kml inside")
+    main = next((i for i in kmls if i.filename.lower() == "doc.kml"), kmls[0])
     try:
-        z = zipfile.ZipFile(p)
-    except zipfile.BadZipFile:
-        raise InvalidInput(f"{p.name}: not a KMZ (zip) archive") from None
-    with z:
-        infos = z.infolist()
-        if len(infos) > KMZ_MAX_ENTRIES:
-            raise InvalidInput(f"{p.name}: {len(infos)} entries; at most {KMZ_MAX_ENTRIES}")
-        if sum(i.file_size for i in infos) > KMZ_MAX_BYTES:
-            raise InvalidInput(f"{p.name}: unpacks to more than {KMZ_MAX_BYTES // 2**20} MB")
-        kmls = [i for i in infos if i.filename.lower().endswith(".kml")]
-        if not kmls:
-            raise InvalidInput(f"{p.name}: no .kml inside")
-        main = next((i for i in kmls if i.filename.lower() == "doc.kml"), kmls[0])
-        with z.open(main) as fh:  # read with a cap: the declared size may lie
+        with zipfile.ZipFile(p) as z, z.open(main) as fh:  # a cap: the declared size may lie
             data = fh.read(KMZ_MAX_BYTES + 1)
-        if len(data) > KMZ_MAX_BYTES:
-            raise InvalidInput(f"{p.name}: {main.filename} is larger than declared")
-    return _kml_rows(data, f"{p.name}:{main.filename}")
+    except Exception as e:  # bad CRC, damaged deflate data, unknown compression, encryption
+        raise InvalidInput(f"{p.name}: {main.filename[:80]} cannot be unpacked ({_brief(e)})") \
+            from None
+    if len(data) > KMZ_MAX_BYTES:
+        raise InvalidInput(f"{p.name}: {main.filename[:80]} is larger than declared")
+    return _kml_rows(data, f"{p.name}:{main.filename[:80]}")
 
 
 def rows_from_bytes(data: bytes, filename: str) -> Iterator[tuple[int, Row]]:
@@ -168,4 +380,4 @@ def rows_from_bytes(data: bytes, filename: str) -> Iterator[tuple[int, Row]]:
         Path(tmp.name).unlink(missing_ok=True)
 
 
-__all__ = ["read_rows", "rows_from_bytes", "Row"]
+__all__ = ["read_rows", "rows_from_bytes", "decode_text", "Row", "Rows"]

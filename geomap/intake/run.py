@@ -44,9 +44,16 @@ class ImportReport:
     notes: Counter = field(default_factory=Counter)
     columns: dict[str, str] = field(default_factory=dict)
     batch_id: int | None = None
+    blank_rows: int = 0
+    boundaries_checked: bool = True  # False on an instance with no country boundaries loaded
+    encoding: str | None = None  # of a text file (None for XLSX)
+    # content keys of this file's valid testimonies: what "this import" means to later steps
+    keys: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "dry_run": self.dry_run, "rows": self.rows,
+        return {"source": self.source, "dry_run": self.dry_run, "encoding": self.encoding,
+                "rows": self.rows, "blank_rows": self.blank_rows,
+                "boundaries_checked": self.boundaries_checked,
                 "valid": self.valid, "inserted": self.inserted,
                 "already_present": self.already_present, "quarantined": self.quarantined,
                 "quarantined_before": self.quarantined_before, "reasons": dict(self.reasons),
@@ -58,7 +65,10 @@ class ImportReport:
         out = [f"{self.source}: {self.rows} rows; {verb} {self.inserted}, "
                f"{self.already_present} already present, {self.quarantined} quarantined"
                + (f" ({self.quarantined_before} of them already in quarantine)"
-                  if self.quarantined_before else "")]
+                  if self.quarantined_before else "")
+               + (f", {self.blank_rows} blank rows skipped" if self.blank_rows else "")]
+        if self.encoding:
+            out.append(f"  encoding: {self.encoding}")
         out += [f"  {n} x {code}" for code, n in self.reasons.most_common()]
         out += [f"  note: {n} x {note}" for note, n in self.notes.most_common()]
         for p in self.problems[:50]:
@@ -100,48 +110,97 @@ def import_testimonies(
 ) -> ImportReport:
     path = Path(path)
     source = source or path.name
-    header, rows = _header(read_rows(path))
+    rows = read_rows(path)
+    # read the whole file once before writing anything: a file the readers refuse (broken
+    # archive, undecodable text, bad structure) is refused with nothing stored
+    for _ in rows:
+        pass
+    header, head_rows = _header(rows)
     columns = resolve_columns(header, mapping)
-    country = shapely.union_all([u.geometry for u in store.boundary_units(0)] or
-                                [u.geometry for u in store.boundary_units(1)])
+    units0, units1 = store.boundary_units(0), store.boundary_units(1)
+    country = shapely.union_all([u.geometry for u in units0 or units1]) if units0 or units1 \
+        else None
     validator = Validator(country, columns, border_km=border_km)
-    tagger = AdminTagger(store.boundary_units(1))
-    report = ImportReport(source=source, dry_run=dry_run, columns=columns)
+    tagger = AdminTagger(units1)
+    report = ImportReport(source=source, dry_run=dry_run, columns=columns,
+                          encoding=rows.encoding)
+    if country is None:
+        report.boundaries_checked = False
+        report.notes[NO_BOUNDARIES] += 1
     seen: dict[str, int] = {}
+    occurrences: Counter = Counter()  # identical bad rows in one file are kept apart
     if not dry_run:
         report.batch_id = _start_batch(store, source, actor)
     pending: list[Checked] = []
 
     def flush():
         if pending:
-            _store_batch(store, pending, report, tagger, dry_run)
+            _store_batch(store, pending, report, tagger, dry_run, occurrences)
             if progress:
                 progress(len(pending))
             pending.clear()
 
-    for n, raw in rows:
-        report.rows += 1
-        c = validator.check(n, raw)
-        if c.testimony is not None:
-            key = store.cipher.blind_index(c.testimony.content_payload(), "testimony")
-            c.testimony.key = key
-            if key in seen:
-                c.problems.append(_dup(seen[key]))
-                c.testimony = None
-            else:
-                seen[key] = n
-        for note in c.notes:
-            report.notes[note] += 1
-        pending.append(c)
-        if len(pending) >= batch_rows:
-            flush()
-    flush()
+    try:
+        for n, raw in head_rows:
+            report.rows += 1
+            if not any(str(v).strip() for v in raw.values()):
+                report.blank_rows += 1  # Excel's trailing blank rows: no verdict needed
+                continue
+            c = _check(validator, n, raw)
+            if c.testimony is not None:
+                key = store.cipher.blind_index(c.testimony.content_payload(), "testimony")
+                c.testimony.key = key
+                if key in seen:
+                    c.problems.append(_dup(seen[key]))
+                    c.testimony = None
+                else:
+                    seen[key] = n
+                    report.keys.append(key)
+            for note in c.notes:
+                report.notes[note] += 1
+            pending.append(c)
+            if len(pending) >= batch_rows:
+                flush()
+        flush()
+    except BaseException as e:
+        if not dry_run:  # never leave the batch "running": say how it ended
+            _fail_batch(store, report, e)
+        raise
     if not dry_run:
         _finish_batch(store, report)
         store.audit(actor, "testimonies.import", source,
                     {k: v for k, v in report.as_dict().items()
                      if k in ("rows", "inserted", "already_present", "quarantined", "batch_id")})
     return report
+
+
+NO_BOUNDARIES = ("no country boundaries are loaded: the near-North-Korea check and province "
+                 "tagging were skipped (load them with `geomap init`)")
+
+
+def _check(validator: Validator, n: int, raw: dict) -> Checked:
+    """A row's verdict; a row the validator cannot handle is quarantined, never a crash."""
+    from .validate import Problem
+
+    try:
+        return validator.check(n, raw)
+    except Exception as e:
+        msg = f"{type(e).__name__}: {e}"
+        return Checked(n, raw, problems=[Problem("unreadable_row", None,
+                                                 f"this row could not be checked ({msg[:200]})")])
+
+
+def _fail_batch(store, report: ImportReport, e: BaseException) -> None:
+    status = "failed" if isinstance(e, Exception) else "interrupted"
+    try:
+        with store.write() as conn:
+            conn.execute(update(import_batches)
+                         .where(import_batches.c.id == report.batch_id)
+                         .values(status=status, finished_at=datetime.now(UTC).replace(tzinfo=None),
+                                 report=json.dumps({"error": f"{type(e).__name__}: {e}"[:500]},
+                                                   ensure_ascii=False)))
+    except Exception:  # the original error is the one to report
+        pass
 
 
 def _dup(first_row: int):
@@ -162,7 +221,8 @@ def _start_batch(store, source: str, actor: str) -> int:
             skipped=0, status="running", actor=actor)).inserted_primary_key[0]
 
 
-def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dry_run: bool):
+def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dry_run: bool,
+                 occurrences: Counter):
     good = [c.testimony for c in checked if c.testimony is not None]
     bad = [c for c in checked if c.testimony is None]
     for t, tag in zip(good, tagger.tag([t.geometry for t in good]), strict=True):
@@ -182,7 +242,7 @@ def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dr
         return
     with store.write() as conn:
         r: UpsertResult = store.add_testimonies(good, conn=conn) if good else UpsertResult()
-        new_q, old_q = _quarantine(store, conn, bad, report)
+        new_q, old_q = _quarantine(store, conn, bad, report, occurrences)
         conn.execute(update(import_batches).where(import_batches.c.id == report.batch_id).values(
             inserted=import_batches.c.inserted + r.inserted,
             skipped=import_batches.c.skipped + r.skipped + old_q,
@@ -204,15 +264,22 @@ def _existing_keys(store, keys: list[str]) -> set[str]:
     return out
 
 
-def _quarantine(store, conn, bad: list[Checked], report: ImportReport) -> tuple[int, int]:
-    """Keep bad rows (encrypted) with their reasons; a row quarantined before is not doubled."""
+def _quarantine(store, conn, bad: list[Checked], report: ImportReport,
+                occurrences: Counter) -> tuple[int, int]:
+    """Keep bad rows (encrypted) with their reasons; a row quarantined before is not doubled.
+
+    The key is the source and the row's content, plus which occurrence of that content in the
+    file it is: two identical bad rows are two quarantined rows, and a re-run finds both."""
     if not bad:
         return 0, 0
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = []
     for c in bad:
         raw = json.dumps(c.raw, sort_keys=True, ensure_ascii=False)
-        key = store.cipher.blind_index(f"{report.source}|{raw}", "quarantine")
+        occurrences[raw] += 1
+        k = occurrences[raw]
+        key = store.cipher.blind_index(f"{report.source}|{raw}" + (f"|#{k}" if k > 1 else ""),
+                                       "quarantine")
         rows.append({"key": key, "batch_id": report.batch_id, "source": report.source,
                      "row_number": c.row_number,
                      "raw_enc": store.cipher.encrypt(raw, "quarantine", key, "raw"),

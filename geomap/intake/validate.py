@@ -112,12 +112,14 @@ _GEOD = Geod(ellps="WGS84")
 
 
 class Validator:
-    def __init__(self, country: BaseGeometry, columns: dict[str, str], border_km: float = 50.0,
-                 default_tier: Tier = Tier.INTERNAL):
-        self.country = country
-        self.country_p = prepared.prep(country)
+    def __init__(self, country: BaseGeometry | None, columns: dict[str, str],
+                 border_km: float = 50.0, default_tier: Tier = Tier.INTERNAL):
+        # no country boundary loaded (a new instance): the near-the-country check is skipped
+        # and the import says so, rather than failing on every row with coordinates
+        self.country = country if country is not None and not country.is_empty else None
         # "near the country": within border_km of it (a cheap buffer in degrees, then metres)
-        self.near_p = prepared.prep(country.buffer(border_km / 80.0))
+        self.near_p = (prepared.prep(self.country.buffer(border_km / 80.0))
+                       if self.country is not None else None)
         self.border_km = border_km
         self.columns = columns
         self.default_tier = default_tier
@@ -245,13 +247,13 @@ class Validator:
             check_range(lat, lon)
         except InvalidInput as e:
             swapped_ok = -90 <= lon <= 90 and -180 <= lat <= 180
-            if swapped_ok and self.near_p.contains(Point(lat, lon)):
+            if swapped_ok and self.near_p is not None and self.near_p.contains(Point(lat, lon)):
                 probs.append(self._swap_problem(lat, lon))
             else:
                 probs.append(Problem("out_of_range", e.field, str(e)))
             return None
         p = Point(round(lon, 7), round(lat, 7))
-        if not self.near_p.contains(p):
+        if self.near_p is not None and not self.near_p.contains(p):
             if -90 <= lon <= 90 and self.near_p.contains(Point(lat, lon)):
                 probs.append(self._swap_problem(lat, lon))
             else:
