@@ -102,6 +102,20 @@ def db_status(ctx):
         click.echo(f"{k}: {v}")
 
 
+@main.command("init")
+@click.pass_context
+def init(ctx):
+    """Create or upgrade the database and load the shipped reference data: the country and
+    province boundaries and the public facility list (idempotent; run it on a new instance)."""
+    from .demo import load_reference_data
+
+    store = _store(ctx)
+    click.echo(f"schema at revision {store.schema_revision()}")
+    for line in load_reference_data(store):
+        click.echo(line)
+    store.audit(_actor(), "instance.init", str(_settings(ctx).instance_path))
+
+
 # -- boundaries --------------------------------------------------------------------------------
 @main.group()
 def boundaries() -> None:
@@ -184,15 +198,22 @@ def _check_host(host: str) -> None:
 
 
 def _serve(settings: Settings, store, host: str, port: int, threads: int = 8) -> None:
-    import waitress
-
     from .web import create_app
+    from .web.server import create_server
 
     _check_host(host)
     app = create_app(settings, store)
+    server = create_server(app, settings, host, port, threads)
+    proxies = (f"; behind {settings.proxy_count} proxy(ies) at "
+               f"{', '.join(settings.trusted_proxies)}" if settings.proxy_count else "")
     click.echo(f"geomap serving {settings.instance_path} on http://{host}:{port}/ "
-               "(waitress; Ctrl+C stops)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="geomap")
+               f"(waitress{proxies}; Ctrl+C stops)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 def _print_credentials(username: str, password: str, secret: str, codes: list[str]) -> None:
@@ -429,28 +450,34 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, 
                                 mapping=_parse_mapping(pairs, mapping_file), dry_run=dry_run,
                                 batch_rows=batch_rows, border_km=border_km, progress=progress)
     click.echo("", err=True)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
-    else:
+    out = report.as_dict()
+    if not as_json:
         for line in report.lines():
             click.echo(line)
     if not dry_run and report.inserted:
-        _run_geocode(store)
+        # this file's testimonies only: the counts are about this import
+        out.update(_run_geocode(store, keys=report.keys, echo=not as_json))
+    if as_json:  # machine output is one JSON document and nothing else on stdout
+        click.echo(json.dumps(out, ensure_ascii=False, indent=1))
 
 
-def _run_geocode(store) -> None:
+def _run_geocode(store, keys=None, echo: bool = True) -> dict:
     from .corroboration import run_linking
     from .gazetteer import Gazetteer
     from .geocode import geocode_pending
     from .policy import SYSTEM
 
     gaz = Gazetteer.from_store(store, SYSTEM)
-    r = geocode_pending(store, gaz, actor=_actor())
-    click.echo(f"geocoded {r.geocoded} place names, {r.admin_only} to a province only, "
-               f"{r.review} left for review (`geomap geocode --review`)")
+    r = geocode_pending(store, gaz, actor=_actor(), keys=keys)
     links = run_linking(store, gaz)
-    click.echo(f"linking: {links['proposed']:,} candidate links, {links['ambiguous']:,} "
-               "testimonies between two sites (review them at /review)")
+    if echo:
+        click.echo(f"geocoded {r.geocoded} place names, {r.admin_only} to a province only, "
+                   f"{r.review} left for review (`geomap geocode --review`)")
+        click.echo(f"linking: {links['proposed']:,} candidate links, {links['ambiguous']:,} "
+                   "testimonies between two sites (review them at /review)")
+    return {"geocode": {"geocoded": r.geocoded, "admin_only": r.admin_only,
+                        "review": r.review},
+            "linking": {k: v for k, v in links.items() if isinstance(v, int | float | str)}}
 
 
 @main.command()
@@ -465,7 +492,9 @@ def geocode(ctx, review, as_json):
 
     store = _store(ctx)
     if not review:
-        _run_geocode(store)
+        result = _run_geocode(store, echo=not as_json)
+        if as_json:
+            click.echo(json.dumps(result, ensure_ascii=False, indent=1))
         return
     items = review_items(store)
     if as_json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -141,14 +141,21 @@ class GeocodeResult:
 
 
 def geocode_pending(store, gaz: Gazetteer, actor: str,
-                    progress: Callable[[int], None] | None = None) -> GeocodeResult:
-    """Geocode every testimony with a place name and no location that is not under review."""
+                    progress: Callable[[int], None] | None = None,
+                    keys: Sequence[str] | None = None) -> GeocodeResult:
+    """Geocode every testimony with a place name and no location that is not under review;
+    with `keys`, only those testimonies (one import's rows), so the counts are about them."""
+    pending_q = (select(testimonies.c.id, testimonies.c.place_text)
+                 .where(testimonies.c.minx.is_(None), testimonies.c.place_text.is_not(None),
+                        testimonies.c.location_source == "reported",
+                        ~testimonies.c.id.in_(select(geocode_review.c.testimony_id))))
     with store.read() as conn:
-        pending = conn.execute(
-            select(testimonies.c.id, testimonies.c.place_text)
-            .where(testimonies.c.minx.is_(None), testimonies.c.place_text.is_not(None),
-                   testimonies.c.location_source == "reported",
-                   ~testimonies.c.id.in_(select(geocode_review.c.testimony_id)))).all()
+        if keys is None:
+            pending = conn.execute(pending_q).all()
+        else:
+            keys = list(keys)
+            pending = [r for i in range(0, len(keys), 500) for r in conn.execute(
+                pending_q.where(testimonies.c.key.in_(keys[i:i + 500]))).all()]
         site_radius = {r.key: PRECISION_MAX_RADIUS_M.get(Precision(r.precision), 10_000.0)
                        for r in conn.execute(select(sites.c.key, sites.c.precision))}
     tagger = AdminTagger(store.boundary_units(1))

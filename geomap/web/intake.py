@@ -41,15 +41,17 @@ def upload():
                     report = import_testimonies(
                         get_store(), path, actor=current_principal().username,
                         dry_run=bool(request.form.get("dry_run")), source=name)
-                except InvalidInput as e:
-                    error = str(e)
+                except InvalidInput as e:  # the file is refused as a whole: nothing stored
+                    error = _("This file cannot be imported: %(reason)s", reason=str(e))
     geocoded = None
     if report is not None and not report.dry_run and report.inserted:
         from ..corroboration import run_linking
 
         store = get_store()
         gaz = Gazetteer.from_store(store, SYSTEM)
-        geocoded = geocode_pending(store, gaz, actor=current_principal().username)
+        # this file's testimonies only, so the counts shown are about this upload
+        geocoded = geocode_pending(store, gaz, actor=current_principal().username,
+                                   keys=report.keys)
         run_linking(store, gaz)  # new testimonies get their candidate links at once
     status = 400 if error else 200
     return render_template("import.html", report=report, error=error,
