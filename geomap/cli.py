@@ -615,20 +615,31 @@ def imagery() -> None:
 @click.option("--licence")
 @click.option("--tier", type=click.Choice(["internal", "partner", "public"]), default="internal",
               show_default=True)
+@click.option("--max-expansion", type=click.FloatRange(min=0),
+              help="Most declared uncompressed bytes per file byte (0: no limit; default "
+                   "GEOMAP_IMAGERY_MAX_EXPANSION or 1000). For a genuine, very sparse file.")
+@click.option("--time-limit", type=click.FloatRange(min=1),
+              help="Seconds the conversion may take (default GEOMAP_IMAGERY_CONVERT_S or 120).")
 @click.pass_context
-def imagery_add(ctx, file, acquired, sensor, provider, licence, tier):
+def imagery_add(ctx, file, acquired, sensor, provider, licence, tier, max_expansion,
+                time_limit):
     """Ingest a GeoTIFF: evidentiary copy with SHA-256, COG working copy, footprint."""
+    import dataclasses
     import shutil
 
-    from .imagery import ingest
+    from .imagery import Limits, ingest
     from .model import Tier
     from .store.scenes import SceneStore
 
     store = _store(ctx)
     root = _settings(ctx).instance_path / "imagery"
     click.echo(f"validating and converting {Path(file).name} ...", err=True)
+    limits = Limits.from_settings(_settings(ctx), convert_s=time_limit)
+    if max_expansion is not None:
+        limits = dataclasses.replace(limits, max_expansion=max_expansion or None)
     scene = ingest(file, root, acquired.date(), actor=_actor(), sensor=sensor,
-                   provider=provider, licence=licence, tier=Tier(tier), progress_out=sys.stderr)
+                   provider=provider, licence=licence, tier=Tier(tier), progress_out=sys.stderr,
+                   limits=limits)
     scenes = SceneStore(store)
     if (existing := scenes.by_sha(scene.sha256)) is not None:
         shutil.rmtree(root / scene.id, ignore_errors=True)

@@ -28,19 +28,55 @@ class Settings:
     points_per_view: int = 5_000
     session_idle_s: int = 30 * 60
     session_absolute_s: int = 12 * 3600
-    # Number of trusted reverse proxies in front of geomap (X-Forwarded-For/-Proto); 0 = none.
+    # Number of trusted reverse proxies in front of geomap (X-Forwarded-For/-Proto/-Host);
+    # 0 = none. GEOMAP_PROXY_COUNT
     proxy_count: int = 0
+    # Addresses (or networks) the nearest proxy connects from; X-Forwarded-* from any other
+    # peer are dropped. GEOMAP_TRUSTED_PROXIES, comma-separated; default loopback.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Corroboration grades: independent witnesses needed (GEOMAP_GRADE_* to change them)
     grade_corroborated: int = 2
     grade_strong: int = 3
     grade_strong_first_hand: int = 2
-    # largest upload accepted (imagery files can be large); GEOMAP_MAX_UPLOAD_MB
-    max_upload_mb: int = 2048
+    # largest upload accepted (imagery files can be large); GEOMAP_MAX_UPLOAD_MB. Every body up
+    # to this size is spooled to disk before the app sees who sent it: keep it modest.
+    max_upload_mb: int = 1024
+    # imagery ingest (GEOMAP_IMAGERY_*): most bands; most declared uncompressed bytes per file
+    # byte (0 = no limit; measured figures in geomap/imagery.py); seconds of conversion per
+    # upload before its child process is killed (the CLI can allow more)
+    imagery_max_bands: int = 16
+    imagery_max_expansion: int = 1_000
+    imagery_convert_s: int = 120
     data_dir: Path = field(default=DATA_DIR)
 
     @property
     def basemap_dir(self) -> Path:
         return self.instance_path / "basemap"
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest request body: the upload plus the multipart framing and other form fields.
+        Flask's MAX_CONTENT_LENGTH; the WSGI server's own limit is set just above it so that
+        Flask, with the security headers, is the one that refuses."""
+        return self.max_upload_mb * 1024 * 1024 + FORM_OVERHEAD
+
+
+FORM_OVERHEAD = 1024 * 1024
+
+
+def _trusted_proxies(value: str) -> tuple[str, ...]:
+    import ipaddress
+
+    out = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"GEOMAP_TRUSTED_PROXIES: {item!r} is not an IP address or "
+                             "network") from None
+    return tuple(out)
 
 
 def default_instance_path() -> Path:
@@ -54,12 +90,22 @@ def sqlite_url(path: Path) -> str:
 def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
     """Settings for one instance: explicit arguments, then environment, then defaults."""
     inst = (instance_path or default_instance_path()).resolve()
-    inst.mkdir(parents=True, exist_ok=True)
+    try:
+        # the database, keys and imagery of one deployment: nobody else's business
+        inst.mkdir(mode=0o700, parents=True)
+        os.chmod(inst, 0o700)  # whatever the umask
+    except FileExistsError:
+        pass  # an existing folder keeps the mode its owner gave it
     url = os.environ.get("DATABASE_URL") or sqlite_url(inst / "geomap.sqlite3")
     values = {"instance_path": inst, "database_url": url,
               "proxy_count": int(os.environ.get("GEOMAP_PROXY_COUNT", "0"))}
+    if (v := os.environ.get("GEOMAP_TRUSTED_PROXIES")) is not None:
+        values["trusted_proxies"] = _trusted_proxies(v)
     if (v := os.environ.get("GEOMAP_MAX_UPLOAD_MB")) is not None:
         values["max_upload_mb"] = int(v)
+    for name in ("max_bands", "max_expansion", "convert_s"):
+        if (v := os.environ.get(f"GEOMAP_IMAGERY_{name.upper()}")) is not None:
+            values[f"imagery_{name}"] = int(v)
     for name in ("corroborated", "strong", "strong_first_hand"):
         if (v := os.environ.get(f"GEOMAP_GRADE_{name.upper()}")) is not None:
             values[f"grade_{name}"] = int(v)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -27,13 +29,23 @@ from rasterio.features import shapes
 from rasterio.warp import transform_geom
 from shapely.geometry import shape
 
-from .errors import InvalidInput, NotFound
+from .errors import GeomapError, InvalidInput, NotFound
 from .model import Tier
 from .paths import check_local_path
+
+log = logging.getLogger(__name__)
 
 GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".none",
             "GDAL_HTTP_MAX_RETRY": "0"}
 MAX_PIXELS_DEFAULT = 40_000 * 40_000 * 4  # samples (width x height x bands)
+MAX_BANDS_DEFAULT = 16  # satellite products have up to ~13 (Sentinel-2); 24,065 is an attack
+# Declared uncompressed bytes per file byte. Measured on 2048 x 2048 GeoTIFFs of textured
+# content: 1.3-3.9x with no nodata, 15-39x (JPEG 131x) with 90% nodata, 80-291x with 99% nodata
+# (DEFLATE, LZW, ZSTD, JPEG; predictor or not). A sparse file declaring 30,000 x 30,000 x 3 in
+# 29 KB is 93,000x. Only sizes above EXPANSION_FLOOR_BYTES are checked (small ones are quick).
+MAX_EXPANSION_DEFAULT = 1_000
+EXPANSION_FLOOR_BYTES = 256 << 20
+CONVERT_S_DEFAULT = 120  # seconds one ingest may spend on pixels before its child is killed
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Scene:
     rescale: list | None
     footprint: shapely.Geometry
     tier: str = "internal"
+    maxzoom: int | None = None  # set by pages that checked the COG opens (not stored)
 
     def label(self) -> str:
         return f"{self.acquired.isoformat()} {self.sensor or ''}".strip()
@@ -66,25 +79,95 @@ def scene_dir(root: Path, scene_id: str) -> Path:
     return root / scene_id
 
 
-def inspect(path: Path, max_samples: int = MAX_PIXELS_DEFAULT) -> dict:
+@dataclass(frozen=True)
+class Limits:
+    """What one ingest may cost. The header's declared size is checked before a pixel is read;
+    the work on pixels runs in a child process that is killed when `convert_s` runs out."""
+
+    max_samples: int = MAX_PIXELS_DEFAULT
+    max_bands: int = MAX_BANDS_DEFAULT
+    # declared uncompressed bytes / file bytes; None = no limit (an administrator's choice)
+    max_expansion: float | None = MAX_EXPANSION_DEFAULT
+    convert_s: float = CONVERT_S_DEFAULT
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> Limits:
+        values = {"max_bands": settings.imagery_max_bands,
+                  "max_expansion": settings.imagery_max_expansion or None,
+                  "convert_s": settings.imagery_convert_s}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+_PATHLIKE = re.compile(r"""(?<![\w.])/(?:[^\s'"():,;/]+/)*[^\s'"():,;/]+""")
+
+
+def display_name(raw: str | None) -> str:
+    """A client's file name made safe to show: its last part, no control characters, short.
+    It is only ever shown (escaped) and recorded; files are stored under server-made names."""
+    import unicodedata
+
+    base = re.split(r"[/\\]", raw or "")[-1]
+    base = "".join(c for c in base if not unicodedata.category(c).startswith("C")).strip()
+    return base[:200]
+
+
+def _scrub(message: str, name: str, paths=()) -> str:
+    """`message` with every path (ours: the upload's temporary file, the scene folder) replaced by
+    the user's file name, so no server path reaches a person; one line."""
+    for p in sorted({str(x) for x in paths}, key=len, reverse=True):
+        if p and p not in (".", "/"):
+            message = message.replace(p, name)
+    message = _PATHLIKE.sub(name, message)
+    for p in paths:
+        if (base := Path(p).name) and base != name and len(base) > 3:
+            message = message.replace(base, name)
+    return " ".join(message.split())[:500]
+
+
+def inspect(path: Path, max_samples: int | Limits = MAX_PIXELS_DEFAULT,
+            name: str | None = None) -> dict:
     """Open as GeoTIFF only and check what the header declares, before reading any pixel."""
     import warnings
 
+    limits = max_samples if isinstance(max_samples, Limits) else Limits(max_samples=max_samples)
+    name = name or path.name
     with rasterio.Env(**GDAL_ENV), warnings.catch_warnings():
         # a file with no georeferencing is refused below with a clear message
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         try:
             src = rasterio.open(path, driver="GTiff")
         except RasterioIOError as e:
-            raise InvalidInput(f"{path.name}: not a readable GeoTIFF ({e})") from None
+            raise InvalidInput(_scrub(f"{name}: not a readable GeoTIFF ({e})", name, [path])
+                               ) from None
         with src:
-            samples = src.width * src.height * src.count
-            if samples > max_samples:
+            if src.count > limits.max_bands:
                 raise InvalidInput(
-                    f"{path.name}: declares {src.width:,} x {src.height:,} pixels x {src.count} "
-                    f"bands, more than the limit of {max_samples:,} samples")
+                    f"{name}: declares {src.count:,} bands, more than the limit of "
+                    f"{limits.max_bands} (satellite images have a few)")
+            samples = src.width * src.height * src.count
+            if samples > limits.max_samples:
+                raise InvalidInput(
+                    f"{name}: declares {src.width:,} x {src.height:,} pixels x {src.count} "
+                    f"bands, more than the limit of {limits.max_samples:,} samples")
+            try:
+                itemsize = np.dtype(src.dtypes[0]).itemsize
+            except TypeError:
+                raise InvalidInput(f"{name}: pixel type {src.dtypes[0]} is not supported"
+                                   ) from None
+            declared = samples * itemsize
+            size = max(1, path.stat().st_size)
+            if (limits.max_expansion is not None and declared > EXPANSION_FLOOR_BYTES
+                    and declared > limits.max_expansion * size):
+                raise InvalidInput(
+                    f"{name}: a file of {size:,} bytes declares {src.width:,} x "
+                    f"{src.height:,} pixels x {src.count} bands ({declared:,} bytes "
+                    f"uncompressed, {declared / size:,.0f} times its size; the limit is "
+                    f"{limits.max_expansion:,.0f} times): it is damaged or made to exhaust the "
+                    "server. An administrator can allow it on the command line "
+                    "(geomap imagery add --max-expansion)")
             if src.crs is None or src.transform == rasterio.Affine.identity():
-                raise InvalidInput(f"{path.name}: has no georeferencing (no CRS or transform): "
+                raise InvalidInput(f"{name}: has no georeferencing (no CRS or transform): "
                                    "geomap cannot place it on the map")
             return {"width": src.width, "height": src.height, "count": src.count,
                     "dtype": src.dtypes[0], "crs": src.crs, "nodata": src.nodata,
@@ -112,7 +195,14 @@ def _footprint(cog: Path) -> shapely.Geometry:
         poly = shapely.union_all(geoms).simplify(abs(tr.a) / 2)
         out = shape(transform_geom(src.crs, "EPSG:4326", poly.__geo_interface__,
                                    antimeridian_cutting=True, precision=7))
-    return out if out.is_valid else shapely.make_valid(out)
+    out = out if out.is_valid else shapely.make_valid(out)
+    coords = shapely.get_coordinates(out)
+    if (out.is_empty or not np.isfinite(coords).all() or np.abs(coords[:, 0]).max() > 180
+            or np.abs(coords[:, 1]).max() > 90):
+        # e.g. a point outside the projection's domain: PROJ gives inf or nonsense
+        raise InvalidInput("its footprint cannot be placed on the earth (the coordinates "
+                           "fall outside what its projection can express)")
+    return out
 
 
 def _rescale(cog: Path, dtype: str) -> list | None:
@@ -133,61 +223,204 @@ def _rescale(cog: Path, dtype: str) -> list | None:
     return out
 
 
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged or hostile file makes GDAL, PROJ, rio-cogeo, numpy or shapely raise."""
+    from pyproj.exceptions import ProjError
+    from rasterio._err import CPLE_BaseError
+    from rio_cogeo.errors import RioCogeoError
+    from shapely.errors import ShapelyError
+
+    return (rasterio.errors.RasterioError, CPLE_BaseError, ProjError, RioCogeoError,
+            ShapelyError, ValueError, ArithmeticError, IndexError, KeyError, TypeError,
+            MemoryError, AttributeError)
+
+
+def _describe(src: str, target: str, name: str, limits: Limits, progress: bool) -> dict:
+    """Everything that reads the upload's pixels: check the header, copy and hash the original,
+    make and validate the COG, compute footprint and display range. Runs in a child process."""
+    import sys
+    import warnings
+
+    from rio_cogeo.cogeo import cog_translate, cog_validate
+    from rio_cogeo.profiles import cog_profiles
+
+    src_path, target_dir = Path(src), Path(target)
+    info = inspect(src_path, limits, name)
+    original = target_dir / "original.tif"
+    h = hashlib.sha256()
+    with src_path.open("rb") as fin, original.open("wb") as fout:
+        while chunk := fin.read(1 << 20):
+            h.update(chunk)
+            fout.write(chunk)
+    os.chmod(original, 0o444)
+    lossy = info["dtype"] == "uint8" and info["count"] in (1, 3)
+    profile = cog_profiles.get("jpeg" if lossy and info["count"] == 3 else "deflate").copy()
+    profile["blockxsize"] = profile["blockysize"] = 512
+    cog = target_dir / "cog.tif"
+    with rasterio.Env(**GDAL_ENV, CPL_TMPDIR=str(target_dir)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(original, driver="GTiff") as ds:
+            cog_translate(
+                ds, cog, profile, add_mask=lossy and info["count"] == 3,
+                overview_resampling="average", quiet=not progress,
+                progress_out=sys.stderr if progress else None,
+                nodata=None if lossy and info["count"] == 3 else info["nodata"],
+            )
+        valid, errors, _warnings = cog_validate(cog, quiet=True)
+        if not valid:
+            raise InvalidInput(f"{name}: the working copy is not a valid COG: {errors}")
+        footprint = _footprint(cog)
+        rescale = _rescale(cog, info["dtype"])
+        res_m = round(_res_m(info["crs"], info["transform"], info["bounds"]), 3)
+        crs = info["crs"].to_string()
+    if not (math.isfinite(res_m) and res_m > 0):
+        raise InvalidInput("its pixel size cannot be computed")
+    if rescale is not None and not np.isfinite(np.asarray(rescale, dtype=float)).all():
+        rescale = None
+    return {"sha256": h.hexdigest(), "size_bytes": original.stat().st_size, "crs": crs,
+            "res_m": res_m, "width": info["width"], "height": info["height"],
+            "bands": info["count"], "dtype": info["dtype"], "rescale": rescale,
+            "footprint": shapely.to_wkb(footprint)}
+
+
+def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress: bool
+                      ) -> tuple[str, object]:
+    """`_describe` with every failure the file can cause turned into ("invalid", message)."""
+    import traceback
+
+    try:
+        return "ok", _describe(src, target, name, limits, progress)
+    except InvalidInput as e:
+        msg = str(e)
+        return "invalid", msg if msg.startswith(f"{name}:") else f"{name}: {msg}"
+    except _input_errors() as e:
+        log.info("imagery: %s refused:\n%s", name, traceback.format_exc())
+        what = type(e).__name__ if not str(e).strip() else str(e)
+        return "invalid", f"{name}: damaged or truncated image, or a kind geomap cannot read ({what})"
+    except Exception as e:  # a fault of ours or of the server (disk full...), not of the file
+        return "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+
+
+def _child_main(conn, args) -> None:
+    try:
+        conn.send(_describe_guarded(*args))
+    finally:
+        conn.close()
+
+
+_mp_context = None
+
+
+def _context():
+    """A fork server: children start from a clean, single-threaded process with GDAL loaded
+    (a plain fork from a threaded web server can inherit a held lock)."""
+    global _mp_context
+    if _mp_context is None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["geomap.imagery", "rio_cogeo.cogeo"])
+        _mp_context = ctx
+    return _mp_context
+
+
+def _run_bounded(args: tuple, seconds: float, name: str) -> dict:
+    """Run `_describe` in a child process; kill it after `seconds`. Only plain data comes back."""
+    ctx = _context()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(send, args), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if receive.poll(seconds):
+            try:
+                status, payload = receive.recv()
+            except EOFError:
+                status, payload = "died", None
+        else:
+            status, payload = "timeout", None
+    finally:
+        receive.close()
+        if status == "timeout" or proc.is_alive():
+            proc.join(1 if status != "timeout" else 0)
+            if proc.is_alive():
+                proc.kill()
+        proc.join()
+    if status == "ok":
+        return payload
+    if status == "invalid":
+        raise InvalidInput(payload)
+    if status == "timeout":
+        raise InvalidInput(f"{name}: converting it took longer than the limit of {seconds:g} s "
+                           "(an administrator can add large images on the command line with "
+                           "geomap imagery add --time-limit)")
+    if status == "died":
+        log.warning("imagery: converting %s stopped the converter (exit code %s)", name,
+                    proc.exitcode)
+        raise InvalidInput(f"{name}: damaged or truncated image (the converter stopped "
+                           "while reading it)")
+    raise RuntimeError(f"ingest of {name} failed: {payload}")
+
+
 def ingest(
     path: str | Path, root: Path, acquired: date, actor: str, sensor: str | None = None,
     provider: str | None = None, licence: str | None = None, tier: Tier = Tier.INTERNAL,
     max_samples: int = MAX_PIXELS_DEFAULT, original_name: str | None = None,
-    progress_out=None,
+    progress_out=None, limits: Limits | None = None,
 ) -> Scene:
     """Validate, copy (read-only, hashed), convert to COG, describe. Nothing is kept on error.
-    `progress_out` (a text stream) shows the conversion's progress bar."""
-    from rio_cogeo.cogeo import cog_translate, cog_validate
-    from rio_cogeo.profiles import cog_profiles
 
-    src_path = check_local_path(path)
-    info = inspect(src_path, max_samples)
+    `original_name` is the name the person knows the file by (an upload's own name, not the
+    server's temporary file): every message names it and no server path. `limits` bounds the
+    declared size and the time spent (`max_samples` is kept for callers that set only that).
+    `progress_out` (any true value) shows the conversion's progress bar on stderr."""
+    limits = limits or Limits(max_samples=max_samples)
+    name = display_name(original_name) if original_name else Path(str(path)).name
+    try:
+        src_path = check_local_path(path)
+    except InvalidInput as e:
+        raise InvalidInput(_scrub(str(e), name, [path]) if original_name else str(e)) from None
+    src_path = src_path.resolve()
     scene_id = uuid.uuid4().hex
     target = root / scene_id
     target.mkdir(parents=True, mode=0o700)
     try:
-        original = target / "original.tif"
-        h = hashlib.sha256()
-        with src_path.open("rb") as fin, original.open("wb") as fout:
-            while chunk := fin.read(1 << 20):
-                h.update(chunk)
-                fout.write(chunk)
-        os.chmod(original, 0o444)
-        lossy = info["dtype"] == "uint8" and info["count"] in (1, 3)
-        profile = cog_profiles.get("jpeg" if lossy and info["count"] == 3 else "deflate").copy()
-        profile["blockxsize"] = profile["blockysize"] = 512
-        cog = target / "cog.tif"
-        with rasterio.Env(**GDAL_ENV):
-            try:
-                with rasterio.open(original, driver="GTiff") as src:
-                    cog_translate(
-                        src, cog, profile, add_mask=lossy and info["count"] == 3,
-                        overview_resampling="average", quiet=progress_out is None,
-                        progress_out=progress_out,
-                        nodata=None if lossy and info["count"] == 3 else info["nodata"],
-                    )
-            except (RasterioIOError, rasterio.errors.RasterioError, ValueError) as e:
-                raise InvalidInput(f"{src_path.name}: damaged or truncated image ({e})") from None
-        valid, errors, _warnings = cog_validate(cog, quiet=True)
-        if not valid:
-            raise InvalidInput(f"{src_path.name}: the working copy is not a valid COG: {errors}")
-        footprint = _footprint(cog)
+        try:
+            d = _run_bounded((str(src_path), str(target), name, limits,
+                              progress_out is not None), limits.convert_s, name)
+        except InvalidInput as e:
+            ours = [src_path, src_path.parent, target / "original.tif", target / "cog.tif",
+                    target, root]
+            raise InvalidInput(_scrub(str(e), name, ours)) from None
         scene = Scene(
             id=scene_id, acquired=acquired, sensor=sensor, provider=provider, licence=licence,
-            original_name=original_name or src_path.name, sha256=h.hexdigest(),
-            size_bytes=original.stat().st_size, crs=info["crs"].to_string(),
-            res_m=round(_res_m(info["crs"], info["transform"], info["bounds"]), 3),
-            width=info["width"], height=info["height"], bands=info["count"],
-            dtype=info["dtype"], rescale=_rescale(cog, info["dtype"]), footprint=footprint,
-            tier=str(tier))
+            original_name=name, sha256=d["sha256"],
+            size_bytes=d["size_bytes"], crs=d["crs"], res_m=d["res_m"], width=d["width"],
+            height=d["height"], bands=d["bands"], dtype=d["dtype"], rescale=d["rescale"],
+            footprint=shapely.from_wkb(d["footprint"]), tier=str(tier))
         return scene
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # nothing half-written stays behind
         raise
+
+
+class UnreadableScene(GeomapError):
+    """A catalogued scene whose working copy (COG) is missing or cannot be read."""
+
+
+def cog_maxzoom(root: Path, scene_id: str) -> int:
+    """The web zoom at which the scene's COG is at full resolution; opening it proves it can be
+    read. Raises UnreadableScene (callers listing scenes skip it and log, never fail)."""
+    from rio_tiler.io import Reader
+
+    path = scene_dir(root, scene_id) / "cog.tif"
+    if not path.is_file():
+        raise UnreadableScene(f"scene {scene_id}: working copy missing")
+    try:
+        with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+            return int(src.maxzoom)
+    except (*_input_errors(), OSError) as e:
+        raise UnreadableScene(f"scene {scene_id}: working copy unreadable ({e})") from None
 
 
 def sha256_file(p: Path) -> str:

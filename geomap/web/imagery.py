@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from datetime import date
@@ -9,10 +10,9 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.utils import secure_filename
 
-from ..errors import InvalidInput
-from ..imagery import scene_dir
+from ..errors import InvalidInput, NotFound
+from ..imagery import UnreadableScene, cog_maxzoom
 from ..model import PRECISION_MAX_RADIUS_M, Tier
 from ..policy import Permission
 from ..store.scenes import SceneStore
@@ -20,6 +20,7 @@ from . import get_settings, get_store
 from .security import current_principal, require
 
 bp = Blueprint("imagery", __name__, url_prefix="/imagery")
+log = logging.getLogger(__name__)
 
 
 def scenes_for_site(site) -> list:
@@ -28,16 +29,28 @@ def scenes_for_site(site) -> list:
         return []
     r_deg = PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) / 111_000
     x, y = site.geometry.x, site.geometry.y
-    return SceneStore(get_store()).list(current_principal(),
-                                        bbox=(x - r_deg, y - r_deg, x + r_deg, y + r_deg))
+    return readable(SceneStore(get_store()).list(
+        current_principal(), bbox=(x - r_deg, y - r_deg, x + r_deg, y + r_deg)))
+
+
+def readable(scenes: list) -> list:
+    """`scenes` without those whose working copy is missing or unreadable (each is logged): one
+    broken file must not take a page down for everyone."""
+    root = get_settings().instance_path / "imagery"
+    out = []
+    for s in scenes:
+        try:
+            s.maxzoom = cog_maxzoom(root, s.id)
+        except (UnreadableScene, NotFound) as e:
+            log.warning("imagery: skipping %s", e)
+            continue
+        out.append(s)
+    return out
 
 
 def _layer(scene) -> dict:
-    from rio_tiler.io import Reader
-
-    path = scene_dir(get_settings().instance_path / "imagery", scene.id) / "cog.tif"
-    with Reader(str(path)) as src:
-        maxzoom = src.maxzoom
+    """A scene as a map overlay; `scene` comes from `readable` (which found its zoom)."""
+    maxzoom = scene.maxzoom
     tiles = url_for("tiles.tile", scene_id=scene.id, z=0, x=0, y=0, fmt="png")
     minx, miny, maxx, maxy = scene.footprint.bounds
     return {"id": scene.id, "label": scene.label(), "maxzoom": maxzoom,
@@ -57,7 +70,7 @@ def compare():
             abort(404)
         scenes = scenes_for_site(site)
     else:
-        scenes = SceneStore(store).list(viewer)
+        scenes = readable(SceneStore(store).list(viewer))
     if not scenes:
         abort(404)
     by_id = {s.id: s for s in scenes}
@@ -76,14 +89,15 @@ def compare():
 @bp.route("/", methods=["GET", "POST"])
 def catalogue():
     """The scene catalogue (filter by date and site) and, for imagery managers, the upload."""
-    from ..imagery import ingest
+    from ..imagery import Limits, display_name, ingest
 
     store, viewer = get_store(), current_principal()
     error, added, status = None, None, 200
     if request.method == "POST":
         require(Permission.MANAGE_IMAGERY)
         f = request.files.get("file")
-        name = secure_filename(f.filename or "") if f else ""
+        # the user's name for the file, shown in messages and recorded; stored under ours
+        name = display_name(f.filename) if f else ""
         try:
             if not f or not name:
                 raise InvalidInput(_("Choose a GeoTIFF to add."))
@@ -99,7 +113,8 @@ def catalogue():
                                actor=viewer.username, sensor=request.form.get("sensor") or None,
                                provider=request.form.get("provider") or None,
                                licence=request.form.get("licence") or None, tier=tier,
-                               original_name=name)
+                               original_name=name,
+                               limits=Limits.from_settings(get_settings()))
             scenes = SceneStore(store)
             if (existing := scenes.by_sha(scene.sha256)) is not None:
                 shutil.rmtree(get_settings().instance_path / "imagery" / scene.id,
@@ -118,7 +133,7 @@ def catalogue():
         found = [s for s in scenes_for_site(site)
                  if (not since or s.acquired >= since) and (not until or s.acquired <= until)]
     else:
-        found = SceneStore(store).list(viewer, since=since, until=until)
+        found = readable(SceneStore(store).list(viewer, since=since, until=until))
     return render_template("imagery.html", scenes=found, error=error, added=added,
                            site=site, since=since, until=until,
                            can_add=viewer.can(Permission.MANAGE_IMAGERY),

@@ -38,9 +38,10 @@ def map_page():
         site_links=url_for("api.site_testimonies", key="__KEY__"),
     )
     from ..store.scenes import SceneStore
-    from .imagery import _layer
+    from .imagery import _layer, readable
 
-    scenes = [_layer(s) for s in SceneStore(get_store()).list(current_principal())]
+    # a scene whose COG cannot be read is left out (and logged), not a 500 for everyone
+    scenes = [_layer(s) for s in readable(SceneStore(get_store()).list(current_principal()))]
     m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view),
                   scenes=scenes)
     parts = render_parts(m, _static)

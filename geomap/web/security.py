@@ -6,14 +6,18 @@ decided by the data layer from `g.principal` (tiers, field rules)."""
 
 from __future__ import annotations
 
+import re
 import secrets
-from urllib.parse import urlparse
+import unicodedata
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, g, jsonify, redirect, request, session, url_for
+from werkzeug.exceptions import BadRequest
 
 from ..policy import Permission, Principal
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logout"}
+MACHINE_PATHS = ("/api/", "/tiles/")  # answered 401 JSON when signed out, never a redirect
 
 
 def current_principal() -> Principal:
@@ -42,17 +46,50 @@ def csp(nonce: str) -> str:
     ])
 
 
+# A same-origin path (and query): one leading slash, then no second slash at the start, no
+# backslash (browsers read it as a slash), no whitespace or control character.
+_NEXT = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")
+NEXT_MAX = 2048
+
+
+def valid_next(target: str | None) -> bool:
+    """Whether `target` may be where sign-in leads: a relative path on this site, and nothing
+    that decodes (however often) to a control character, a backslash or a `//` start."""
+    if not target or len(target) > NEXT_MAX:
+        return False
+    if not _NEXT.fullmatch(target):
+        return False
+    decoded = target
+    for _ in range(4):  # percent-decoding until it stops changing (an encoded space is fine)
+        if "\\" in decoded or decoded.startswith("//") or \
+                any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in decoded):
+            return False
+        u = urlsplit(decoded)
+        if u.scheme or u.netloc or "//" in u.path:
+            return False
+        once = unquote(decoded)
+        if once == decoded:
+            return True
+        decoded = once
+    return False  # encoded over and over: nobody's honest link
+
+
 def safe_next(target: str | None) -> str:
-    """Only same-site paths after sign-in (no open redirect)."""
-    if not target:
-        return url_for("pages.map_page")
-    u = urlparse(target)
-    if u.scheme or u.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.map_page")
-    return target
+    """Only same-site paths after sign-in (no open redirect, no header injection); anything
+    else leads to the map."""
+    return target if valid_next(target) else url_for("pages.map_page")
 
 
 def install(app: Flask, accounts) -> None:
+    def _unbindable_request():
+        # Flask could not bind its URL map to this request (a Host or forwarded host it cannot
+        # read): nothing can build a URL for it, so refuse it (400) before anything tries.
+        if isinstance(request.routing_exception, BadRequest):
+            raise request.routing_exception
+
+    # first of all before_request functions (CSRF protection was installed earlier)
+    app.before_request_funcs.setdefault(None, []).insert(0, _unbindable_request)
+
     @app.before_request
     def _nonce():
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -66,8 +103,10 @@ def install(app: Flask, accounts) -> None:
         if user is None or not user.active or user.totp_secret is None:
             if uid is not None:
                 session.end()  # disabled or reset meanwhile: this cookie is finished
-            if request.path.startswith("/api/"):
-                return jsonify({"error": "sign in required"}), 401
+            if request.path.startswith(MACHINE_PATHS):
+                # tile and API clients (GDAL, QGIS, Leaflet) cannot follow an HTML sign-in page
+                return jsonify({"error": "sign in required"}), 401, {
+                    "WWW-Authenticate": 'Session realm="geomap"'}
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         g.principal = user.principal
         return None
