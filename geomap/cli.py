@@ -131,7 +131,8 @@ def boundaries() -> None:
 @click.option("--code-field", help="Unique code field (default: first of hasc, code_hasc, adm1_code, shapeID...).")
 @click.pass_context
 def boundaries_import(ctx, file, level, name_field, name_ko_field, code_field):
-    """Import boundary units from FILE (any vector format GDAL reads). Idempotent."""
+    """Import boundary units from FILE (.gpkg, .shp, .geojson, .json, .fgb or .kml; never
+    VRT or URLs). Idempotent."""
     from .boundaries import import_boundaries
 
     store = _store(ctx)
@@ -391,9 +392,10 @@ def users_reset_password(ctx, username, password_stdin):
     from . import accounts as acc
 
     user = _user_or_fail(ctx, username)
-    _accounts(ctx).set_password_hash(user.id, acc.hash_password(_read_password(password_stdin)),
-                                     actor=_actor(), action="user.password_reset")
-    click.echo(f"{username}: password changed; the second factor is still required")
+    _accounts(ctx).reset_password(user.id, acc.hash_password(_read_password(password_stdin)),
+                                  actor=_actor())
+    click.echo(f"{username}: password changed, sessions ended; the second factor is still "
+               "required")
 
 
 # -- import / quarantine -----------------------------------------------------------------------
@@ -682,18 +684,36 @@ def imagery_list(ctx, as_json, site):
 
 @imagery.command("stac")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tier", type=click.Choice(["public", "partner", "internal"]), default="public",
+              show_default=True,
+              help="Lowest tier to include: a catalogue is a publication, public unless asked.")
+@click.option("--copy-assets", is_flag=True,
+              help="Copy the image files into the catalogue (a folder that can be moved); "
+                   "otherwise assets point at the instance's imagery folder.")
 @click.pass_context
-def imagery_stac(ctx, out_dir):
+def imagery_stac(ctx, out_dir, tier, copy_assets):
     """Write a static STAC catalogue of the scenes (validated against the STAC schemas)."""
+    from collections import Counter
+
     from .policy import SYSTEM
     from .stac import write_catalogue
     from .store.scenes import SceneStore
 
     store = _store(ctx)
-    found = SceneStore(store).list(SYSTEM)
-    write_catalogue(found, out_dir)
-    store.audit(_actor(), "imagery.export_stac", str(out_dir), {"scenes": len(found)})
+    order = ["public", "partner", "internal"]
+    wanted = set(order[: order.index(tier) + 1])
+    every = SceneStore(store).list(SYSTEM)
+    found = [x for x in every if x.tier in wanted]
+    left = Counter(x.tier for x in every if x.tier not in wanted)
+    write_catalogue(found, out_dir, _settings(ctx).instance_path / "imagery",
+                    copy_assets=copy_assets)
+    store.audit(_actor(), "imagery.export_stac", str(out_dir),
+                {"scenes": len(found), "tiers": sorted(wanted), "left_out": dict(left)})
     click.echo(f"{len(found)} STAC items in {out_dir / 'catalog.json'}")
+    if left:
+        what = ", ".join(f"{n} {t}" for t, n in sorted(left.items()))
+        click.echo(f"left out {sum(left.values())} scenes not in the chosen tiers ({what}); "
+                   "--tier to include them")
 
 
 @imagery.command("verify")

@@ -23,17 +23,26 @@ class PasswordResult:
     user: User | None = None
 
 
+def rate_limited(accounts: AccountStore, username: str, address: str, step: str) -> bool:
+    """Whether this attempt (at the password or the second-factor `step`) is over the limit
+    for the account or the address; a refusal is recorded in login_attempts and the audit
+    log like any failure."""
+    by_user, by_addr = accounts.recent_failures(username, address, acc.RATE_WINDOW_S)
+    if by_user < acc.RATE_LIMIT and by_addr < acc.RATE_LIMIT:
+        return False
+    accounts.record_attempt(username, address, "refused")
+    accounts.store.audit(username or "-", "signin.refused", f"user:{username}",
+                         {"address": address, "reason": "rate limit", "step": step,
+                          "failures_account": by_user, "failures_address": by_addr})
+    return True
+
+
 def check_password(accounts: AccountStore, username: str, password: str,
                    address: str) -> PasswordResult:
     """First factor. The 11th failure within a minute for one account or one address is
     refused before the password is even checked, and logged."""
     store = accounts.store
-    by_user, by_addr = accounts.recent_failures(username, address, acc.RATE_WINDOW_S)
-    if by_user >= acc.RATE_LIMIT or by_addr >= acc.RATE_LIMIT:
-        accounts.record_attempt(username, address, "refused")
-        store.audit(username or "-", "signin.refused", f"user:{username}",
-                    {"address": address, "reason": "rate limit",
-                     "failures_account": by_user, "failures_address": by_addr})
+    if rate_limited(accounts, username, address, "password"):
         return PasswordResult(Outcome.RATE_LIMITED)
     user = accounts.by_name(username)
     ok, new_hash = acc.verify_password(user.password_hash if user else None, password)

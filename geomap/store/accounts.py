@@ -64,6 +64,14 @@ class AccountStore:
             c.execute(update(users).where(users.c.id == user_id)
                       .values(password_hash=password_hash))
 
+    def reset_password(self, user_id: int, password_hash: str, actor: str) -> None:
+        """A new password (a leak, a phishing). Ends every session of the user, server-side:
+        whoever holds a session from before is out, as after disabling or an MFA reset."""
+        with self.store.audited(actor, "user.password_reset", f"user:{user_id}") as c:
+            c.execute(update(users).where(users.c.id == user_id)
+                      .values(password_hash=password_hash))
+            c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
     def set_active(self, user_id: int, active: bool, actor: str) -> None:
         """Disabling also ends every session of the user, server-side."""
         action = "user.enable" if active else "user.disable"

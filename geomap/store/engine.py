@@ -7,6 +7,7 @@ instead of failing with "database is locked" when a read transaction tries to up
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -39,12 +40,30 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
+def _private_database_file(path: Path) -> None:
+    """Create the database file 0600 (in a 0700 folder if we make one) before SQLite opens it:
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too.
+    A file left readable by an older version is tightened."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except (FileNotFoundError, PermissionError):
+            pass  # not there yet, or not ours to change
+
+
 def make_engines(url: str) -> tuple[Engine, Engine]:
     """(reader, writer) engines for a database URL; one shared engine for server databases."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(u.database))
         return _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE")
     engine = create_engine(url, pool_pre_ping=True)
     return engine, engine

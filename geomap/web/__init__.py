@@ -7,11 +7,11 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings, load_settings
 from ..store import Store
 from ..store.accounts import AccountStore
+from .proxy import TrustedProxyFix
 
 LANGUAGES = ("en", "ko")
 
@@ -36,16 +36,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # the Referer check cannot work with Referrer-Policy: no-referrer; the token and the
         # SameSite=Strict session cookie carry the protection
         WTF_CSRF_SSL_STRICT=False,
-        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )
     app.json.ensure_ascii = False  # Hangul as text, not \uXXXX
     accounts = AccountStore(store)
     app.extensions["geomap_store"] = store
     app.extensions["geomap_accounts"] = accounts
-    if settings.proxy_count:
-        # behind N trusted reverse proxies: take client address and scheme from them
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count,
-                                x_proto=settings.proxy_count, x_host=settings.proxy_count)
+    # behind N trusted reverse proxies: client address, scheme and host from them, and from
+    # nobody else (proxy.py)
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.proxy_count, settings.trusted_proxies)
 
     from .sessions import DbSessionInterface
 

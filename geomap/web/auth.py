@@ -69,9 +69,7 @@ def mfa():
         return redirect(url_for("auth.login"))
     error, status = None, 200
     if request.method == "POST":
-        by_user, by_addr = _accounts().recent_failures(user.username, _address(),
-                                                       acc.RATE_WINDOW_S)
-        if by_user >= acc.RATE_LIMIT or by_addr >= acc.RATE_LIMIT:
+        if signin.rate_limited(_accounts(), user.username, _address(), "second factor"):
             error, status = _("Too many failed attempts. Wait a minute and try again."), 429
         elif signin.check_second_factor(_accounts(), user, request.form.get("code", ""),
                                         _address()):
@@ -99,12 +97,15 @@ def enrol():
         session["pending"] = {**session["pending"], "secret": sealed.decode()}
     error, status = None, 200
     if request.method == "POST":
-        codes = signin.enrol(_accounts(), user, secret, request.form.get("code", ""), _address())
-        if codes is not None:
+        if signin.rate_limited(_accounts(), user.username, _address(), "enrolment"):
+            error, status = _("Too many failed attempts. Wait a minute and try again."), 429
+        elif (codes := signin.enrol(_accounts(), user, secret, request.form.get("code", ""),
+                                    _address())) is not None:
             resp = _signed_in(user)
             return render_template("recovery_codes.html", codes=codes,
                                    next=resp.location), 200
-        error, status = _("That code is not valid. Check the time on your phone."), 401
+        else:
+            error, status = _("That code is not valid. Check the time on your phone."), 401
     uri = acc.totp_uri(secret, user.username)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
     return render_template("enrol.html", secret=secret, qr=qr, error=error), status

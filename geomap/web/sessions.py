@@ -1,6 +1,11 @@
 """Server-side sessions behind Flask's `session`: the `__Host-` cookie carries a random token,
 the database its SHA-256 with the data, so a session can be ended on the server (logout, a
-disabled account, an MFA reset) and times out when idle and after an absolute lifetime."""
+disabled account, an MFA reset) and times out when idle and after an absolute lifetime.
+
+Before a correct password nobody gets a row: an anonymous visitor's session holds at most the
+sign-in form's CSRF token, which travels in a second, signed cookie (`__Host-geomap-pre`), so
+requests without an account cannot grow the database. Expired rows are purged whenever a new
+one is written."""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ import time
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import CallbackDict
 
 COOKIE = "__Host-geomap"
+PRE_COOKIE = "__Host-geomap-pre"  # anonymous: the sign-in form's CSRF token, signed, no row
+ANONYMOUS_KEYS = {"csrf_token"}   # what an anonymous session may hold without a row
 TOUCH_EVERY_S = 60  # refresh last_seen at most once a minute: reads stay reads
 
 
@@ -34,6 +42,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.new = token is None
         self.rotate = False
         self.ended = False
+        self.from_pre_cookie = False  # an anonymous session read from the signed cookie
 
     def regenerate(self) -> None:
         """New token on privilege change (sign-in), so a planted token is worthless."""
@@ -50,6 +59,10 @@ class DbSessionInterface(SessionInterface):
         self.accounts = accounts
         self.idle_s, self.absolute_s = idle_s, absolute_s
 
+    @staticmethod
+    def _signer(app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key, salt="geomap.anonymous-session")
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(COOKIE)
         if token:
@@ -62,21 +75,44 @@ class DbSessionInterface(SessionInterface):
                 return ServerSession(json.loads(row.data), token, row.created_at, row.last_seen)
             if row is not None:
                 self.accounts.delete_session(_hash(token))
+        pre = request.cookies.get(PRE_COOKIE)
+        if pre:
+            try:
+                data = self._signer(app).loads(pre, max_age=self.idle_s)
+            except BadSignature:  # forged, or older than the idle timeout
+                data = None
+            if isinstance(data, dict) and set(data) <= ANONYMOUS_KEYS \
+                    and all(isinstance(v, str) for v in data.values()):
+                session = ServerSession(data)
+                session.from_pre_cookie = True
+                return session
         return ServerSession()
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         secure = dict(path="/", secure=True, httponly=True, samesite="Strict")
+        from_pre = session.from_pre_cookie
         if session.ended or (not session and not session.new and session.modified):
             if session.token:
                 self.accounts.delete_session(_hash(session.token))
             response.delete_cookie(COOKIE, **secure)
+            if from_pre or session.ended:
+                response.delete_cookie(PRE_COOKIE, **secure)
             return
-        if not session:
-            return  # nothing worth a row or a cookie (anonymous visit)
+        if session.token is None and set(session) <= ANONYMOUS_KEYS:
+            # anonymous: no row. The CSRF token goes back signed, only when it changed.
+            if not session:
+                if from_pre and session.modified:
+                    response.delete_cookie(PRE_COOKIE, **secure)
+            elif session.modified or not from_pre:
+                response.set_cookie(PRE_COOKIE, self._signer(app).dumps(dict(session)),
+                                    **secure)
+            return
         now = time.time()
         if session.rotate or session.token is None:
             if session.token:
                 self.accounts.delete_session(_hash(session.token))
+            else:
+                self.accounts.purge_sessions(self.idle_s, self.absolute_s)  # a new row: tidy up
             session.token = secrets.token_urlsafe(32)
             session.created_at = now if session.rotate or session.new else session.created_at
         elif not session.modified and now - session.last_seen < TOUCH_EVERY_S:
@@ -84,3 +120,5 @@ class DbSessionInterface(SessionInterface):
         self.accounts.save_session(_hash(session.token), session.get("uid"), dict(session),
                                    session.created_at, now)
         response.set_cookie(COOKIE, session.token, **secure)
+        if from_pre:
+            response.delete_cookie(PRE_COOKIE, **secure)
