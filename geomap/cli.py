@@ -427,14 +427,19 @@ def _parse_mapping(pairs: tuple[str, ...], mapping_file: Path | None) -> dict[st
               help="Which column holds a field (repeatable), e.g. --map witness_code=Code.")
 @click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, path_type=Path),
               help='A JSON file {"field": "column", ...}.')
+@click.option("--mapping-name", metavar="NAME",
+              help="Use the column mapping saved under NAME (on the upload page or with "
+                   "--save-mapping); --map and --mapping override its entries.")
+@click.option("--save-mapping", metavar="NAME",
+              help="Save the mapping given by --map/--mapping under NAME for later imports.")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @click.option("--batch-rows", type=click.IntRange(1, 100_000), default=2000, show_default=True)
 @click.option("--border-km", type=click.FloatRange(0, 1000), default=50.0, show_default=True,
               help="How far outside North Korea a point may lie.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, border_km,
-                           as_json):
+def import_testimonies_cmd(ctx, file, pairs, mapping_file, mapping_name, save_mapping, dry_run,
+                           batch_rows, border_km, as_json):
     """Import testimonies from CSV, XLSX, GeoJSON, KML or KMZ. Good rows land, bad rows are
     quarantined with their reasons; re-running the same file imports nothing new."""
     import json
@@ -448,9 +453,19 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, 
         done["n"] += k
         click.echo(f"\r{done['n']:,} rows", nl=False, err=True)
 
-    report = import_testimonies(store, file, actor=_actor(),
-                                mapping=_parse_mapping(pairs, mapping_file), dry_run=dry_run,
-                                batch_rows=batch_rows, border_km=border_km, progress=progress)
+    from .errors import UnmappedColumns
+    from .store.mappings import MappingStore
+
+    mapping = MappingStore(store).get(mapping_name) if mapping_name else {}
+    mapping.update(_parse_mapping(pairs, mapping_file))
+    try:
+        report = import_testimonies(store, file, actor=_actor(), mapping=mapping,
+                                    dry_run=dry_run, batch_rows=batch_rows,
+                                    border_km=border_km, progress=progress)
+    except UnmappedColumns as e:  # nothing imported: say what to map, and how
+        _unmapped_exit(ctx, e, as_json)
+    if save_mapping:
+        MappingStore(store).save(save_mapping, mapping, actor=_actor())
     click.echo("", err=True)
     out = report.as_dict()
     if not as_json:
@@ -462,6 +477,31 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, dry_run, batch_rows, 
     if as_json:  # machine output is one JSON document and nothing else on stdout
         click.echo(json.dumps(out, ensure_ascii=False, indent=1))
 
+
+def _unmapped_exit(ctx, e, as_json: bool):
+    """Exit 2 with the unmapped fields, the file's headers and the --map arguments to use."""
+    import json
+
+    from .intake.mapping import map_arguments
+
+    suggested = {f: c for f, c in e.suggested.items() if c}
+    if as_json:
+        click.echo(json.dumps({**e.as_dict(), "map_arguments": map_arguments(suggested)},
+                              ensure_ascii=False, indent=1))
+    else:
+        click.echo(f"Error: no column recognised for required field(s): "
+                   f"{', '.join(e.unmapped)}; nothing was imported.", err=True)
+        click.echo(f"  the file's columns: {', '.join(e.header) or '(none)'}", err=True)
+        if e.recognised:
+            click.echo("  recognised: " + ", ".join(f"{f}={c}" for f, c in e.recognised.items()),
+                       err=True)
+        if suggested:
+            click.echo("  suggested mapping, re-run with: " + " ".join(map_arguments(suggested)),
+                       err=True)
+        else:
+            click.echo("  map them with --map FIELD=COLUMN, e.g. --map witness_code=<column> "
+                       "--map place_text=<column>", err=True)
+    ctx.exit(2)
 
 def _run_geocode(store, keys=None, echo: bool = True) -> dict:
     from .corroboration import run_linking

@@ -8,11 +8,15 @@ answered 304 without opening the file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 
+import rasterio
 from flask import Blueprint, Response, abort, jsonify, request, url_for
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 
 from ..errors import NotFound
 from ..imagery import GDAL_ENV, scene_dir
@@ -21,6 +25,7 @@ from . import get_settings, get_store
 from .security import current_principal
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
+log = logging.getLogger(__name__)
 FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"),
            "webp": ("WEBP", "image/webp")}
 TILE_MAX_AGE = 86400
@@ -97,7 +102,6 @@ def basemap_tile(z: int, x: int, y: int):
 
 @bp.get("/<scene_id>/<int:z>/<int:x>/<int:y>.<fmt>")
 def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
-    import rasterio
     from rio_tiler.errors import TileOutsideBounds
 
     if fmt not in FORMATS or not (0 <= z <= 24) or not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -127,6 +131,10 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
             img = _reader(path).tile(x, y, z, tilesize=256, indexes=indexes)
         except TileOutsideBounds:
             abort(404)
+        except (RasterioError, CPLE_BaseError, OSError, ValueError) as e:
+            # a damaged working copy: this scene has no tiles, the server goes on
+            log.warning("tiles: scene %s unreadable: %s", scene_id, e)
+            abort(404)
     if not img.mask.any():
         abort(404)  # inside the bounds box but outside the footprint
     if info["rescale"]:
@@ -148,8 +156,12 @@ def tilejson(scene_id: str):
     scene, path = _scene(scene_id)
     from rio_tiler.io import Reader
 
-    with Reader(str(path)) as src:
-        minzoom, maxzoom = src.minzoom, src.maxzoom
+    try:
+        with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+            minzoom, maxzoom = src.minzoom, src.maxzoom
+    except (RasterioError, CPLE_BaseError, OSError, ValueError) as e:
+        log.warning("tiles: scene %s unreadable: %s", scene_id, e)
+        abort(404)
     fmt = request.args.get("format", "png")
     if fmt not in FORMATS:
         abort(404)
