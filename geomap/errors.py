@@ -17,6 +17,26 @@ class PeriodParseError(InvalidInput):
     """A period text that none of the supported forms matches."""
 
 
+class UnmappedColumns(InvalidInput):
+    """A file whose columns for required fields were not recognised: nothing was imported.
+
+    Carries what a person needs to map them: the unmapped fields, the file's headers, the
+    mapping geomap recognised and the suggested column for each unmapped field (or None)."""
+
+    def __init__(self, message: str, *, unmapped: list[str], header: list[str],
+                 recognised: dict[str, str], suggested: dict[str, str | None]):
+        super().__init__(message, field=unmapped[0] if unmapped else None)
+        self.unmapped = unmapped
+        self.header = header
+        self.recognised = recognised
+        self.suggested = suggested
+
+    def as_dict(self) -> dict:
+        return {"error": "unmapped_columns", "message": str(self), "unmapped": self.unmapped,
+                "header": self.header, "recognised": self.recognised,
+                "suggested": self.suggested}
+
+
 class NotFound(GeomapError, LookupError):
     """A record that does not exist (or that the caller may not see)."""
 

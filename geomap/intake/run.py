@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from ..boundaries import AdminTagger
 from ..store import UpsertResult
 from ..store.schema import import_batches, quarantine
+from .mapping import require_columns
 from .readers import read_rows
 from .validate import Checked, Validator, resolve_columns
 
@@ -117,6 +118,7 @@ def import_testimonies(
         pass
     header, head_rows = _header(rows)
     columns = resolve_columns(header, mapping)
+    require_columns(header, columns)  # unmapped required fields: stop before writing anything
     units0, units1 = store.boundary_units(0), store.boundary_units(1)
     country = shapely.union_all([u.geometry for u in units0 or units1]) if units0 or units1 \
         else None

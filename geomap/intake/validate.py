@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pyproj import Geod
-from rapidfuzz import process
 from shapely import prepared
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
@@ -18,9 +17,6 @@ from shapely.geometry.base import BaseGeometry
 from ..coords import check_range, parse_geometry, parse_pair
 from ..errors import InvalidInput
 from ..model import (
-    PRECISION_LABELS,
-    RELATIONSHIP_LABELS,
-    VIOLATION_LABELS,
     Precision,
     Relationship,
     Testimony,
@@ -29,25 +25,9 @@ from ..model import (
     precision_for_radius,
 )
 from ..periods import parse_period
+from .mapping import DEFAULT_COLUMNS, radius_unit_m, resolve_columns  # noqa: F401 (re-export)
+from .values import Vocabulary, parse_radius, vocabulary
 
-# field -> column names tried when the caller maps nothing (case-insensitive)
-DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "witness_code": ("witness_code", "witness", "witness_id", "code", "interviewee", "증인",
-                     "증인코드"),
-    "place_text": ("place_text", "place", "location", "place_name", "name", "장소", "지명"),
-    "lat": ("lat", "latitude", "y", "위도"),
-    "lon": ("lon", "lng", "long", "longitude", "x", "경도"),
-    "coordinates": ("coordinates", "coords", "coordinate", "position", "좌표"),
-    "geometry": ("geometry", "wkt", "geom", "geojson"),
-    "radius_m": ("radius_m", "radius", "uncertainty_m", "uncertainty", "반경"),
-    "precision": ("precision", "location_precision", "정밀도"),
-    "period": ("period", "when", "date", "dates", "observed", "기간", "시기"),
-    "violations": ("violations", "violation", "violation_types", "인권침해"),
-    "relationship": ("relationship", "witness_relationship", "relation", "관계"),
-    "interview_date": ("interview_date", "interviewed", "interview", "면담일"),
-    "narrative": ("narrative", "description", "testimony", "account", "진술"),
-    "tier": ("tier", "visibility", "공개범위"),
-}
 DEFAULT_RADIUS_M = 1_000.0  # a reported point with no stated uncertainty: "locality"
 MAX_RADIUS_M = 100_000.0
 
@@ -71,43 +51,26 @@ class Checked:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve_columns(header: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
-    """field -> the column that holds it. An explicit mapping names a column that must exist."""
-    lower = {h.lower(): h for h in header}
-    out: dict[str, str] = {}
-    for fld, col in (mapping or {}).items():
-        if fld not in DEFAULT_COLUMNS:
-            raise InvalidInput(f"mapping: unknown field {fld!r}; fields: "
-                               f"{', '.join(DEFAULT_COLUMNS)}")
-        if col.lower() not in lower:
-            raise InvalidInput(f"mapping: {fld} -> column {col!r}, but the file has no such "
-                               f"column (columns: {', '.join(header)})", field=fld)
-        out[fld] = lower[col.lower()]
-    for fld, names in DEFAULT_COLUMNS.items():
-        if fld not in out:
-            for n in names:
-                if n.lower() in lower and lower[n.lower()] not in out.values():
-                    out[fld] = lower[n.lower()]
-                    break
+# accepted values: codes, the labels the interface shows in every language, documented
+# synonyms (geomap.intake.values, docs/periods.md)
+_VIOLATIONS = vocabulary("violations")
+_RELATIONSHIPS = vocabulary("relationship")
+_PRECISIONS = vocabulary("precision")
+_TIERS = vocabulary("tier")
+
+
+def _split_values(text: str, vocab: Vocabulary) -> list[str]:
+    """The values in a multi-value cell ("torture; forced labour", "강제노동, 고문·가혹행위").
+    "/" separates values too, unless it is part of a label ("Torture / ill-treatment")."""
+    out = []
+    for part in re.split(r"[;,|、\n]", text):
+        if not part.strip():
+            continue
+        if vocab.match(part) is None and "/" in part:
+            out += [p for p in part.split("/") if p.strip()]
+        else:
+            out.append(part)
     return out
-
-
-def _vocab_index(enum, labels) -> dict[str, str]:
-    idx = {}
-    for e in enum:
-        for name in (e.value, e.value.replace("_", " "), labels[e]):
-            idx[_norm(name)] = e.value
-    return idx
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"[\s_\-/]+", " ", s.strip().lower())
-
-
-_VIOLATIONS = _vocab_index(Violation, VIOLATION_LABELS)
-_RELATIONSHIPS = _vocab_index(Relationship, RELATIONSHIP_LABELS)
-_PRECISIONS = _vocab_index(Precision, PRECISION_LABELS)
-_TIERS = {t.value: t.value for t in Tier}
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -123,19 +86,17 @@ class Validator:
         self.border_km = border_km
         self.columns = columns
         self.default_tier = default_tier
+        # a bare number in a column headed "Radius (km)" is in kilometres
+        self.radius_unit_m = radius_unit_m(columns.get("radius_m"))
 
     def _get(self, raw: dict, fld: str) -> str:
         col = self.columns.get(fld)
         return (raw.get(col) or "").strip() if col else ""
 
-    def _vocab(self, value: str, index: dict[str, str], fld: str, probs: list[Problem]):
-        v = index.get(_norm(value))
-        if v is None:
-            choices = sorted(set(index.values()))
-            near = process.extractOne(_norm(value), list(index))
-            hint = f"; did you mean {index[near[0]]!r}?" if near and near[1] >= 60 else ""
-            probs.append(Problem("unknown_value", fld, f"{fld}: {value!r} is not one of "
-                                 f"{', '.join(choices)}{hint}"))
+    def _vocab(self, value: str, vocab: Vocabulary, fld: str, probs: list[Problem]):
+        v = vocab.match(value)
+        if v is None:  # the nearest accepted value, in the value's language
+            probs.append(Problem("unknown_value", fld, vocab.unknown_message(value.strip())))
         return v
 
     def _distance_km(self, p: Point) -> float:
@@ -161,13 +122,12 @@ class Validator:
         rtext = self._get(raw, "radius_m")
         if rtext:
             try:
-                radius = float(rtext.replace(",", "").removesuffix("m").strip())
+                radius = parse_radius(rtext, self.radius_unit_m)
                 if not 0 <= radius <= MAX_RADIUS_M:
                     probs.append(Problem("out_of_range", "radius_m", f"radius {radius:g} m is "
                                          f"outside 0..{MAX_RADIUS_M:g} m"))
-            except ValueError:
-                probs.append(Problem("unparseable", "radius_m",
-                                     f"radius {rtext!r} is not a number of metres"))
+            except InvalidInput as e:
+                probs.append(Problem("unparseable", "radius_m", str(e)))
         precision = None
         if ptext := self._get(raw, "precision"):
             precision = self._vocab(ptext, _PRECISIONS, "precision", probs)
@@ -178,7 +138,7 @@ class Validator:
             except InvalidInput as e:
                 probs.append(Problem("unparseable", "period", str(e)))
         violations = []
-        for v in re.split(r"[;,|/]", self._get(raw, "violations")):
+        for v in _split_values(self._get(raw, "violations"), _VIOLATIONS):
             if v.strip():
                 code_v = self._vocab(v, _VIOLATIONS, "violations", probs)
                 if code_v:

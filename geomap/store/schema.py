@@ -272,6 +272,18 @@ scenes = Table(
     Index("ix_scenes_acquired", "acquired"),
 )
 
+# Named column mappings for imports ("our 2019 spreadsheet"): field -> column header, as JSON.
+# Headers only, never cell values: nothing confidential is kept here.
+column_mappings = Table(
+    "column_mappings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("mapping", Text, nullable=False),  # JSON {"field": "column header", ...}
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 # Tables that carry geometry, and so a bbox index.
 SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 

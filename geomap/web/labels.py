@@ -25,6 +25,7 @@ _VOCAB_MSGIDS = [
     _l("Deliberate starvation"), _l("Sexual violence"), _l("Enforced disappearance"),
     _l("Death in custody"), _l("Forced abortion / infanticide"), _l("Public execution"),
     _l("Was detained there"), _l("Saw directly"), _l("Heard from a victim"), _l("Hearsay"),
+    _l("Internal"), _l("Partner"), _l("Public"),
 ]
 
 
