@@ -354,12 +354,15 @@ def _run_bounded(args: tuple, seconds: float, name: str) -> dict:
         raise InvalidInput(f"{name}: converting it took longer than the limit of {seconds:g} s "
                            "(an administrator can add large images on the command line with "
                            "geomap imagery add --time-limit)")
-    if status == "died":
-        log.warning("imagery: converting %s stopped the converter (exit code %s)", name,
-                    proc.exitcode)
+    if status == "died" and (proc.exitcode or 0) < 0:
+        # killed by a signal while reading the file (GDAL crashed on it): the file's doing
+        log.warning("imagery: converting %s stopped the converter (signal %s)", name,
+                    -proc.exitcode)
         raise InvalidInput(f"{name}: damaged or truncated image (the converter stopped "
                            "while reading it)")
-    raise RuntimeError(f"ingest of {name} failed: {payload}")
+    # the child could not run (a program without a `__main__` guard, no memory to start...)
+    raise RuntimeError(f"ingest of {name} failed in its child process "
+                       f"(exit code {proc.exitcode}): {payload}")
 
 
 def ingest(
