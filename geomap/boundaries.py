@@ -1,4 +1,5 @@
-"""Administrative boundaries: import from any vector format GDAL reads, and tag locations with
+"""Administrative boundaries: import from a short list of vector formats that hold their own
+features (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, KML; never VRT), and tag locations with
 the province they fall in.
 
 Distances are measured in metres in UTM zone 52N (EPSG:32652), which covers the peninsula with
@@ -52,6 +53,53 @@ class BoundaryImportReport:
         return out
 
 
+# Formats a boundary file may be: ones that hold their own features. VRT and other formats that
+# name further files or URLs to read (or that GDAL would fetch over the network) are refused.
+# Extension -> (GDAL drivers that may open it, a test of the file's first bytes)
+VECTOR_FORMATS: dict[str, tuple[frozenset[str], Callable[[bytes], bool]]] = {
+    ".gpkg": (frozenset({"GPKG"}), lambda b: b.startswith(b"SQLite format 3\0")),
+    ".shp": (frozenset({"ESRI Shapefile"}), lambda b: b[:4] == b"\x00\x00\x27\x0a"),
+    ".geojson": (frozenset({"GeoJSON"}), lambda b: _text_start(b).startswith(b"{")),
+    ".json": (frozenset({"GeoJSON"}), lambda b: _text_start(b).startswith(b"{")),
+    ".fgb": (frozenset({"FlatGeobuf"}), lambda b: b.startswith(b"fgb\x03")),
+    ".kml": (frozenset({"KML", "LIBKML"}),
+             lambda b: _text_start(b).startswith(b"<") and b"<kml" in b),
+}
+_SNIFF_BYTES = 4096
+
+
+def _text_start(b: bytes) -> bytes:
+    return b.removeprefix(b"\xef\xbb\xbf").lstrip()
+
+
+def check_vector_format(path: Path) -> str:
+    """The GDAL driver for a boundary file, or InvalidInput when it is not an allowed format.
+
+    Checked twice before any feature is read: the extension and the file's first bytes must
+    agree (a VRT renamed .geojson starts with '<', not '{'), and the driver GDAL itself picks
+    must be on the list (GDAL picks by content, not by name)."""
+    accepted = ", ".join(sorted(VECTOR_FORMATS))
+    fmt = VECTOR_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(f"{path.name}: boundary files must be one of {accepted} "
+                           f"(not {path.suffix or 'a file without an extension'})")
+    drivers, looks_right = fmt
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not looks_right(head):
+        raise InvalidInput(f"{path.name}: the content is not {' or '.join(sorted(drivers))} "
+                           f"as its name says; boundary files must be one of {accepted}")
+    try:
+        driver = pyogrio.read_info(path)["driver"]
+    except Exception as e:  # pyogrio raises DataSourceError and friends
+        raise InvalidInput(f"{path.name}: cannot be read as vector data ({e})") from None
+    if driver not in drivers:
+        raise InvalidInput(f"{path.name}: GDAL reads it as {driver}, not "
+                           f"{' or '.join(sorted(drivers))}; boundary files must be one of "
+                           f"{accepted}")
+    return driver
+
+
 def _clean(v) -> str | None:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
@@ -82,6 +130,7 @@ def read_boundaries(
     """
     path = check_local_path(path)
     report = BoundaryImportReport(source=str(path.name), level=level)
+    check_vector_format(path)
     try:
         gdf = pyogrio.read_dataframe(path)
     except Exception as e:  # pyogrio raises DataSourceError and friends

@@ -16,7 +16,10 @@ _REMOTE = re.compile(r"^(/vsi[a-z0-9_]+/|[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
 
 def check_local_path(path: str | Path) -> Path:
     s = str(path)
-    if _REMOTE.match(s) or "/vsi" in s.lower():
+    # GDAL reads a path as virtual only when it starts with /vsi...: a local folder such as
+    # /home/vsingh/ or a file named vsicurl.vrt is an ordinary path (GDAL's network access is
+    # switched off for the whole process anyway: geomap.offline)
+    if _REMOTE.match(s.lstrip()):
         raise InvalidInput(f"{s!r}: only local files are accepted (no URLs or GDAL /vsi paths)")
     p = Path(s)
     if not p.is_file():
