@@ -99,7 +99,9 @@ class Limits:
         return cls(**values)
 
 
-_PATHLIKE = re.compile(r"""(?<![\w.])/(?:[^\s'"():,;/]+/)*[^\s'"():,;/]+""")
+_PROJ_FAILURE = re.compile(r"coordinate operation|projection domain|units factor|"
+                           r"transform|PROJ", re.IGNORECASE)
+_PATHLIKE = re.compile(r"""(?<![\w.:/])/(?:[^\s'"():,;/]+/)*[^\s'"():,;/]+""")
 
 
 def display_name(raw: str | None) -> str:
@@ -295,8 +297,13 @@ def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress
         return "invalid", msg if msg.startswith(f"{name}:") else f"{name}: {msg}"
     except _input_errors() as e:
         log.info("imagery: %s refused:\n%s", name, traceback.format_exc())
-        what = type(e).__name__ if not str(e).strip() else str(e)
-        return "invalid", f"{name}: damaged or truncated image, or a kind geomap cannot read ({what})"
+        what = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        what = what.split(" from '{")[0]  # PROJ follows with a page of PROJJSON
+        if _PROJ_FAILURE.search(what) or type(e).__name__ in ("CRSError", "ProjError"):
+            return "invalid", (f"{name}: its coordinate reference system or coordinates cannot "
+                               f"be converted to longitude and latitude ({what})")
+        return "invalid", (f"{name}: damaged or truncated image, or a kind geomap cannot read "
+                           f"({what})")
     except Exception as e:  # a fault of ours or of the server (disk full...), not of the file
         return "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
