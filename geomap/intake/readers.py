@@ -116,7 +116,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     from charset_normalizer import from_bytes
 
     guesses = [m.encoding for m in from_bytes(data[:1_000_000])]
-    if any(g in KOREAN for g in guesses) or _plausible_cp949(data):
+    if any(g in KOREAN for g in guesses) or _looks_cp949(data):
         return _strict(data, "cp949", "CP949", name), "CP949"
     utf = next((g for g in guesses if g.startswith(("utf_16", "utf_32"))), None)
     if utf:
@@ -127,15 +127,14 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
                        "it as UTF-8 (Excel: \"CSV UTF-8\") and import it again")
 
 
-def _plausible_cp949(data: bytes) -> bool:
-    """Strict CP949 that gives Korean text (short files defeat statistical detectors)."""
-    try:
-        text = data.decode("cp949")
-    except UnicodeDecodeError:
-        return False
-    wide = [ch for ch in text if ord(ch) > 127]
-    hangul = sum(1 for ch in wide if "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e")
-    return bool(wide) and hangul >= 0.8 * len(wide)
+def _looks_cp949(data: bytes) -> bool:
+    """Korean text in CP949, perhaps with a few damaged bytes (short files defeat statistical
+    detectors): nearly all non-ASCII characters are Hangul, and broken sequences are rare."""
+    text = data.decode("cp949", "replace")
+    broken = text.count("\ufffd")
+    wide = sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
+    hangul = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e")
+    return hangul > 0 and hangul >= 0.8 * wide and hangul >= 10 * broken
 
 
 def _strict(data: bytes, codec: str, label: str, name: str) -> str:
