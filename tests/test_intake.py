@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -303,6 +304,16 @@ def test_upload_page_shows_the_validation_report(ref_store, settings, tmp_path):
     with f.open("rb") as fh:
         r = c.post("/import/", data={"csrf_token": token, "file": (fh, "u.csv")},
                    content_type="multipart/form-data")
+    # the mapping step: the first rows as text, columns chosen, then Import
+    html = r.data.decode()
+    assert r.status_code == 200 and "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    action = re.search(r'action="(/import/map/[^"]+)"', html)[1]
+    r = c.post(action, data={"csrf_token": csrf_from(html), "col-witness_code": "witness_code",
+                             "col-place_text": "place", "col-lat": "lat", "col-lon": "lon",
+                             "col-radius_m": "radius_m", "col-period": "period",
+                             "col-violations": "violations",
+                             "col-relationship": "relationship",
+                             "col-narrative": "narrative"})
     html = r.data.decode()
     assert r.status_code == 200 and "no witness code" in html and "<b>x</b>" not in html
     assert ref_store.count_testimonies() == 1

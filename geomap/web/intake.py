@@ -2,60 +2,161 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound, UnmappedColumns
 from ..gazetteer import Gazetteer
 from ..geocode import geocode_pending
+from ..intake.mapping import DEFAULT_COLUMNS, preview
+from ..intake.pending import PendingUploads
 from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
 from ..policy import SYSTEM, Permission
-from . import get_store
+from ..store.mappings import MappingStore
+from . import get_settings, get_store
 from .security import current_principal, require
 
 bp = Blueprint("intake", __name__, url_prefix="/import")
 ALLOWED = {".csv", ".tsv", ".txt", ".xlsx", ".geojson", ".json", ".kml", ".kmz"}
 
 
+# geomap fields in the order the mapping step shows them, with their translated names
+def _field_labels() -> dict[str, str]:
+    return {
+        "witness_code": _("Witness code (required)"),
+        "place_text": _("Place name"),
+        "lat": _("Latitude"),
+        "lon": _("Longitude"),
+        "coordinates": _("Coordinates (one column)"),
+        "geometry": _("Geometry (WKT or GeoJSON)"),
+        "radius_m": _("Uncertainty radius"),
+        "precision": _("Location precision"),
+        "period": _("Period"),
+        "violations": _("Violations"),
+        "relationship": _("Witness's relationship"),
+        "interview_date": _("Interview date"),
+        "narrative": _("Narrative"),
+        "tier": _("Visibility tier"),
+    }
+
+
+def _pending() -> PendingUploads:
+    return PendingUploads(get_settings().instance_path / "uploads-pending")
+
+
+def _missing_message(missing: list[str]) -> str:
+    labels = _field_labels()
+    names = [labels.get(m) or _("Location (latitude and longitude, coordinates, geometry or "
+                                "place name)") for m in missing]
+    return _("No column was recognised for: %(fields)s. Choose the columns below; nothing has "
+             "been imported yet.", fields=", ".join(names))
+
+
+def _mapping_page(upload_id: str, name: str, path: Path, mapping: dict | None = None,
+                  error: str | None = None, report=None, status: int = 200,
+                  mapping_name: str = ""):
+    info = preview(path, mapping)
+    chosen = {**info["suggested"], **info["columns"]}
+    if error is None and info["missing"]:
+        error = _missing_message(info["missing"])
+    return render_template("import.html", step="map", upload_id=upload_id, source=name,
+                           preview=info, chosen=chosen, fields=_field_labels(), error=error,
+                           report=report, mapping_name=mapping_name,
+                           saved=MappingStore(get_store()).names()), status
+
+
+def _upload_form(error: str | None = None, status: int = 200):
+    return render_template("import.html", step="upload", error=error, report=None,
+                           saved=MappingStore(get_store()).names()), status
+
+
 @bp.route("/", methods=["GET", "POST"])
 def upload():
+    """Step 1: choose a file (and optionally a saved mapping); the file is kept server-side
+    under a random id and the mapping step shows its first rows."""
     require(Permission.EDIT)
-    report, error = None, None
-    if request.method == "POST":
-        f = request.files.get("file")
-        name = secure_filename(f.filename or "") if f else ""
-        if not f or not name:
-            error = _("Choose a file to import.")
-        elif Path(name).suffix.lower() not in ALLOWED:
-            error = _("Unsupported file type: use CSV, XLSX, GeoJSON, KML or KMZ.")
-        else:
-            # a private temporary directory per upload, under a name we choose
-            with tempfile.TemporaryDirectory(prefix="geomap-upload-") as tmp:
-                path = Path(tmp) / ("upload" + Path(name).suffix.lower())
-                f.save(path)
-                try:
-                    report = import_testimonies(
-                        get_store(), path, actor=current_principal().username,
-                        dry_run=bool(request.form.get("dry_run")), source=name)
-                except InvalidInput as e:  # the file is refused as a whole: nothing stored
-                    error = _("This file cannot be imported: %(reason)s", reason=str(e))
+    if request.method == "GET":
+        return _upload_form()
+    f = request.files.get("file")
+    name = secure_filename(f.filename or "") if f else ""
+    if not f or not name:
+        return _upload_form(_("Choose a file to import."), 400)
+    suffix = Path(name).suffix.lower()
+    if suffix not in ALLOWED:
+        return _upload_form(_("Unsupported file type: use CSV, XLSX, GeoJSON, KML or KMZ."), 400)
+    mapping, mapping_name = None, request.form.get("saved_mapping") or ""
+    if mapping_name:
+        try:
+            mapping = MappingStore(get_store()).get(mapping_name)
+        except NotFound:
+            return _upload_form(_("No saved mapping is called %(name)s.", name=mapping_name),
+                                400)
+    pending = _pending()
+    upload_id = pending.save(f.stream, suffix, current_principal().username, name)
+    path, _name = pending.get(upload_id, current_principal().username)
+    try:
+        return _mapping_page(upload_id, name, path, mapping, mapping_name=mapping_name)
+    except InvalidInput as e:  # unreadable file, or a saved mapping naming absent columns
+        if mapping is not None:
+            return _mapping_page(upload_id, name, path, None, error=str(e), status=400)
+        pending.delete(upload_id)
+        return _upload_form(str(e), 400)
+
+
+@bp.post("/map/<upload_id>")
+def import_mapped(upload_id: str):
+    """Step 2: import the kept file with the columns chosen per field (a check-only run keeps
+    the file for another try); the mapping may be saved under a name for later uploads."""
+    require(Permission.EDIT)
+    actor = current_principal().username
+    pending = _pending()
+    try:
+        path, name = pending.get(upload_id, actor)
+    except NotFound:
+        abort(404)
+    header = preview(path, {})["header"]
+    mapping = {}
+    for fld in DEFAULT_COLUMNS:
+        col = request.form.get(f"col-{fld}", "")
+        if col and col not in header:
+            return _mapping_page(upload_id, name, path, None, status=400, error=_(
+                "The file has no column %(col)s.", col=col))
+        mapping[fld] = col  # "" = not in this file
+    save_as = (request.form.get("mapping_name") or "").strip()
+    dry_run = bool(request.form.get("dry_run"))
+    try:
+        report = import_testimonies(get_store(), path, actor=actor, mapping=mapping,
+                                    dry_run=dry_run, source=name)
+    except UnmappedColumns as e:
+        return _mapping_page(upload_id, name, path, mapping, status=400,
+                             error=_missing_message(e.unmapped), mapping_name=save_as)
+    except InvalidInput as e:
+        return _mapping_page(upload_id, name, path, mapping, error=str(e), status=400,
+                             mapping_name=save_as)
+    if save_as:
+        try:
+            MappingStore(get_store()).save(save_as, {f: c for f, c in mapping.items() if c},
+                                           actor)
+        except InvalidInput as e:
+            return _mapping_page(upload_id, name, path, mapping, error=str(e), status=400,
+                                 report=report, mapping_name=save_as)
+    if dry_run:
+        return _mapping_page(upload_id, name, path, mapping, report=report,
+                             mapping_name=save_as)
+    pending.delete(upload_id)
     geocoded = None
-    if report is not None and not report.dry_run and report.inserted:
+    if report.inserted:
         from ..corroboration import run_linking
 
         store = get_store()
         gaz = Gazetteer.from_store(store, SYSTEM)
-        # this file's testimonies only, so the counts shown are about this upload
-        geocoded = geocode_pending(store, gaz, actor=current_principal().username,
-                                   keys=report.keys)
+        geocoded = geocode_pending(store, gaz, actor=actor)
         run_linking(store, gaz)  # new testimonies get their candidate links at once
-    status = 400 if error else 200
-    return render_template("import.html", report=report, error=error,
-                           geocoded=geocoded), status
+    return render_template("import.html", step="done", report=report, error=None,
+                           geocoded=geocoded, saved=MappingStore(get_store()).names())
 
 
 @bp.get("/quarantine")
