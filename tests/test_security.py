@@ -529,3 +529,149 @@ def test_audit_verify_command_fails_and_names_the_entry(audited_store, settings)
     _tamper(audited_store, "UPDATE audit_log SET details = '{}' WHERE id = 4")
     bad = runner.invoke(main, ["--instance", str(settings.instance_path), "audit", "verify"])
     assert bad.exit_code == 1 and "FAIL entry 4:" in bad.output
+
+
+# -- issue 9: sessions, sign-in and files behind a real deployment --------------------------------
+def _session_rows(store, user_id=None) -> int:
+    with store.read() as c:
+        if user_id is None:
+            return c.exec_driver_sql("SELECT count(*) FROM sessions").scalar_one()
+        return c.exec_driver_sql("SELECT count(*) FROM sessions WHERE user_id = ?",
+                                 (user_id,)).scalar_one()
+
+
+def test_password_reset_ends_every_session(app):
+    from click.testing import CliRunner
+
+    from geomap.cli import main
+
+    settings = app.config["GEOMAP_SETTINGS"]
+    store = app.extensions["geomap_store"]
+    phished, user, _, codes = _client_as(app, "researcher")
+    laptop = https_client(app)  # a second session of the same user (another browser)
+    password_step(laptop, user.username)
+    assert code_step(laptop, codes[0]).status_code == 302
+    assert phished.get("/api/stats").status_code == 200
+    assert laptop.get("/api/stats").status_code == 200
+    assert _session_rows(store, user.id) == 2
+    r = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "users",
+                                  "reset-password", user.username, "--password-stdin"],
+                           input="a brand new passphrase\n")
+    assert r.exit_code == 0, r.output
+    assert _session_rows(store, user.id) == 0
+    assert phished.get("/api/stats").status_code == 401
+    assert laptop.get("/api/stats").status_code == 401
+    assert phished.get("/").status_code == 302
+
+
+def test_anonymous_login_pages_write_no_session_rows(app):
+    store = app.extensions["geomap_store"]
+    before = _session_rows(store)
+    for _ in range(20):  # cookie-less visitors
+        assert https_client(app).get("/login").status_code == 200
+    c = https_client(app)
+    token = csrf_from(c.get("/login").data.decode())
+    # the form still carries a working CSRF token (in a signed cookie, not a row)
+    r = c.post("/login", data={"username": "nobody", "password": "wrong", "csrf_token": token})
+    assert r.status_code == 401
+    assert c.post("/login", data={"username": "nobody", "password": "wrong"}).status_code == 400
+    other = https_client(app)
+    other.get("/login")
+    assert other.post("/login", data={"username": "nobody", "password": "wrong",
+                                      "csrf_token": "forged"}).status_code == 400
+    assert _session_rows(store) == before
+    # a correct password is what first earns a row
+    user, secret, _ = make_user(store)
+    sign_in(c, user.username, secret)
+    assert _session_rows(store, user.id) == 1
+
+
+def test_a_tampered_anonymous_session_cookie_is_ignored(app):
+    c = https_client(app)
+    c.get("/login")
+    value = c.get_cookie("__Host-geomap-pre").value
+    c.set_cookie("__Host-geomap-pre", value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+    token = csrf_from(c.get("/login").data.decode())  # a fresh token, fresh cookie
+    assert c.post("/login", data={"username": "nobody", "password": "wrong",
+                                  "csrf_token": token}).status_code == 401
+
+
+def test_expired_session_rows_are_purged_continually(app):
+    from dataclasses import replace
+
+    settings = app.config["GEOMAP_SETTINGS"]
+    store = app.extensions["geomap_store"]
+    short = create_app(replace(settings, session_idle_s=1), store)
+    short.config["TESTING"] = True
+    _, old, _, _ = _client_as(short, "viewer")
+    assert _session_rows(store, old.id) == 1
+    time.sleep(1.2)
+    _client_as(short, "viewer")  # any new session tidies up the expired ones
+    assert _session_rows(store, old.id) == 0
+
+
+def test_refused_second_factor_is_recorded(app):
+    store = app.extensions["geomap_store"]
+    user, secret, _ = make_user(store)
+    c = https_client(app)
+    password_step(c, user.username)
+    statuses = [code_step(c, "000000").status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    with store.read() as conn:
+        outcomes = [r[0] for r in conn.exec_driver_sql(
+            "SELECT outcome FROM login_attempts WHERE username = ?", (user.username,)).all()]
+        refused = [r[0] for r in conn.exec_driver_sql(
+            "SELECT details FROM audit_log WHERE action = 'signin.refused' AND target = ?",
+            (f"user:{user.username}",)).all()]
+    assert outcomes.count("refused") == 1
+    assert len(refused) == 1 and '"second factor"' in refused[0]
+
+
+def test_refused_enrolment_code_is_recorded(app):
+    store = app.extensions["geomap_store"]
+    user, _, _ = make_user(store, enrol=False)
+    c = https_client(app)
+    password_step(c, user.username)
+    statuses = [code_step(c, "000000", "/login/enrol").status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    with store.read() as conn:
+        outcomes = [r[0] for r in conn.exec_driver_sql(
+            "SELECT outcome FROM login_attempts WHERE username = ?", (user.username,)).all()]
+    assert outcomes.count("refused") == 1
+
+
+@pytest.mark.parametrize("target,ok", [
+    ("/", True), ("/sites/3?tier=partner&q=a%20b", True), ("/sites/요덕", True),
+    ("/imagery/compare?left=a&right=b", True),
+    ("//evil.example", False), ("/\\evil.example", False), ("/%5Cevil.example", False),
+    ("/%2F%2Fevil.example", False), ("/a//b", False), ("https://evil.example/", False),
+    ("javascript:alert(1)", False), ("evil", False), ("", False), (None, False),
+    ("/\r\nSet-Cookie: x=1", False), ("/%0d%0aSet-Cookie:x=1", False),
+    ("/%250d%250aSet-Cookie:x=1", False), ("/%E2%80%A8", False), ("/\x00", False),
+    ("/" + "a" * 5000, False),
+])
+def test_next_must_be_a_plain_path_on_this_site(target, ok):
+    from geomap.web.security import valid_next
+
+    assert valid_next(target) is ok
+
+
+def test_database_file_is_private(tmp_path):
+    import stat
+
+    from geomap.config import load_settings
+    from geomap.store import Store
+
+    settings = load_settings(tmp_path / "new-instance")
+    assert stat.S_IMODE(settings.instance_path.stat().st_mode) == 0o700
+    store = Store.for_instance(settings)
+    make_user(store)  # a write: WAL and shared-memory files exist now
+    db = settings.instance_path / "geomap.sqlite3"
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    store.close()
+    # a database an older version left readable to others is tightened when opened
+    db.chmod(0o644)
+    Store.for_instance(load_settings(settings.instance_path)).close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
