@@ -85,14 +85,14 @@ def write_catalogue(scenes: list[Scene], out_dir: Path, imagery_root: Path | Non
         raise InvalidInput(f"{out_dir}: not empty and not a geomap imagery catalogue; "
                            "choose a new folder")
     # build beside the destination (same depth: relative hrefs stay right), then swap in
-    work = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp"
+    work = out_dir.parent / f".geomap-stac-{uuid.uuid4().hex[:8]}-building"
     work.mkdir(parents=True)
     try:
         cat = pystac.Catalog(id=CATALOGUE_ID, description="Imagery scenes held by geomap")
         items = [scene_item(s) for s in scenes]
         for it in items:
             cat.add_item(it)
-        cat.normalize_hrefs(str(work))
+        cat.normalize_hrefs(str(work) + os.sep)  # a folder, whatever its name
         for s, it in zip(scenes, items, strict=True):
             item_dir = Path(it.get_self_href()).parent
             item_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def write_catalogue(scenes: list[Scene], out_dir: Path, imagery_root: Path | Non
         cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
         old = None
         if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
+            old = out_dir.parent / f".geomap-stac-{uuid.uuid4().hex[:8]}-old"
             out_dir.rename(old)
         work.rename(out_dir)
         if old is not None:
