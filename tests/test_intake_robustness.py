@@ -8,11 +8,13 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import zipfile
+from html import unescape
 
 import pytest
 from click.testing import CliRunner
@@ -64,11 +66,21 @@ def signed_in_researcher(settings, store):
 
 
 def upload(client, name: str, data: bytes):
+    """Both steps of the upload page: the file, then Import with the columns as recognised."""
     from .conftest import csrf_from
 
     token = csrf_from(client.get("/import/").data.decode())
-    return client.post("/import/", data={"csrf_token": token, "file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    r = client.post("/import/", data={"csrf_token": token, "file": (io.BytesIO(data), name)},
+                    content_type="multipart/form-data")
+    if r.status_code != 200:
+        return r
+    html = r.data.decode()
+    action = re.search(r'action="(/import/map/[^"]+)"', html)[1]
+    form = {"csrf_token": csrf_from(html)}
+    for fld, options in re.findall(r'<select name="col-(\w+)">(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        form[f"col-{fld}"] = unescape(chosen[1]) if chosen else ""
+    return client.post(action, data=form)
 
 
 # -- item 1: duplicate bad rows and blank rows ---------------------------------------------------

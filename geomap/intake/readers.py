@@ -186,7 +186,9 @@ def _csv_rows(text: str, p: Path) -> Iterator[tuple[int, Row]]:
         for i, values in enumerate(reader, start=2):
             yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
     except csv.Error as e:
-        raise InvalidInput(f"{p.name}: line {reader.line_num}: {e}") from None
+        why = (f"a field is longer than {csv.field_size_limit():,} characters (an unclosed "
+               "quote?)" if "field limit" in str(e) else str(e))
+        raise InvalidInput(f"{p.name}: line {reader.line_num}: {why}") from None
 
 
 def _xlsx(p: Path) -> Rows:

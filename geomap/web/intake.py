@@ -102,8 +102,8 @@ def upload():
     except InvalidInput as e:  # unreadable file, or a saved mapping naming absent columns
         if mapping is not None:
             return _mapping_page(upload_id, name, path, None, error=str(e), status=400)
-        pending.delete(upload_id)
-        return _upload_form(str(e), 400)
+        pending.delete(upload_id)  # the file is refused as a whole: nothing stored
+        return _upload_form(_("This file cannot be imported: %(reason)s", reason=str(e)), 400)
 
 
 @bp.post("/map/<upload_id>")
@@ -133,9 +133,9 @@ def import_mapped(upload_id: str):
     except UnmappedColumns as e:
         return _mapping_page(upload_id, name, path, mapping, status=400,
                              error=_missing_message(e.unmapped), mapping_name=save_as)
-    except InvalidInput as e:
-        return _mapping_page(upload_id, name, path, mapping, error=str(e), status=400,
-                             mapping_name=save_as)
+    except InvalidInput as e:  # a refusal: nothing stored
+        return _mapping_page(upload_id, name, path, mapping, status=400, mapping_name=save_as,
+                             error=_("This file cannot be imported: %(reason)s", reason=str(e)))
     if save_as:
         try:
             MappingStore(get_store()).save(save_as, {f: c for f, c in mapping.items() if c},
@@ -153,7 +153,8 @@ def import_mapped(upload_id: str):
 
         store = get_store()
         gaz = Gazetteer.from_store(store, SYSTEM)
-        geocoded = geocode_pending(store, gaz, actor=actor)
+        # this file's testimonies only, so the counts shown are about this upload
+        geocoded = geocode_pending(store, gaz, actor=actor, keys=report.keys)
         run_linking(store, gaz)  # new testimonies get their candidate links at once
     return render_template("import.html", step="done", report=report, error=None,
                            geocoded=geocoded, saved=MappingStore(get_store()).names())
