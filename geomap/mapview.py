@@ -19,6 +19,7 @@ from .layers.boundaries import BoundariesLayer
 from .layers.controls import Legend, PeriodFilter, StatusBox
 from .layers.sites import SitesLayer
 from .layers.testimonies import TestimoniesLayer
+from .layers.text import check_layers, html_text
 
 CENTER = (40.3, 127.4)
 ZOOM = 7
@@ -54,10 +55,12 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
     BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
                  urls.basemap_attribution, urls.basemap_maxzoom).add_to(m)
     for sc in scenes:  # imagery scenes as overlays named by date and sensor, off at first
+        # the layer control and the attribution insert these as HTML: sensor and licence are
+        # a person's text, so they go in as text
         folium.raster_layers.TileLayer(
-            tiles=sc["tiles"], name=f'{text["imagery"]}: {sc["label"]}', overlay=True,
-            show=False, attr=sc["attribution"] or text["imagery"], max_native_zoom=sc["maxzoom"],
-            max_zoom=19, bounds=sc["bounds"]).add_to(m)
+            tiles=sc["tiles"], name=html_text(f'{text["imagery"]}: {sc["label"]}'), overlay=True,
+            show=False, attr=html_text(sc["attribution"] or text["imagery"]),
+            max_native_zoom=sc["maxzoom"], max_zoom=19, bounds=sc["bounds"]).add_to(m)
     BoundariesLayer(text["provinces"], {"url": urls.boundaries, "labels": text}).add_to(m)
     common = {"labels": text, **vocab}
     TestimoniesLayer(text["testimonies"], {
@@ -81,6 +84,7 @@ def render_parts(m: folium.Map, static_url: Callable[[str], str]) -> MapParts:
     fig = Figure()
     fig.add_child(m)
     localise(fig, static_url)  # before render: render() is what emits the links
+    check_layers(fig)  # no layer name or attribution holds markup
     fig.render()
     parts = MapParts(
         head=fig.header.render(), body=fig.html.render(), script=fig.script.render(),

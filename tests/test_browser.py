@@ -282,3 +282,67 @@ def test_swipe_comparison_shows_each_date_on_its_side(browser, live_store, live_
     assert shot[h // 2, int(w * 0.58)][0] > 150  # the divider moved: the red scene shows there
     assert page.console_errors == [] and page.csp == []
     ctx.close()
+
+
+def test_a_licence_with_a_meta_refresh_is_text_on_the_map_and_compare_page(browser, tmp_path):
+    """A scene whose sensor and licence hold markup: on the map (layer control, attribution)
+    and on the compare page they show as text, create no element, and the page stays put."""
+    from datetime import date
+
+    from geomap.config import load_settings
+    from geomap.imagery import ingest
+    from geomap.store import Store
+    from geomap.store.scenes import SceneStore
+
+    from .test_imagery import make_tif
+
+    meta = '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/">'
+    img = "<img src=x onerror=\"window.pwned = 'img'\">"
+    script = "</script><script>window.pwned = 'script'</script>"
+    sensor, licence = f"S1 {img} {script}", f"CC-BY {meta} {img} <b id=gm-pwn>b</b>"
+    settings = load_settings(tmp_path / "instance")
+    store = Store.for_instance(settings)
+    scene = ingest(make_tif(tmp_path / "scene.tif"), settings.instance_path / "imagery",
+                   date(2014, 5, 1), actor="t", sensor=sensor, licence=licence)
+    SceneStore(store).add(scene, actor="t")
+    base, stop = serve_in_thread(create_app(settings, store))
+    try:
+        ctx, page = _new_page(browser, store, base, role="analyst")
+        navigations = []
+        page.on("framenavigated",
+                lambda f: f == page.main_frame and navigations.append(f.url))
+
+        def assert_inert(url):
+            page.wait_for_timeout(1000)  # room for a refresh to fire, were there one
+            assert page.url == url and navigations == []
+            assert page.locator('meta[http-equiv="refresh"]').count() == 0
+            assert page.locator("img[src='x'], #gm-pwn").count() == 0
+            assert page.evaluate("window.pwned === undefined")
+            assert not [u for u in page.requests if "127.0.0.1:9/" in u]
+
+        # the map: the overlay's name in the layer control, its licence in the attribution
+        wait_until(page, "document.querySelector('.leaflet-control-layers-overlays')")
+        name = page.locator(".leaflet-control-layers-overlays label", has_text="2014-05-01")
+        assert f"2014-05-01 {sensor}" in name.inner_text()
+        name.locator("input").check()
+        attribution = page.locator(".leaflet-control-attribution")
+        wait_until(page, "document.querySelector('.leaflet-control-attribution')"
+                         ".textContent.includes('CC-BY')")
+        assert licence in attribution.inner_text()
+        assert_inert(base + "/")
+
+        # the compare page: title labels, scene choices and the attribution
+        url = f"{base}/imagery/compare?a={scene.id}&b={scene.id}"
+        page.goto(url)
+        navigations.clear()
+        wait_until(page, "document.querySelector('#gm-compare-map .leaflet-control-attribution')"
+                         " && document.querySelector('#gm-compare-map "
+                         ".leaflet-control-attribution').textContent.includes('CC-BY')")
+        assert licence in page.locator("#gm-compare-map .leaflet-control-attribution").inner_text()
+        assert sensor in page.locator(".gm-compare-labels").inner_text()
+        assert_inert(url)
+        assert page.dialogs == [] and page.console_errors == [] and page.csp == []
+        ctx.close()
+    finally:
+        stop()
+        store.close()

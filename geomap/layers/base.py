@@ -8,6 +8,8 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from jinja2 import Template
 
+from .text import html_text
+
 
 class ScriptLayer(JSCSSMixin, Layer):
     js_function = ""  # geomap.<name>(map, layer, config)
@@ -22,7 +24,8 @@ geomap.{{ this.js_function }}({{ this._parent.get_name() }}, {{ this.get_name() 
 """)
 
     def __init__(self, name: str, config: dict, overlay: bool = True, show: bool = True):
-        super().__init__(name=name, overlay=overlay, control=True, show=show)
+        # the layer control inserts the name as HTML
+        super().__init__(name=html_text(name), overlay=overlay, control=True, show=show)
         self._name = type(self).__name__
         self.config = config
 

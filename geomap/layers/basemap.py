@@ -5,6 +5,8 @@ from __future__ import annotations
 from folium.map import Layer
 from jinja2 import Template
 
+from .text import html_text
+
 
 class BasemapLayer(Layer):
     _template = Template("""
@@ -19,7 +21,9 @@ var {{ this.get_name() }} = L.tileLayer({{ this.url|tojson }},
 """)
 
     def __init__(self, url: str, bounds, name: str, attribution: str, maxzoom: int):
-        super().__init__(name=name, overlay=False, control=True, show=True)
+        # Leaflet inserts the layer name and the attribution as HTML
+        super().__init__(name=html_text(name), overlay=False, control=True, show=True)
         self._name = "Basemap"
-        self.url, self.bounds, self.attribution = url, [list(b) for b in bounds], attribution
+        self.url, self.bounds = url, [list(b) for b in bounds]
+        self.attribution = html_text(attribution)
         self.maxzoom = int(maxzoom)

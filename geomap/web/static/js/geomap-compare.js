@@ -13,7 +13,8 @@
   const bounds = L.latLngBounds(d.bounds[0], d.bounds[1]);
   function layer(scene) {
     return L.tileLayer(scene.tiles, { bounds: L.latLngBounds(scene.bounds[0], scene.bounds[1]),
-      maxNativeZoom: scene.maxzoom, maxZoom: 19, attribution: scene.attribution });
+      // Leaflet inserts attributions as HTML: the licence is a person's text
+      maxNativeZoom: scene.maxzoom, maxZoom: 19, attribution: geomap.htmlText(scene.attribution) });
   }
   const left = layer(d.left).addTo(map), right = layer(d.right).addTo(map);
   // the scenes' extent (they were chosen because they cover the site), at most the site's area

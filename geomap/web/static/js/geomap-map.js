@@ -65,11 +65,10 @@
         style: { color: "#5b4a3a", weight: 1.2, opacity: 0.9, fillOpacity: 0.03, fillColor: "#5b4a3a" },
         onEachFeature: function (f, lyr) {
           const p = f.properties;
-          const t = el("div", { class: "gm-tip" }, [
+          lyr.bindTooltip(el("div", { class: "gm-tip" }, [  // nodes: names are text
             el("strong", { text: p.name_en }),
             p.name_ko ? el("span", { class: "gm-ko", text: " " + p.name_ko }) : null,
-          ]);
-          lyr.bindTooltip(t, { sticky: true });
+          ]), { sticky: true });
         },
       }).eachLayer(function (l) { layer.addLayer(l); });
       geomap.state.boundaries = fc.features.length;
@@ -140,8 +139,8 @@
           m.bindPopup(function () { return sitePopup(p, cfg); }, { minWidth: 320, maxWidth: 460, className: "gm-site-popup" });
           m.on("popupopen", function () { showLinks(p, [lat, lon]); });
           m.on("popupclose", function () { lines.clearLayers(); });
-          m.bindTooltip(p.name, { direction: "top", offset: [0, -6] });  // Leaflet sets tooltip strings as HTML...
-          m.getTooltip().setContent(el("span", { text: p.name }));        // ...so replace it with a text node
+          // Leaflet sets tooltip strings as HTML: a text node instead
+          m.bindTooltip(el("span", { text: p.name }), { direction: "top", offset: [0, -6] });
           layer.addLayer(m);
           geomap.siteMarkers[p.key] = m;
           n++;
