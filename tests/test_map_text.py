@@ -61,6 +61,13 @@ def test_a_licence_with_a_meta_refresh_is_text_on_the_map_and_compare_page(
     assert "\\u003cmeta http-equiv=\\\"refresh\\\"" in page
 
 
+def test_a_licence_with_markup_is_escaped_text_in_tilejson(hostile_scene_client):
+    """TileJSON clients may treat `attribution` as HTML (Leaflet and MapLibre do)."""
+    client, scene = hostile_scene_client
+    doc = client.get(f"/tiles/{scene.id}/tilejson.json").get_json()
+    assert doc["attribution"] == html_text(LICENCE) and "<" not in doc["attribution"]
+
+
 def test_a_layer_name_or_attribution_holding_markup_is_refused_before_rendering():
     m = folium.Map(tiles=None)
     folium.raster_layers.TileLayer(tiles="/t/{z}/{x}/{y}.png", name="ok", attr=LICENCE,

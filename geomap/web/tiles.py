@@ -20,6 +20,7 @@ from rasterio.errors import RasterioError
 
 from ..errors import NotFound
 from ..imagery import GDAL_ENV, scene_dir
+from ..layers.text import html_text
 from ..store.scenes import SceneStore
 from . import get_settings, get_store
 from .security import current_principal
@@ -168,6 +169,8 @@ def tilejson(scene_id: str):
     template = url_for("tiles.tile", scene_id=scene_id, z=0, x=0, y=0, fmt=fmt, _external=True)
     template = template.replace("/0/0/0.", "/{z}/{x}/{y}.")
     minx, miny, maxx, maxy = scene.footprint.bounds
+    # TileJSON clients (Leaflet, MapLibre, QGIS) may show the attribution as HTML: a person's
+    # licence text goes in escaped, so it shows as text either way
     return jsonify({"tilejson": "3.0.0", "name": scene.label(), "tiles": [template],
                     "bounds": [minx, miny, maxx, maxy], "minzoom": minzoom,
-                    "maxzoom": maxzoom, "attribution": scene.licence or ""})
+                    "maxzoom": maxzoom, "attribution": html_text(scene.licence or "")})
