@@ -388,7 +388,7 @@ def users_reset_mfa(ctx, username):
 @click.option("--password-stdin", is_flag=True)
 @click.pass_context
 def users_reset_password(ctx, username, password_stdin):
-    """Set a new password. The second factor stays required (this is no way around it)."""
+    """Set a new password and end the user's sessions. The second factor stays required."""
     from . import accounts as acc
 
     user = _user_or_fail(ctx, username)
