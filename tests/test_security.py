@@ -675,3 +675,20 @@ def test_database_file_is_private(tmp_path):
     db.chmod(0o644)
     Store.for_instance(load_settings(settings.instance_path)).close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_the_deployment_docs_give_the_proxy_and_body_settings_the_code_uses():
+    import re
+    from pathlib import Path
+
+    from geomap.config import FORM_OVERHEAD, Settings
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "deployment.md").read_text()
+    defaults = dict(re.findall(r"^\| `(GEOMAP_\w+)` \| `([^`]*)` \|", doc, re.M))
+    fields = Settings.__dataclass_fields__
+    assert defaults["GEOMAP_PROXY_COUNT"] == str(fields["proxy_count"].default)
+    assert defaults["GEOMAP_TRUSTED_PROXIES"] == ",".join(fields["trusted_proxies"].default)
+    assert defaults["GEOMAP_MAX_UPLOAD_MB"] == str(fields["max_upload_mb"].default)
+    nginx = int(re.search(r"client_max_body_size (\d+)m;", doc)[1])
+    assert nginx * 1024 * 1024 == fields["max_upload_mb"].default * 1024 * 1024 + FORM_OVERHEAD
+    assert "X-Forwarded-For $remote_addr" in doc and "X-Forwarded-Proto https" in doc
