@@ -23,7 +23,7 @@ from geomap.imagery import Limits, ingest
 
 from .conftest import FIGURES
 
-CASES = int(os.environ.get("GEOMAP_FUZZ_CASES", "250"))
+CASES = int(os.environ.get("GEOMAP_FUZZ_CASES", "200"))
 UTM = (325_000.0, 4_395_000.0, 325_640.0, 4_395_640.0)
 LL = (126.88, 39.70, 126.886, 39.706)
 PROFILES = {  # name: (crs, bounds, dtype, bands, layout)
