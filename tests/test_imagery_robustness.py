@@ -185,11 +185,11 @@ def _uploader(ref_store, settings):
     return c, csrf_from(c.get("/imagery/").data.decode())
 
 
-def _upload(c, token, path, name):
+def _upload(c, token, path, name, lang="en"):
     with open(path, "rb") as fh:
         return c.post("/imagery/", data={"csrf_token": token, "file": (fh, name),
                                          "date": "2011-07-08"},
-                      content_type="multipart/form-data")
+                      content_type="multipart/form-data", headers={"Accept-Language": lang})
 
 
 def _error(r) -> str:
@@ -232,6 +232,8 @@ def test_upload_errors_name_the_users_file_not_the_temp_file(ref_store, settings
         assert tempfile.gettempdir() not in msg and instance not in msg, (what, msg)
         assert "original.tif" not in msg and "cog.tif" not in msg, (what, msg)
     _nothing_left(settings.instance_path / "imagery")
+    ko = _error(_upload(c, token, not_tiff, user_name, lang="ko"))
+    assert ko.startswith("추가하지 않았습니다: ") and user_name in ko
     # a name sent with the sender's folders (old browsers) keeps only its last part
     from geomap.imagery import display_name
 

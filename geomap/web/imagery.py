@@ -109,12 +109,17 @@ def catalogue():
             with tempfile.TemporaryDirectory(prefix="geomap-upload-") as tmp:
                 path = Path(tmp) / "upload.tif"  # our name, never the client's
                 f.save(path)
-                scene = ingest(path, get_settings().instance_path / "imagery", acquired,
-                               actor=viewer.username, sensor=request.form.get("sensor") or None,
-                               provider=request.form.get("provider") or None,
-                               licence=request.form.get("licence") or None, tier=tier,
-                               original_name=name,
-                               limits=Limits.from_settings(get_settings()))
+                try:
+                    scene = ingest(
+                        path, get_settings().instance_path / "imagery", acquired,
+                        actor=viewer.username, sensor=request.form.get("sensor") or None,
+                        provider=request.form.get("provider") or None,
+                        licence=request.form.get("licence") or None, tier=tier,
+                        original_name=name, limits=Limits.from_settings(get_settings()))
+                except InvalidInput as e:
+                    # the reason names the user's file and what is wrong (the library's
+                    # technical English); the sentence around it is translated
+                    raise InvalidInput(_("Not added: %(reason)s", reason=str(e))) from None
             scenes = SceneStore(store)
             if (existing := scenes.by_sha(scene.sha256)) is not None:
                 shutil.rmtree(get_settings().instance_path / "imagery" / scene.id,
