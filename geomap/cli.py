@@ -735,6 +735,7 @@ def imagery_stac(ctx, out_dir, tier, copy_assets):
     """Write a static STAC catalogue of the scenes (validated against the STAC schemas)."""
     from collections import Counter
 
+    from .imagery import UnreadableScene, cog_maxzoom
     from .policy import SYSTEM
     from .stac import write_catalogue
     from .store.scenes import SceneStore
@@ -743,10 +744,24 @@ def imagery_stac(ctx, out_dir, tier, copy_assets):
     order = ["public", "partner", "internal"]
     wanted = set(order[: order.index(tier) + 1])
     every = SceneStore(store).list(SYSTEM)
+    root = _settings(ctx).instance_path / "imagery"
     found = [x for x in every if x.tier in wanted]
     left = Counter(x.tier for x in every if x.tier not in wanted)
-    write_catalogue(found, out_dir, _settings(ctx).instance_path / "imagery",
-                    copy_assets=copy_assets)
+
+    def usable(x) -> bool:
+        try:
+            cog_maxzoom(root, x.id)
+        except UnreadableScene as e:
+            click.echo(f"left out {e} (geomap imagery verify)", err=True)
+            return False
+        if not (root / x.id / "original.tif").is_file():
+            click.echo(f"left out scene {x.id}: evidentiary copy missing (geomap imagery "
+                       "verify)", err=True)
+            return False
+        return True
+
+    found = [x for x in found if usable(x)]
+    write_catalogue(found, out_dir, root, copy_assets=copy_assets)
     store.audit(_actor(), "imagery.export_stac", str(out_dir),
                 {"scenes": len(found), "tiers": sorted(wanted), "left_out": dict(left)})
     click.echo(f"{len(found)} STAC items in {out_dir / 'catalog.json'}")
@@ -759,8 +774,9 @@ def imagery_stac(ctx, out_dir, tier, copy_assets):
 @imagery.command("verify")
 @click.pass_context
 def imagery_verify(ctx):
-    """Re-hash every evidentiary copy; report any mismatch or missing file (exit 1)."""
-    from .imagery import sha256_file
+    """Re-hash every evidentiary copy and open every working copy; report any mismatch,
+    missing or unreadable file (exit 1)."""
+    from .imagery import UnreadableScene, cog_maxzoom, sha256_file
     from .policy import SYSTEM
     from .store.scenes import SceneStore
 
@@ -776,6 +792,12 @@ def imagery_verify(ctx):
         elif sha256_file(p) != x.sha256:
             click.echo(f"FAIL {x.id}: SHA-256 mismatch (the evidentiary copy changed)")
             bad += 1
+        else:
+            try:
+                cog_maxzoom(root, x.id)
+            except UnreadableScene as e:  # pages skip it; re-ingest the original to repair
+                click.echo(f"FAIL {e}")
+                bad += 1
     store.audit(_actor(), "imagery.verify", None, {"scenes": len(found), "failures": bad})
     if bad:
         raise SystemExit(1)

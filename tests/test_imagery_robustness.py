@@ -280,6 +280,14 @@ def test_an_unreadable_cog_does_not_break_the_map_page(ref_store, settings, tmp_
     t = morecantile.tms.get("WebMercatorQuad").tile(centre.x, centre.y, 15)
     assert c.get(f"/tiles/{broken.id}/{t.z}/{t.x}/{t.y}.png").status_code == 404
     assert c.get(f"/tiles/{good.id}/{t.z}/{t.x}/{t.y}.png").status_code == 200
+    # the command line names them for an administrator, and leaves them out of a catalogue
+    inst = str(settings.instance_path)
+    r = CliRunner().invoke(main, ["--instance", inst, "imagery", "verify"])
+    assert r.exit_code == 1 and f"{broken.id}: working copy unreadable" in r.output
+    assert f"{gone.id}: working copy missing" in r.output
+    r = CliRunner().invoke(main, ["--instance", inst, "imagery", "stac", str(tmp_path / "s"),
+                                  "--tier", "internal"])
+    assert r.exit_code == 0 and "1 STAC items" in r.output, r.output
 
 
 def _system():
