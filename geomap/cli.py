@@ -410,7 +410,10 @@ def _parse_mapping(pairs: tuple[str, ...], mapping_file: Path | None) -> dict[st
     mapping: dict[str, str] = {}
     if mapping_file is not None:
         try:
-            mapping.update(json.loads(mapping_file.read_text(encoding="utf-8")))
+            loaded = json.loads(mapping_file.read_text(encoding="utf-8"))
+            if not isinstance(loaded, dict):
+                raise ValueError('expected a JSON object {"field": "column", ...}')
+            mapping.update(loaded)
         except (OSError, ValueError) as e:
             raise click.BadParameter(f"{mapping_file}: {e}", param_hint="--mapping") from None
     for pair in pairs:

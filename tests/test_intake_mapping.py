@@ -314,3 +314,15 @@ def test_header_keys_ignore_units_case_and_punctuation():
     assert header_key("Lat (N)") == header_key("LATITUDE".lower()[:3]) == "lat"
     assert header_key("witness no.") == "witnessno"
     assert header_key("증언자 코드") == "증언자코드"
+
+
+def test_a_mapping_file_that_is_not_an_object_or_names_no_column_is_a_clear_error(
+        ref_store, settings, tmp_path):
+    f = write_csv(tmp_path / "u.csv", UNRECOGNISED, [UNRECOGNISED_ROW])
+    for text in ('["witness_code"]', '{"witness_code": 3}', '{"nope": "Wann"}'):
+        m = tmp_path / "m.json"
+        m.write_text(text, encoding="utf-8")
+        r = _cli(settings, "import", "testimonies", str(f), "--mapping", str(m))
+        assert r.exit_code not in (0, None) and "Traceback" not in r.output, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert ref_store.count_testimonies() == 0 and batches(ref_store) == 0

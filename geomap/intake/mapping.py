@@ -85,7 +85,7 @@ def _find(header: list[str], col: str) -> str | None:
     if col in header:
         return col
     for h in header:
-        if h.casefold() == col.casefold():
+        if str(h).casefold() == col.casefold():
             return h
     for h in header:
         if header_key(h) == header_key(col):
@@ -104,6 +104,8 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None) -> dict[s
                                f"{', '.join(DEFAULT_COLUMNS)}")
         if not col:
             continue
+        if not isinstance(col, str):
+            raise InvalidInput(f"mapping: {fld} -> {col!r} is not a column name", field=fld)
         found = _find(header, col)
         if found is None:
             raise InvalidInput(f"mapping: {fld} -> column {col!r}, but the file has no such "
