@@ -326,3 +326,11 @@ def test_a_mapping_file_that_is_not_an_object_or_names_no_column_is_a_clear_erro
         assert r.exit_code not in (0, None) and "Traceback" not in r.output, r.output
         assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     assert ref_store.count_testimonies() == 0 and batches(ref_store) == 0
+
+
+@pytest.mark.parametrize("header", ["Witness name", "증언자 이름", "Interviewee full name"])
+def test_a_column_of_names_is_never_suggested_as_the_witness_code(header):
+    from geomap.intake.mapping import suggest_columns
+
+    assert "witness_code" not in suggest_columns([header, "Lattitude"], {})
+    assert "witness_code" not in resolve_columns([header], None)

@@ -121,6 +121,11 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None) -> dict[s
     return out
 
 
+# a column that holds people's names is never proposed as the witness code: a witness code is
+# pseudonymous, and "Witness name" is near "witness" to a fuzzy matcher
+_PERSONAL_NAME = re.compile(r"name|이름|성명|실명|성함|姓名")
+
+
 def suggest_columns(header: list[str], columns: dict[str, str]) -> dict[str, str]:
     """field -> the unused column whose header is nearest to one of the field's spellings."""
     free = [h for h in header if h not in columns.values() and header_key(h)]
@@ -130,6 +135,8 @@ def suggest_columns(header: list[str], columns: dict[str, str]) -> dict[str, str
             continue
         aliases = [a for a in _ALIASES[fld] if len(a) >= 3]
         for h in free:
+            if fld == "witness_code" and _PERSONAL_NAME.search(header_key(h)):
+                continue
             best = process.extractOne(header_key(h), aliases, scorer=fuzz.WRatio,
                                       score_cutoff=80)
             if best:
