@@ -379,3 +379,15 @@ def test_a_killed_import_with_duplicate_bad_and_blank_rows_completes_exactly_onc
     assert sorted(r["row"] for r in q) == [9, 10, 3003, 9002]  # every bad row once
     assert batches(store) == ["interrupted", "done"]  # nothing left "running"
     store.close()
+
+
+# -- found by the fuzz -----------------------------------------------------------------------------
+def test_a_giant_column_name_is_refused_not_matched_for_minutes(ref_store, tmp_path):
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": None, "properties": {"witness_code": "SYN-Z1",
+                                                            "[" * 300_000: "x"}}]}
+    f = tmp_path / "z.geojson"
+    f.write_text(json.dumps(gj), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="z.geojson: row 1: a column name is 300,000 char"):
+        import_testimonies(ref_store, f, actor="test")
+    assert ref_store.count_testimonies() == 0 and batches(ref_store) == []

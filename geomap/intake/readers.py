@@ -36,6 +36,7 @@ KML_NS = "{http://www.opengis.net/kml/2.2}"
 KOREAN = {"cp949", "euc_kr", "johab", "iso2022_kr"}
 SUPPORTED = "UTF-8, UTF-16 or CP949/EUC-KR"
 _MAX_MESSAGE = 200
+MAX_COLUMN_NAME = 200
 
 
 class Rows:
@@ -51,6 +52,11 @@ class Rows:
         try:
             for n, row in self._make():
                 last = n
+                for k in row:  # a column name is a label, not data (and later steps match it)
+                    if len(k) > MAX_COLUMN_NAME:
+                        raise InvalidInput(f"{self.name}: row {n}: a column name is "
+                                           f"{len(k):,} characters long (at most "
+                                           f"{MAX_COLUMN_NAME}); is the header row damaged?")
                 yield n, row
         except InvalidInput:
             raise
