@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from geomap.boundaries import import_boundaries
 from geomap.cli import main
 from geomap.errors import InvalidInput
+from geomap.imagery import GDAL_ENV
 
 FEATURES = {"type": "FeatureCollection", "features": [{
     "type": "Feature", "properties": {"name": "Remote unit", "code": "R1"},
@@ -120,6 +121,11 @@ def test_gdal_makes_no_request_for_any_file_the_app_opens(tmp_path, counting_ser
             pyogrio.read_dataframe(path)
     for path in (tmp_path / "r1.vrt", tmp_path / "r2.vrt", f"/vsicurl/{url}/r.tif"):
         with pytest.raises(rasterio.errors.RasterioIOError):
+            with rasterio.open(path) as src:
+                src.read(1)
+        # inside the imagery code's own GDAL environment too (rasterio.Env sets and clears
+        # options of its own; the process-wide switch is below them)
+        with rasterio.Env(**GDAL_ENV), pytest.raises(rasterio.errors.RasterioIOError):
             with rasterio.open(path) as src:
                 src.read(1)
     assert hits == []
