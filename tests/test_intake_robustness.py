@@ -391,3 +391,38 @@ def test_a_giant_column_name_is_refused_not_matched_for_minutes(ref_store, tmp_p
     with pytest.raises(InvalidInput, match="z.geojson: row 1: a column name is 300,000 char"):
         import_testimonies(ref_store, f, actor="test")
     assert ref_store.count_testimonies() == 0 and batches(ref_store) == []
+
+
+def _xlsx_bytes() -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(HEADER)
+    wb.active.append(row())
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_a_broken_or_bomb_xlsx_is_a_400_not_a_500(ref_store, settings):
+    import struct
+
+    bomb = bytearray(_xlsx_bytes())
+    i = bomb.find(b"PK\x01\x02")  # every member declares 4 GB unpacked
+    while i != -1:
+        struct.pack_into("<I", bomb, i + 24, 2**32 - 1)
+        i = bomb.find(b"PK\x01\x02", i + 4)
+    member = io.BytesIO()  # a valid zip whose sheet XML is not XML
+    with zipfile.ZipFile(io.BytesIO(_xlsx_bytes())) as z, zipfile.ZipFile(member, "w") as out:
+        for info in z.infolist():
+            data = z.read(info)
+            out.writestr(info.filename, data[:len(data) // 2] if "sheet1" in info.filename
+                         else data)
+    c = signed_in_researcher(settings, ref_store)
+    for name, data, words in (("bomb.xlsx", bytes(bomb), "unpacks to more than 256 MB"),
+                              ("half.xlsx", member.getvalue(), "half.xlsx: unreadable"),
+                              ("junk.xlsx", b"PK\x03\x04" + b"\x00" * 100, "not a readable")):
+        r = upload(c, name, data)
+        html = r.data.decode()
+        assert r.status_code == 400 and words in html, (name, re.findall(r"gm-error.*", html))
+    assert ref_store.count_testimonies() == 0 and "running" not in batches(ref_store)

@@ -189,14 +189,15 @@ def require_columns(header: list[str], columns: dict[str, str]) -> None:
                           suggested={m: suggested.get(m) for m in FIELDS if m in wanted})
 
 
-def preview(path: str | Path, mapping: dict[str, str] | None = None, rows: int = 5) -> dict:
+def preview(path: str | Path, mapping: dict[str, str] | None = None, rows: int = 5,
+            name: str | None = None) -> dict:
     """What the mapping step shows: the file's headers, its first rows (as text), the columns
     recognised (or mapped) per field, suggestions for the rest and the fields still missing."""
     from .readers import read_rows
 
     header: dict[str, None] = {}
     first: list[dict] = []
-    for i, (_n, raw) in enumerate(read_rows(Path(path))):
+    for i, (_n, raw) in enumerate(read_rows(Path(path), name=name)):
         header.update(dict.fromkeys(k for k in raw if k is not None))
         if len(first) < rows:
             first.append({k: "" if v is None else str(v) for k, v in raw.items()})

@@ -70,29 +70,41 @@ def _brief(e: BaseException) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
 
 
-def read_rows(path: str | Path) -> Rows:
+def read_rows(path: str | Path, name: str | None = None) -> Rows:
+    """Rows of a local file; `name` is what messages call it (the user's own file name when the
+    file was saved under a name the server chose)."""
     p = check_local_path(path)
     ext = p.suffix.lower()
     readers = {".csv": _csv, ".tsv": _csv, ".txt": _csv, ".xlsx": _xlsx, ".geojson": _geojson,
                ".json": _geojson, ".kml": _kml, ".kmz": _kmz}
     if ext not in readers:
-        raise InvalidInput(f"{p.name}: unsupported file type {ext!r}; use CSV, XLSX, GeoJSON, "
+        raise InvalidInput(f"{name or p.name}: unsupported file type {ext!r}; use CSV, XLSX, GeoJSON, "
                            "KML or KMZ")
     try:
-        return readers[ext](p)
+        return readers[ext](p, name or p.name)
     except InvalidInput:
         raise
     except OSError as e:
-        raise InvalidInput(f"{p.name}: cannot be read ({e.strerror or _brief(e)})") from None
+        raise InvalidInput(f"{name or p.name}: cannot be read ({e.strerror or _brief(e)})") \
+            from None
     except Exception as e:  # a parser's own error on hostile bytes
-        raise InvalidInput(f"{p.name}: unreadable ({_brief(e)})") from None
+        raise InvalidInput(f"{name or p.name}: unreadable ({_brief(e)})") from None
 
 
 # -- text --------------------------------------------------------------------------------------
 def decode_text(data: bytes, name: str) -> tuple[str, str]:
     """(text, encoding name) of a text file, decoded strictly; InvalidInput naming the line
     otherwise. Detectors misjudge short files, so the order is: BOMs, strict UTF-8, then
-    charset-normalizer with CP949 preferred among Korean candidates."""
+    charset-normalizer with CP949 preferred among Korean candidates. Text with NUL characters
+    (in whatever encoding) is binary data, not a table."""
+    text, label = _decode(data, name)
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise InvalidInput(f"{name}: line {line} contains a NUL byte; this is not a text file")
+    return text, label
+
+
+def _decode(data: bytes, name: str) -> tuple[str, str]:
     for bom, codec, label in ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 (BOM)"),
                               (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
                               (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
@@ -112,8 +124,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
         if len(data) % 2 == 0 and max(evens, odds) >= len(data) // 4 and min(evens, odds) == 0:
             codec = "utf-16-le" if odds > evens else "utf-16-be"
             return _strict(data, codec, "UTF-16", name), "UTF-16"
-        line = text[:text.index("\x00")].count("\n") + 1
-        raise InvalidInput(f"{name}: line {line} contains a NUL byte; this is not a text file")
+        return text, "UTF-8"
     # bytes that are valid UTF-8 sequences around a few broken ones: a damaged UTF-8 file
     text = data.decode("utf-8", "replace")
     broken = text.count("\ufffd")
@@ -164,9 +175,9 @@ def _undecodable(name: str, data: bytes, e: UnicodeDecodeError, label: str) -> I
 
 
 # -- CSV / TSV / TXT ---------------------------------------------------------------------------
-def _csv(p: Path) -> Rows:
-    text, encoding = decode_text(p.read_bytes(), p.name)
-    return Rows(p.name, lambda: _csv_rows(text, p), encoding)
+def _csv(p: Path, name: str) -> Rows:
+    text, encoding = decode_text(p.read_bytes(), name)
+    return Rows(name, lambda: _csv_rows(text, p, name), encoding)
 
 
 def _delimiter(header_line: str, ext: str) -> str:
@@ -179,7 +190,7 @@ def _delimiter(header_line: str, ext: str) -> str:
     return best
 
 
-def _csv_rows(text: str, p: Path) -> Iterator[tuple[int, Row]]:
+def _csv_rows(text: str, p: Path, name: str) -> Iterator[tuple[int, Row]]:
     first = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""),
                         delimiter=_delimiter(first, p.suffix.lower()))
@@ -187,52 +198,53 @@ def _csv_rows(text: str, p: Path) -> Iterator[tuple[int, Row]]:
         header = next(reader, None)
         names = [h.strip() for h in header or []]
         if not any(names):
-            raise InvalidInput(f"{p.name}: no header row")
+            raise InvalidInput(f"{name}: no header row")
         # row numbers as a spreadsheet shows them: the header is row 1, blank lines count
         for i, values in enumerate(reader, start=2):
             yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
     except csv.Error as e:
         why = (f"a field is longer than {csv.field_size_limit():,} characters (an unclosed "
                "quote?)" if "field limit" in str(e) else str(e))
-        raise InvalidInput(f"{p.name}: line {reader.line_num}: {why}") from None
+        raise InvalidInput(f"{name}: line {reader.line_num}: {why}") from None
 
 
-def _xlsx(p: Path) -> Rows:
+def _xlsx(p: Path, name: str) -> Rows:
     from openpyxl import load_workbook
 
-    _check_zip(p, XLSX_MAX_ENTRIES, XLSX_MAX_BYTES, "XLSX workbook")
+    _check_zip(p, name, XLSX_MAX_ENTRIES, XLSX_MAX_BYTES, "XLSX workbook")
     try:
         wb = load_workbook(p, read_only=True, data_only=True)
     except Exception as e:  # zipfile / openpyxl / XML errors
-        raise InvalidInput(f"{p.name}: not a readable XLSX workbook ({_brief(e)})") from None
+        raise InvalidInput(f"{name}: not a readable XLSX workbook ({_brief(e)})") from None
 
     def rows() -> Iterator[tuple[int, Row]]:
         if not wb.worksheets:
-            raise InvalidInput(f"{p.name}: the workbook has no sheet")
+            raise InvalidInput(f"{name}: the workbook has no sheet")
         it = wb.worksheets[0].iter_rows(values_only=True)
         header = next(it, None)
         if not header or not any(h is not None for h in header):
-            raise InvalidInput(f"{p.name}: the first sheet has no header row")
+            raise InvalidInput(f"{name}: the first sheet has no header row")
         names = [str(h).strip() if h is not None else "" for h in header]
         for i, values in enumerate(it, start=2):
             yield i, {n: _cell(v) for n, v in zip(names, values or (), strict=False) if n}
 
-    return Rows(p.name, rows)
+    return Rows(name, rows)
 
 
-def _check_zip(p: Path, max_entries: int, max_bytes: int, what: str) -> list[zipfile.ZipInfo]:
+def _check_zip(p: Path, name: str, max_entries: int, max_bytes: int,
+               what: str) -> list[zipfile.ZipInfo]:
     """Entries and declared unpacked size, checked before anything is unpacked (zipfile never
     returns more than an entry's declared size, so this caps the work)."""
     try:
         with zipfile.ZipFile(p) as z:
             infos = z.infolist()
     except Exception as e:  # BadZipFile, and whatever a damaged central directory raises
-        raise InvalidInput(f"{p.name}: not a readable {what} (zip archive: {_brief(e)})") \
+        raise InvalidInput(f"{name}: not a readable {what} (zip archive: {_brief(e)})") \
             from None
     if len(infos) > max_entries:
-        raise InvalidInput(f"{p.name}: {len(infos)} entries; at most {max_entries}")
+        raise InvalidInput(f"{name}: {len(infos)} entries; at most {max_entries}")
     if sum(i.file_size for i in infos) > max_bytes:
-        raise InvalidInput(f"{p.name}: unpacks to more than {max_bytes // 2**20} MB")
+        raise InvalidInput(f"{name}: unpacks to more than {max_bytes // 2**20} MB")
     return infos
 
 
@@ -246,27 +258,27 @@ def _cell(v) -> str:
     return str(v).strip()
 
 
-def _geojson(p: Path) -> Rows:
-    text, encoding = decode_text(p.read_bytes(), p.name)
+def _geojson(p: Path, name: str) -> Rows:
+    text, encoding = decode_text(p.read_bytes(), name)
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise InvalidInput(f"{p.name}: not valid JSON (nested too deeply)") from None
+        raise InvalidInput(f"{name}: not valid JSON (nested too deeply)") from None
     except ValueError as e:
-        raise InvalidInput(f"{p.name}: not valid JSON ({_brief(e)})") from None
+        raise InvalidInput(f"{name}: not valid JSON ({_brief(e)})") from None
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(feats, list):
-        raise InvalidInput(f"{p.name}: expected a GeoJSON FeatureCollection (an object with "
+        raise InvalidInput(f"{name}: expected a GeoJSON FeatureCollection (an object with "
                            "\"type\": \"FeatureCollection\" and a list of \"features\")")
     # the structure is checked before any row is handed out
     for i, f in enumerate(feats, start=1):
         if not isinstance(f, dict):
-            raise InvalidInput(f"{p.name}: feature {i} is not an object")
+            raise InvalidInput(f"{name}: feature {i} is not an object")
         if not isinstance(f.get("properties"), dict | None):
-            raise InvalidInput(f"{p.name}: feature {i}: \"properties\" is not an object")
+            raise InvalidInput(f"{name}: feature {i}: \"properties\" is not an object")
         if not isinstance(f.get("geometry"), dict | None):
-            raise InvalidInput(f"{p.name}: feature {i}: \"geometry\" is not an object")
+            raise InvalidInput(f"{name}: feature {i}: \"geometry\" is not an object")
 
     def rows() -> Iterator[tuple[int, Row]]:
         for i, f in enumerate(feats, start=1):
@@ -275,7 +287,7 @@ def _geojson(p: Path) -> Rows:
                 row["geometry"] = json.dumps(f["geometry"])
             yield i, row
 
-    return Rows(p.name, rows, encoding)
+    return Rows(name, rows, encoding)
 
 
 def _prop(v) -> str:
@@ -353,25 +365,25 @@ def _kml_point(text: str, name: str, i: int) -> str:
     return f"POINT ({lon!r} {lat!r})"
 
 
-def _kml(p: Path) -> Rows:
-    return _kml_rows(p.read_bytes(), p.name)
+def _kml(p: Path, name: str) -> Rows:
+    return _kml_rows(p.read_bytes(), name)
 
 
-def _kmz(p: Path) -> Rows:
-    infos = _check_zip(p, KMZ_MAX_ENTRIES, KMZ_MAX_BYTES, "KMZ")
+def _kmz(p: Path, name: str) -> Rows:
+    infos = _check_zip(p, name, KMZ_MAX_ENTRIES, KMZ_MAX_BYTES, "KMZ")
     kmls = [i for i in infos if i.filename.lower().endswith(".kml")]
     if not kmls:
-        raise InvalidInput(f"{p.name}: no .kml inside")
+        raise InvalidInput(f"{name}: no .kml inside")
     main = next((i for i in kmls if i.filename.lower() == "doc.kml"), kmls[0])
     try:
         with zipfile.ZipFile(p) as z, z.open(main) as fh:  # a cap: the declared size may lie
             data = fh.read(KMZ_MAX_BYTES + 1)
     except Exception as e:  # bad CRC, damaged deflate data, unknown compression, encryption
-        raise InvalidInput(f"{p.name}: {main.filename[:80]} cannot be unpacked ({_brief(e)})") \
+        raise InvalidInput(f"{name}: {main.filename[:80]} cannot be unpacked ({_brief(e)})") \
             from None
     if len(data) > KMZ_MAX_BYTES:
-        raise InvalidInput(f"{p.name}: {main.filename[:80]} is larger than declared")
-    return _kml_rows(data, f"{p.name}:{main.filename[:80]}")
+        raise InvalidInput(f"{name}: {main.filename[:80]} is larger than declared")
+    return _kml_rows(data, f"{name}:{main.filename[:80]}")
 
 
 def rows_from_bytes(data: bytes, filename: str) -> Iterator[tuple[int, Row]]:
@@ -382,7 +394,7 @@ def rows_from_bytes(data: bytes, filename: str) -> Iterator[tuple[int, Row]]:
     with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as tmp:
         tmp.write(data)
     try:
-        yield from read_rows(tmp.name)
+        yield from read_rows(tmp.name, name=Path(filename).name)
     finally:
         Path(tmp.name).unlink(missing_ok=True)
 

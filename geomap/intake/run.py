@@ -111,7 +111,7 @@ def import_testimonies(
 ) -> ImportReport:
     path = Path(path)
     source = source or path.name
-    rows = read_rows(path)
+    rows = read_rows(path, name=source)
     # read the whole file once before writing anything: a file the readers refuse (broken
     # archive, undecodable text, bad structure) is refused with nothing stored
     for _ in rows:

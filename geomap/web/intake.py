@@ -58,7 +58,7 @@ def _missing_message(missing: list[str]) -> str:
 def _mapping_page(upload_id: str, name: str, path: Path, mapping: dict | None = None,
                   error: str | None = None, report=None, status: int = 200,
                   mapping_name: str = ""):
-    info = preview(path, mapping)
+    info = preview(path, mapping, name=name)  # messages name the user's file
     chosen = {**info["suggested"], **info["columns"]}
     if error is None and info["missing"]:
         error = _missing_message(info["missing"])
