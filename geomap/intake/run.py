@@ -164,12 +164,13 @@ def import_testimonies(
             if len(pending) >= batch_rows:
                 flush()
         flush()
+        if not dry_run:
+            _finish_batch(store, report)
     except BaseException as e:
         if not dry_run:  # never leave the batch "running": say how it ended
             _fail_batch(store, report, e)
         raise
     if not dry_run:
-        _finish_batch(store, report)
         store.audit(actor, "testimonies.import", source,
                     {k: v for k, v in report.as_dict().items()
                      if k in ("rows", "inserted", "already_present", "quarantined", "batch_id")})
