@@ -22,7 +22,7 @@ import zipfile
 from geomap.errors import InvalidInput, UnmappedColumns
 from geomap.intake.run import import_testimonies
 
-CASES = 300
+CASES = 500
 SEED = 20261124
 
 HEADER = ["witness_code", "place", "lat", "lon", "radius_m", "period", "violations",
