@@ -15,6 +15,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from ..coords import check_range, parse_geometry, parse_pair
+from ..dates import parse_day
 from ..errors import InvalidInput
 from ..model import (
     Precision,
@@ -150,10 +151,14 @@ class Validator:
         interview = None
         if itext := self._get(raw, "interview_date"):
             try:
-                interview = date.fromisoformat(itext[:10])
-            except ValueError:
-                probs.append(Problem("unparseable", "interview_date",
-                                     f"interview date {itext!r} is not YYYY-MM-DD"))
+                interview = parse_day(itext)
+            except InvalidInput as e:
+                probs.append(Problem("unparseable", "interview_date", f"interview {e}"))
+            else:
+                if interview > date.today():
+                    probs.append(Problem("out_of_range", "interview_date",
+                                         f"interview date {itext!r} is in the future"))
+                    interview = None
         tier = self.default_tier
         if ttext := self._get(raw, "tier"):
             t = self._vocab(ttext, _TIERS, "tier", probs)
