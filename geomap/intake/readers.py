@@ -46,6 +46,8 @@ class Rows:
     def __init__(self, name: str, make: Callable[[], Iterator[tuple[int, Row]]],
                  encoding: str | None = None):
         self.name, self._make, self.encoding = name, make, encoding
+        # the row a spreadsheet's header was found on, once iterated (None: the first row)
+        self.header_row: int | None = None
 
     def __iter__(self) -> Iterator[tuple[int, Row]]:
         last = 0
@@ -177,7 +179,46 @@ def _undecodable(name: str, data: bytes, e: UnicodeDecodeError, label: str) -> I
 # -- CSV / TSV / TXT ---------------------------------------------------------------------------
 def _csv(p: Path, name: str) -> Rows:
     text, encoding = decode_text(p.read_bytes(), name)
-    return Rows(name, lambda: _csv_rows(text, p, name), encoding)
+    rows = Rows(name, lambda: _csv_rows(text, p, name, rows), encoding)
+    return rows
+
+
+HEADER_SEARCH_ROWS = 20  # how far down a title block may push the header row
+
+
+def _header_score(cells: list[str]) -> int:
+    from .mapping import resolve_columns
+
+    return len(resolve_columns([c for c in cells if c], None))
+
+
+def _split_header(lines: Iterator[tuple[int, list[str]]], rows: Rows, name: str
+                  ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header row and the rows after it. Spreadsheets as offices save them often open with
+    a title, a date or a blank line above the header: the header is the first of the first
+    non-blank rows in which the most column names are recognised (at least two); when no row
+    is recognised, the first non-blank row (the mapping step names its columns)."""
+    seen: list[tuple[int, list[str]]] = []  # every row read so far, blank ones included
+    cands: list[int] = []  # indexes into `seen` of the non-blank rows
+    for n, cells in lines:
+        seen.append((n, [c.strip() for c in cells]))
+        if any(seen[-1][1]):
+            cands.append(len(seen) - 1)
+            if len(cands) >= HEADER_SEARCH_ROWS or _header_score(seen[-1][1]) >= 3:
+                break
+    if not cands:
+        raise InvalidInput(f"{name}: no header row")
+    scores = {i: _header_score(seen[i][1]) for i in cands}
+    best = max(cands, key=lambda i: (scores[i], -i))
+    pick = best if scores[best] >= 2 else cands[0]
+    if pick != 0:
+        rows.header_row = seen[pick][0]
+
+    def rest() -> Iterator[tuple[int, list[str]]]:
+        yield from seen[pick + 1:]
+        yield from lines
+
+    return seen[pick][1], rest()
 
 
 def _delimiter(header_line: str, ext: str) -> str:
@@ -190,17 +231,16 @@ def _delimiter(header_line: str, ext: str) -> str:
     return best
 
 
-def _csv_rows(text: str, p: Path, name: str) -> Iterator[tuple[int, Row]]:
-    first = text.split("\n", 1)[0]
+def _csv_rows(text: str, p: Path, name: str, rows: Rows) -> Iterator[tuple[int, Row]]:
+    # the separator from the first line that is not a title: the one with the most separators
+    lines = text.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
+    first = max(lines, key=lambda ln: max(ln.count(d) for d in (",", ";", "\t", "|")))
     reader = csv.reader(io.StringIO(text, newline=""),
                         delimiter=_delimiter(first, p.suffix.lower()))
     try:
-        header = next(reader, None)
-        names = [h.strip() for h in header or []]
-        if not any(names):
-            raise InvalidInput(f"{name}: no header row")
-        # row numbers as a spreadsheet shows them: the header is row 1, blank lines count
-        for i, values in enumerate(reader, start=2):
+        # row numbers as a spreadsheet shows them: the first line is row 1, blank lines count
+        names, body = _split_header(enumerate(reader, start=1), rows, name)
+        for i, values in body:
             yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
     except csv.Error as e:
         why = (f"a field is longer than {csv.field_size_limit():,} characters (an unclosed "
@@ -221,14 +261,16 @@ def _xlsx(p: Path, name: str) -> Rows:
         if not wb.worksheets:
             raise InvalidInput(f"{name}: the workbook has no sheet")
         it = wb.worksheets[0].iter_rows(values_only=True)
-        header = next(it, None)
-        if not header or not any(h is not None for h in header):
-            raise InvalidInput(f"{name}: the first sheet has no header row")
-        names = [str(h).strip() if h is not None else "" for h in header]
-        for i, values in enumerate(it, start=2):
-            yield i, {n: _cell(v) for n, v in zip(names, values or (), strict=False) if n}
+        cells = ((i, [_cell(v) for v in (values or ())]) for i, values in enumerate(it, start=1))
+        try:
+            names, body = _split_header(cells, out, name)
+        except InvalidInput:
+            raise InvalidInput(f"{name}: the first sheet has no header row") from None
+        for i, values in body:
+            yield i, {n: v for n, v in zip(names, values, strict=False) if n}
 
-    return Rows(name, rows)
+    out = Rows(name, rows)
+    return out
 
 
 def _check_zip(p: Path, name: str, max_entries: int, max_bytes: int,
