@@ -52,3 +52,23 @@ def test_a_first_row_header_is_kept_even_when_nothing_in_it_is_recognised(ref_st
     assert rows.header_row is None
     with pytest.raises(InvalidInput, match="witness_code"):
         import_testimonies(ref_store, f, actor="test")
+
+
+def test_a_workbook_that_opens_with_an_instructions_sheet_reads_the_data_sheet(ref_store,
+                                                                               tmp_path):
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "안내"
+    cover.append(["이 파일은 합성 자료입니다 (synthetic)."])
+    cover.append(["Fill in one row per testimony."])
+    data = wb.create_sheet("증언")
+    data.append(["증언자 번호", "위도", "경도", "시기"])
+    data.append(["SYN-S1", 42.44, 129.75, "1999"])
+    data.append(["SYN-S2", 41.9, 129.6, "2001"])
+    f = tmp_path / "cover.xlsx"
+    wb.save(f)
+    rows = read_rows(f)
+    assert len(list(rows)) == 2 and rows.sheet == "증언"
+    report = import_testimonies(ref_store, f, actor="test")
+    assert (report.inserted, report.quarantined) == (2, 0)
+    assert any("증언" in note for note in report.notes)

@@ -48,6 +48,7 @@ class Rows:
         self.name, self._make, self.encoding = name, make, encoding
         # the row a spreadsheet's header was found on, once iterated (None: the first row)
         self.header_row: int | None = None
+        self.sheet: str | None = None  # the workbook sheet read, when not the first
 
     def __iter__(self) -> Iterator[tuple[int, Row]]:
         last = 0
@@ -260,17 +261,36 @@ def _xlsx(p: Path, name: str) -> Rows:
     def rows() -> Iterator[tuple[int, Row]]:
         if not wb.worksheets:
             raise InvalidInput(f"{name}: the workbook has no sheet")
-        it = wb.worksheets[0].iter_rows(values_only=True)
+        ws = _data_sheet(wb)
+        if ws is not wb.worksheets[0]:
+            out.sheet = ws.title
+        it = ws.iter_rows(values_only=True)
         cells = ((i, [_cell(v) for v in (values or ())]) for i, values in enumerate(it, start=1))
         try:
             names, body = _split_header(cells, out, name)
         except InvalidInput:
-            raise InvalidInput(f"{name}: the first sheet has no header row") from None
+            raise InvalidInput(f"{name}: the sheet {ws.title!r} has no header row") from None
         for i, values in body:
             yield i, {n: v for n, v in zip(names, values, strict=False) if n}
 
     out = Rows(name, rows)
     return out
+
+
+XLSX_MAX_SHEETS_SEARCHED = 10
+
+
+def _data_sheet(wb):
+    """The sheet that holds the testimonies: workbooks often open with a cover or instructions
+    sheet. The first sheet whose first rows hold the most recognised column names (at least
+    two); the first sheet when none does."""
+    best, best_score = wb.worksheets[0], 1
+    for ws in wb.worksheets[:XLSX_MAX_SHEETS_SEARCHED]:
+        rows = ws.iter_rows(max_row=HEADER_SEARCH_ROWS, values_only=True)
+        score = max((_header_score([_cell(v) for v in (r or ())]) for r in rows), default=0)
+        if score > best_score:
+            best, best_score = ws, score
+    return best
 
 
 def _check_zip(p: Path, name: str, max_entries: int, max_bytes: int,

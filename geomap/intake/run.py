@@ -126,6 +126,9 @@ def import_testimonies(
     tagger = AdminTagger(units1)
     report = ImportReport(source=source, dry_run=dry_run, columns=columns,
                           encoding=rows.encoding)
+    if rows.sheet:
+        report.notes[f"read the sheet {rows.sheet!r}, the one whose columns were recognised"] \
+            += 1
     if rows.header_row:
         report.notes[f"the header is on row {rows.header_row}: the title rows above it were "
                      "skipped"] += 1
