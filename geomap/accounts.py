@@ -67,6 +67,29 @@ def verify_password(stored_hash: str | None, password: str) -> tuple[bool, str |
     return True, (HASHER.hash(password) if HASHER.check_needs_rehash(stored_hash) else None)
 
 
+# A one-time set-password link (new account, or a reset by an admin) lives this long.
+RESET_TTL_S = 24 * 3600
+# Stored instead of a password hash until the user sets one through a link: argon2 refuses to
+# parse it, so no password matches it.
+NO_PASSWORD = "!unset"
+
+
+def new_reset_token() -> tuple[str, str]:
+    """(token for the link, its hash for the database). 256 random bits: a fast hash is
+    enough, nothing to slow down."""
+    token = secrets.token_urlsafe(32)
+    return token, reset_token_hash(token)
+
+
+def reset_token_hash(token: str) -> str:
+    return hashlib.sha256(("geomap-reset|" + token).encode()).hexdigest()
+
+
+def reset_link_path(token: str) -> str:
+    """Where the link leads (the web app serves it; the CLI prints it)."""
+    return f"/reset/{token}"
+
+
 def new_totp_secret() -> str:
     return pyotp.random_base32()
 

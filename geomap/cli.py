@@ -359,8 +359,13 @@ def users_list(ctx):
 @click.pass_context
 def users_disable(ctx, username):
     """Disable an account and end its sessions at once."""
+    from .errors import InvalidInput
+
     user = _user_or_fail(ctx, username)
-    _accounts(ctx).set_active(user.id, False, actor=_actor())
+    try:
+        _accounts(ctx).set_active(user.id, False, actor=_actor())
+    except InvalidInput as e:  # the last enabled admin
+        raise click.ClickException(str(e)) from None
     click.echo(f"disabled {username}; its sessions are ended")
 
 
@@ -396,6 +401,21 @@ def users_reset_password(ctx, username, password_stdin):
                                   actor=_actor())
     click.echo(f"{username}: password changed, sessions ended; the second factor is still "
                "required")
+
+
+@users.command("reset-link")
+@click.argument("username")
+@click.pass_context
+def users_reset_link(ctx, username):
+    """Make a one-time link (24 h) for the user to set a new password; prints its path (put
+    the server's address in front). The old password stops working and sessions end."""
+    from . import accounts as acc
+
+    user = _user_or_fail(ctx, username)
+    token = _accounts(ctx).issue_password_link(user.id, actor=_actor())
+    click.echo(f"{username}: password cleared, sessions ended. One-time link (valid "
+               f"{acc.RESET_TTL_S // 3600} h), give it over a channel you trust:")
+    click.echo(acc.reset_link_path(token))
 
 
 # -- import / quarantine -----------------------------------------------------------------------

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, or_, select, update
 
+from .. import accounts as acc
 from ..accounts import User
+from ..errors import InvalidInput
 from ..policy import Role
-from .schema import login_attempts, sessions, users
+from .schema import audit_log, login_attempts, password_resets, sessions, users
 
 
 class AccountStore:
@@ -73,12 +75,106 @@ class AccountStore:
             c.execute(delete(sessions).where(sessions.c.user_id == user_id))
 
     def set_active(self, user_id: int, active: bool, actor: str) -> None:
-        """Disabling also ends every session of the user, server-side."""
+        """Disabling also ends every session of the user, server-side. Nobody disables their
+        own account, and the last enabled admin stays enabled (checked inside the write
+        transaction, so two admins disabling each other cannot both succeed)."""
         action = "user.enable" if active else "user.disable"
         with self.store.audited(actor, action, f"user:{user_id}") as c:
+            if not active:
+                r = c.execute(select(users.c.username, users.c.role, users.c.active)
+                              .where(users.c.id == user_id)).first()
+                if r is not None and r.username == actor:
+                    raise InvalidInput("you cannot disable your own account", field="self")
+                if r is not None and r.active and r.role == str(Role.ADMIN) and \
+                        self._enabled_admins(c) <= 1:
+                    raise InvalidInput("the last enabled admin cannot be disabled",
+                                       field="last_admin")
             c.execute(update(users).where(users.c.id == user_id).values(active=active))
             if not active:
                 c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+    @staticmethod
+    def _enabled_admins(c) -> int:
+        return c.execute(select(func.count()).select_from(users).where(
+            users.c.role == str(Role.ADMIN), users.c.active.is_(True))).scalar_one()
+
+    # -- one-time set-password links ----------------------------------------------------------
+    def issue_password_link(self, user_id: int, actor: str) -> str:
+        """A new one-time link for the user to set a password (24 h, single use); returns the
+        token (only its hash is stored). The old password stops working, every session of the
+        user ends and any earlier unused link dies, in one transaction."""
+        token, token_hash = acc.new_reset_token()
+        now = time.time()
+        with self.store.audited(actor, "user.password_link", f"user:{user_id}",
+                                {"expires_in_h": acc.RESET_TTL_S // 3600}) as c:
+            if c.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+                raise InvalidInput("no such user", field="user")
+            c.execute(delete(password_resets).where(password_resets.c.user_id == user_id))
+            c.execute(password_resets.insert().values(
+                token_hash=token_hash, user_id=user_id, created_at=now,
+                expires_at=now + acc.RESET_TTL_S, created_by=actor[:64]))
+            c.execute(update(users).where(users.c.id == user_id)
+                      .values(password_hash=acc.NO_PASSWORD))
+            c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+        return token
+
+    def password_link_user(self, token: str) -> User | None:
+        """The enabled user a link is for, while it is unused and unexpired; else None."""
+        with self.store.read() as c:
+            r = c.execute(select(password_resets.c.user_id).where(
+                password_resets.c.token_hash == acc.reset_token_hash(token),
+                password_resets.c.used_at.is_(None),
+                password_resets.c.expires_at > time.time())).first()
+        user = self.get(r.user_id) if r else None
+        return user if user is not None and user.active else None
+
+    def use_password_link(self, token: str, password_hash: str) -> User | None:
+        """Set the password through a link; the link is spent (a conditional update, so two
+        uses at once cannot both succeed). None if the link is unknown, used or expired."""
+        user = self.password_link_user(token)
+        if user is None:
+            return None
+        now = time.time()
+
+        class _Spent(Exception):
+            pass
+
+        try:
+            with self.store.audited(user.username, "user.password_set", f"user:{user.id}",
+                                    {"via": "one-time link"}) as c:
+                n = c.execute(update(password_resets).where(
+                    password_resets.c.token_hash == acc.reset_token_hash(token),
+                    password_resets.c.user_id == user.id,
+                    password_resets.c.used_at.is_(None),
+                    password_resets.c.expires_at > now).values(used_at=now)).rowcount
+                if n != 1:
+                    raise _Spent
+                c.execute(update(users).where(users.c.id == user.id)
+                          .values(password_hash=password_hash))
+                c.execute(delete(sessions).where(sessions.c.user_id == user.id))
+        except _Spent:
+            return None
+        return self.get(user.id)
+
+    def pending_links(self) -> dict[int, float]:
+        """user id -> expiry of their unused, unexpired set-password link."""
+        with self.store.read() as c:
+            rows = c.execute(select(password_resets.c.user_id, password_resets.c.expires_at)
+                             .where(password_resets.c.used_at.is_(None),
+                                    password_resets.c.expires_at > time.time())).all()
+        return {r.user_id: r.expires_at for r in rows}
+
+    def last_signins(self) -> dict[int, str]:
+        """user id -> time (ISO, UTC) of their latest complete sign-in, from the audit log."""
+        with self.store.read() as c:
+            rows = c.execute(select(audit_log.c.target, func.max(audit_log.c.ts))
+                             .where(audit_log.c.action == "signin.ok")
+                             .group_by(audit_log.c.target)).all()
+        out = {}
+        for target, ts in rows:
+            if target and target.startswith("user:") and target[5:].isdigit():
+                out[int(target[5:])] = ts
+        return out
 
     def reset_mfa(self, user_id: int, actor: str) -> None:
         """Clears TOTP and recovery codes; the next sign-in enrols again. Ends all sessions."""
@@ -147,6 +243,35 @@ class AccountStore:
                 c.execute(sessions.insert().values(
                     token_hash=token_hash, user_id=user_id, data=json.dumps(data),
                     created_at=created_at, last_seen=last_seen))
+
+    def active_sessions(self, idle_s: float, absolute_s: float) -> list:
+        """Signed-in sessions that have not timed out, newest activity first: rows of
+        (token_hash, user_id, username, role, created_at, last_seen)."""
+        now = time.time()
+        with self.store.read() as c:
+            return c.execute(
+                select(sessions.c.token_hash, sessions.c.user_id, users.c.username, users.c.role,
+                       sessions.c.created_at, sessions.c.last_seen)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.last_seen >= now - idle_s,
+                       sessions.c.created_at >= now - absolute_s)
+                .order_by(sessions.c.last_seen.desc())).all()
+
+    def end_session(self, token_hash: str, actor: str) -> bool:
+        """An admin ends one session; False if there was none with that id."""
+        with self.store.write() as c:
+            r = c.execute(select(sessions.c.user_id).where(
+                sessions.c.token_hash == token_hash)).first()
+        if r is None:
+            return False
+        with self.store.audited(actor, "session.end", f"user:{r.user_id}") as c:
+            c.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
+        return True
+
+    def end_user_sessions(self, user_id: int, actor: str) -> int:
+        """An admin ends every session of a user; returns how many there were."""
+        with self.store.audited(actor, "session.end_all", f"user:{user_id}") as c:
+            return c.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
 
     def delete_session(self, token_hash: str) -> None:
         with self.store.write() as c:

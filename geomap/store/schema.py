@@ -189,6 +189,20 @@ sessions = Table(
     Index("ix_sessions_user", "user_id"),
 )
 
+# One-time links to set a password (a new account, or a reset by an admin): the link carries
+# a random token, the table only its SHA-256; single use, and it expires.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_password_resets_user", "user_id"),
+)
+
 login_attempts = Table(
     "login_attempts",
     metadata,

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
 
-    from . import api, auth, corroboration, errors, imagery, intake, pages, security, tiles
+    from . import admin, api, auth, corroboration, errors, imagery, intake, pages, security, tiles
 
     security.install(app, accounts)
     app.register_blueprint(auth.bp)
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(corroboration.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(imagery.bp)
+    admin.register(app)
     errors.register(app)
 
     @app.context_processor

@@ -59,7 +59,13 @@ def login():
             session.regenerate()
             target = "auth.enrol" if result.outcome == signin.Outcome.ENROL else "auth.mfa"
             return redirect(url_for(target))
-    return render_template("login.html", error=error), status
+    notice = None
+    if error is None and request.method == "GET":
+        if request.args.get("signed_out"):
+            notice = _("You have been signed out.")
+        elif request.args.get("password_set"):
+            notice = _("Your password is set. Sign in with it.")
+    return render_template("login.html", error=error, notice=notice), status
 
 
 @bp.route("/login/mfa", methods=["GET", "POST"])
@@ -126,6 +132,30 @@ def logout():
         user = _accounts().get(uid)
         _accounts().store.audit(user.username if user else str(uid), "signout", f"user:{uid}")
     session.end()
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login", signed_out=1))
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """A one-time link an admin handed over (a new account, or a reset): set a password, then
+    sign in (and enrol the second factor if needed). Reachable signed out; spent on use."""
+    user = _accounts().password_link_user(token) if len(token) <= 128 else None
+    if user is None:
+        return render_template("reset_password.html", invalid=True), 404
+    error, status = None, 200
+    if request.method == "POST":
+        password = request.form.get("password") or ""
+        if len(password) < acc.MIN_PASSWORD:
+            error, status = _("The password needs at least %(n)d characters.",
+                              n=acc.MIN_PASSWORD), 400
+        elif password != (request.form.get("confirm") or ""):
+            error, status = _("The two passwords differ."), 400
+        elif _accounts().use_password_link(token, acc.hash_password(password)) is None:
+            return render_template("reset_password.html", invalid=True), 404
+        else:
+            session.end()  # whoever was signed in in this browser: not any more
+            return redirect(url_for("auth.login", password_set=1))
+    return render_template("reset_password.html", invalid=False, user=user, error=error,
+                           min_length=acc.MIN_PASSWORD), status
 
 

@@ -16,7 +16,8 @@ from werkzeug.exceptions import BadRequest
 
 from ..policy import Permission, Principal
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logout"}
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logout",
+                    "auth.reset_password"}
 MACHINE_PATHS = ("/api/", "/tiles/")  # answered 401 JSON when signed out, never a redirect
 
 
