@@ -13,6 +13,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from .errors import InvalidInput
+from .messages import N_, Message
 
 _DEG = "°º˚d"
 _MIN = "′'’m"
@@ -36,21 +37,23 @@ def parse_angle(text: str) -> tuple[float, str | None]:
     """One angle -> (signed decimal degrees, hemisphere letter or None)."""
     m = _PART.match(text)
     if not m:
-        raise InvalidInput(f"{text!r} is not a coordinate (decimal degrees, DMS or DDM)")
+        raise InvalidInput(Message(N_("%(text)r is not a coordinate (decimal degrees, DMS or DDM)"),
+                                   text=text))
     if m["h1"] and m["h2"]:
-        raise InvalidInput(f"{text!r} names two hemispheres")
+        raise InvalidInput(Message(N_("%(text)r names two hemispheres"), text=text))
     hemi = (m["h1"] or m["h2"] or "").upper() or None
     deg = _f(m["d"])
     minutes = _f(m["m"]) if m["m"] else 0.0
     seconds = _f(m["s"]) if m["s"] else 0.0
     if minutes >= 60 or seconds >= 60:
-        raise InvalidInput(f"{text!r}: minutes and seconds must be below 60")
+        raise InvalidInput(Message(N_("%(text)r: minutes and seconds must be below 60"), text=text))
     if (m["m"] or m["s"]) and deg != int(deg):
-        raise InvalidInput(f"{text!r}: degrees with a fraction cannot also have minutes")
+        raise InvalidInput(Message(N_("%(text)r: degrees with a fraction cannot also have minutes"),
+                                   text=text))
     value = abs(deg) + minutes / 60 + seconds / 3600
     negative = deg < 0 or m["d"].startswith("-") or hemi in ("S", "W")
     if hemi and deg < 0:
-        raise InvalidInput(f"{text!r}: a minus sign and a hemisphere letter")
+        raise InvalidInput(Message(N_("%(text)r: a minus sign and a hemisphere letter"), text=text))
     return (-value if negative else value), hemi
 
 
@@ -61,7 +64,8 @@ def parse_pair(text: str) -> tuple[float, float]:
     s = text.strip().strip("()[]")
     parts = _split_pair(s)
     if parts is None:
-        raise InvalidInput(f"{text!r}: expected two coordinates (latitude and longitude)")
+        raise InvalidInput(Message(N_("%(text)r: expected two coordinates (latitude and longitude)"),
+                                   text=text))
     (a, ha), (b, hb) = parse_angle(parts[0]), parse_angle(parts[1])
     if ha in ("E", "W") or hb in ("N", "S"):
         a, b, ha, hb = b, a, hb, ha
@@ -86,9 +90,11 @@ def _split_pair(s: str) -> tuple[str, str] | None:
 
 def check_range(lat: float, lon: float) -> None:
     if not -90 <= lat <= 90:
-        raise InvalidInput(f"latitude {lat:g} is outside -90..90", field="lat")
+        raise InvalidInput(Message(N_("latitude %(lat)s is outside -90..90"), lat=f"{lat:g}"),
+                           field="lat")
     if not -180 <= lon <= 180:
-        raise InvalidInput(f"longitude {lon:g} is outside -180..180", field="lon")
+        raise InvalidInput(Message(N_("longitude %(lon)s is outside -180..180"), lon=f"{lon:g}"),
+                           field="lon")
 
 
 def parse_geometry(text: str) -> BaseGeometry:
@@ -97,7 +103,8 @@ def parse_geometry(text: str) -> BaseGeometry:
     try:
         g = shape(json.loads(s)) if s.startswith("{") else shapely.from_wkt(s)
     except Exception as e:  # shapely/GEOS and json raise several types
-        raise InvalidInput(f"{s[:60]!r} is neither WKT nor GeoJSON geometry ({e})") from None
+        raise InvalidInput(Message(N_("%(text)r is neither WKT nor GeoJSON geometry (%(error)s)"),
+                                   text=s[:60], error=str(e))) from None
     if g.is_empty:
-        raise InvalidInput("the geometry is empty")
+        raise InvalidInput(Message(N_("the geometry is empty")))
     return g

@@ -20,6 +20,7 @@ import re
 from datetime import date, timedelta
 
 from .errors import InvalidInput
+from .messages import N_, Message
 
 _MONTHS = {name: i for i in range(1, 13)
            for name in (calendar.month_name[i].lower(), calendar.month_abbr[i].lower())}
@@ -41,7 +42,7 @@ def _make(text: str, y: int, m: int, d: int) -> date:
     try:
         return date(y, m, d)
     except ValueError:
-        raise InvalidInput(f"date {text!r} is not a real day") from None
+        raise InvalidInput(Message(N_("date %(text)r is not a real day"), text=text)) from None
 
 
 def parse_day(text: str) -> date:
@@ -60,8 +61,8 @@ def parse_day(text: str) -> date:
             return _make(text, y, a, b)
         if a == b:
             return _make(text, y, a, b)
-        raise InvalidInput(f"date {text!r} is ambiguous (day/month or month/day?); "
-                           "write it as YYYY-MM-DD")
+        raise InvalidInput(Message(N_("date %(text)r is ambiguous (day/month or month/day?); "
+                                      "write it as YYYY-MM-DD"), text=text))
     for rx, order in ((_D_MON_Y, "dmy"), (_MON_D_Y, "mdy")):
         if (m := rx.fullmatch(s)) is not None:
             d, mon = (m[1], m[2]) if order == "dmy" else (m[2], m[1])
@@ -69,7 +70,8 @@ def parse_day(text: str) -> date:
                 return _make(text, int(m[3]), _MONTHS[mon], int(d))
     if s.isdigit() and _EXCEL_MIN <= int(s) <= _EXCEL_MAX:
         return _EXCEL_EPOCH + timedelta(days=int(s))
-    raise InvalidInput(f"date {text!r} is not a date; use {ACCEPTED}")
+    raise InvalidInput(Message(N_("date %(text)r is not a date; use %(accepted)s"), text=text,
+                               accepted=ACCEPTED))
 
 
 __all__ = ["parse_day", "ACCEPTED"]

@@ -8,9 +8,11 @@ class GeomapError(Exception):
 class InvalidInput(GeomapError, ValueError):
     """Input a person supplied is wrong; the message says which input and why."""
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
+    def __init__(self, message, *, field: str | None = None):
+        # message: English text, or a geomap.messages.Message the web shows translated
+        super().__init__(str(message))
         self.field = field
+        self.msg = message if not isinstance(message, str) else None
 
 
 class PeriodParseError(InvalidInput):

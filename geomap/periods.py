@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .errors import PeriodParseError
+from .messages import N_, Message
 
 MIN_YEAR, MAX_YEAR = 1900, 2100
 CIRCA_YEARS = 2  # "c. 1995" -> 1993..1997
@@ -81,8 +82,18 @@ class Period:
 def _year(s: str, text: str) -> int:
     y = int(s)
     if not MIN_YEAR <= y <= MAX_YEAR:
-        raise PeriodParseError(f"period {text!r}: year {y} is outside {MIN_YEAR}-{MAX_YEAR}")
+        raise PeriodParseError(Message(N_("period %(text)r: year %(year)s is outside "
+                                          "%(min)s-%(max)s"), text=text, year=y,
+                                       min=MIN_YEAR, max=MAX_YEAR))
     return y
+
+
+def _no_such_day(text: str, month: int) -> PeriodParseError:
+    if not 1 <= month <= 12:
+        return PeriodParseError(Message(N_("period %(text)r: month %(month)s does not exist"),
+                                        text=text, month=month))
+    return PeriodParseError(Message(N_("period %(text)r: day is out of range for the month"),
+                                    text=text))
 
 
 def _month_end(y: int, m: int) -> date:
@@ -95,7 +106,8 @@ def _span(y1: int, m1: int, y2: int, m2: int) -> tuple[date, date]:
 
 def _whole_years(y1: int, y2: int, text: str) -> tuple[date, date]:
     if y2 < y1:
-        raise PeriodParseError(f"period {text!r}: ends ({y2}) before it starts ({y1})")
+        raise PeriodParseError(Message(N_("period %(text)r: ends (%(end)s) before it starts "
+                                          "(%(start)s)"), text=text, end=y2, start=y1))
     return date(y1, 1, 1), date(y2, 12, 31)
 
 
@@ -107,15 +119,15 @@ def _single(s: str, text: str) -> tuple[date, date] | None:
     if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", s):  # ISO date
         try:
             d = date(int(m[1]), int(m[2]), int(m[3]))
-        except ValueError as e:
-            raise PeriodParseError(f"period {text!r}: {e}") from None
+        except ValueError:
+            raise _no_such_day(text, int(m[2])) from None
         _year(m[1], text)
         return d, d
     if m := re.fullmatch(r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일", s):
         try:
             d = date(_year(m[1], text), int(m[2]), int(m[3]))
-        except ValueError as e:
-            raise PeriodParseError(f"period {text!r}: {e}") from None
+        except ValueError:
+            raise _no_such_day(text, int(m[2])) from None
         return d, d
     if m := re.fullmatch(_Y + r"(?:\s*년)?", s):
         y = _year(m[1], text)
@@ -123,7 +135,8 @@ def _single(s: str, text: str) -> tuple[date, date] | None:
     if m := re.fullmatch(r"(\d{4})/(\d{1,2})", s):  # 2004/05 = May 2004
         y, mo = _year(m[1], text), int(m[2])
         if not 1 <= mo <= 12:
-            raise PeriodParseError(f"period {text!r}: month {mo} does not exist")
+            raise PeriodParseError(Message(N_("period %(text)r: month %(month)s does not exist"),
+                                           text=text, month=mo))
         return _span(y, mo, y, mo)
     if m := re.fullmatch(r"([a-z]+)\.?\s+(\d{4})", s):
         word, y = m[1], _year(m[2], text)
@@ -137,7 +150,8 @@ def _single(s: str, text: str) -> tuple[date, date] | None:
     if m := re.fullmatch(r"(\d{4})\s*년\s*(\d{1,2})\s*월", s):
         y, mo = _year(m[1], text), int(m[2])
         if not 1 <= mo <= 12:
-            raise PeriodParseError(f"period {text!r}: month {mo} does not exist")
+            raise PeriodParseError(Message(N_("period %(text)r: month %(month)s does not exist"),
+                                           text=text, month=mo))
         return _span(y, mo, y, mo)
     if m := re.fullmatch(r"(\d{4})\s*년?\s*(봄|여름|가을|겨울)", s):
         y = _year(m[1], text)
@@ -185,7 +199,8 @@ def _range(s: str, text: str) -> tuple[date, date] | None:
             a = _span(y, mo, y, mo)
         if a and b:
             if b[1] < a[0]:
-                raise PeriodParseError(f"period {text!r}: ends before it starts")
+                raise PeriodParseError(Message(N_("period %(text)r: ends before it starts"),
+                                           text=text))
             return a[0], b[1]
     return None
 
@@ -239,9 +254,8 @@ def parse_period(text: str | None) -> Period | None:
     if bounds := _range(s2, original):
         return Period(original, *bounds)
 
-    raise PeriodParseError(
-        f"period {original!r} is not in a form geomap understands "
+    raise PeriodParseError(Message(N_(
+        "period %(text)r is not in a form geomap understands "
         "(e.g. '1997', '1998-2001', 'spring 2004', 'c. 1995', 'before 2010', 'after 2012', "
         "'May 2004', '1990s', '2004-05-17', '2004년 봄', 'October 2003 to June 2004', "
-        "'Arduous March')"
-    )
+        "'Arduous March')"), text=original))

@@ -194,9 +194,11 @@ def _check(validator: Validator, n: int, raw: dict) -> Checked:
     try:
         return validator.check(n, raw)
     except Exception as e:
+        from ..messages import N_, Message
+
         msg = f"{type(e).__name__}: {e}"
-        return Checked(n, raw, problems=[Problem("unreadable_row", None,
-                                                 f"this row could not be checked ({msg[:200]})")])
+        return Checked(n, raw, problems=[Problem("unreadable_row", None, Message(
+            N_("this row could not be checked (%(error)s)"), error=msg[:200]))])
 
 
 def _fail_batch(store, report: ImportReport, e: BaseException) -> None:
@@ -213,9 +215,11 @@ def _fail_batch(store, report: ImportReport, e: BaseException) -> None:
 
 
 def _dup(first_row: int):
+    from ..messages import N_, Message
     from .validate import Problem
 
-    return Problem("duplicate_row", None, f"duplicate of row {first_row} in the same file")
+    return Problem("duplicate_row", None, Message(
+        N_("duplicate of row %(row)s in the same file"), row=first_row))
 
 
 def _start_batch(store, source: str, actor: str) -> int:

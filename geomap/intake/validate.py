@@ -17,6 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from ..coords import check_range, parse_geometry, parse_pair
 from ..dates import parse_day
 from ..errors import InvalidInput
+from ..messages import N_, Message, message_of
 from ..model import (
     Precision,
     Relationship,
@@ -35,12 +36,23 @@ MAX_RADIUS_M = 100_000.0
 
 @dataclass
 class Problem:
+    """`message` is English text; given a Message, the template and its parameters are kept
+    too, so a page can show the problem in the reader's language (geomap.messages)."""
+
     code: str
     field: str | None
-    message: str
+    message: str | Message
+    msg: Message | None = None
+
+    def __post_init__(self):
+        if isinstance(self.message, Message):
+            self.msg, self.message = self.message, str(self.message)
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "field": self.field, "message": self.message}
+        d = {"code": self.code, "field": self.field, "message": self.message}
+        if self.msg is not None:
+            d |= self.msg.as_dict()
+        return d
 
 
 @dataclass
@@ -111,24 +123,25 @@ class Validator:
         probs = c.problems
         code = self._get(raw, "witness_code")
         if not code:
-            probs.append(Problem("missing", "witness_code", "no witness code (a pseudonymous "
-                                 "code is required; never a name)"))
+            probs.append(Problem("missing", "witness_code", Message(N_(
+                "no witness code (a pseudonymous code is required; never a name)"))))
         place = self._get(raw, "place_text") or None
         geom = self._location(raw, probs)
         if geom is None and not place and not any(p.field in ("lat", "lon", "coordinates",
                                                               "geometry") for p in probs):
-            probs.append(Problem("missing", "location", "no location: neither coordinates "
-                                 "nor a place name"))
+            probs.append(Problem("missing", "location", Message(N_(
+                "no location: neither coordinates nor a place name"))))
         radius = None
         rtext = self._get(raw, "radius_m")
         if rtext:
             try:
                 radius = parse_radius(rtext, self.radius_unit_m)
                 if not 0 <= radius <= MAX_RADIUS_M:
-                    probs.append(Problem("out_of_range", "radius_m", f"radius {radius:g} m is "
-                                         f"outside 0..{MAX_RADIUS_M:g} m"))
+                    probs.append(Problem("out_of_range", "radius_m", Message(N_(
+                        "radius %(radius)s m is outside 0..%(max)s m"),
+                        radius=f"{radius:g}", max=f"{MAX_RADIUS_M:g}")))
             except InvalidInput as e:
-                probs.append(Problem("unparseable", "radius_m", str(e)))
+                probs.append(Problem("unparseable", "radius_m", message_of(e)))
         precision = None
         if ptext := self._get(raw, "precision"):
             precision = self._vocab(ptext, _PRECISIONS, "precision", probs)
@@ -137,7 +150,7 @@ class Validator:
             try:
                 period = parse_period(ptext)
             except InvalidInput as e:
-                probs.append(Problem("unparseable", "period", str(e)))
+                probs.append(Problem("unparseable", "period", message_of(e)))
         violations = []
         for v in _split_values(self._get(raw, "violations"), _VIOLATIONS):
             if v.strip():
@@ -153,11 +166,12 @@ class Validator:
             try:
                 interview = parse_day(itext)
             except InvalidInput as e:
-                probs.append(Problem("unparseable", "interview_date", f"interview {e}"))
+                probs.append(Problem("unparseable", "interview_date", Message(
+                    N_("interview %(problem)s"), problem=message_of(e))))
             else:
                 if interview > date.today():
-                    probs.append(Problem("out_of_range", "interview_date",
-                                         f"interview date {itext!r} is in the future"))
+                    probs.append(Problem("out_of_range", "interview_date", Message(
+                        N_("interview date %(text)r is in the future"), text=itext)))
                     interview = None
         tier = self.default_tier
         if ttext := self._get(raw, "tier"):
@@ -193,8 +207,9 @@ class Validator:
             elif lat_t or lon_t:
                 if not (lat_t and lon_t):
                     missing = "lon" if lat_t else "lat"
-                    probs.append(Problem("missing", missing, f"{missing} is empty while "
-                                         f"{'lat' if missing == 'lon' else 'lon'} is given"))
+                    probs.append(Problem("missing", missing, Message(
+                        N_("%(missing)s is empty while %(given)s is given"), missing=missing,
+                        given="lat" if missing == "lon" else "lon")))
                     return None
                 from ..coords import parse_angle
 
@@ -206,7 +221,7 @@ class Validator:
                 return None
         except InvalidInput as e:
             fld = "geometry" if gtext else "coordinates" if ctext else "lat"
-            probs.append(Problem("unparseable", fld, str(e)))
+            probs.append(Problem("unparseable", fld, message_of(e)))
             return None
         try:
             check_range(lat, lon)
@@ -215,22 +230,23 @@ class Validator:
             if swapped_ok and self.near_p is not None and self.near_p.contains(Point(lat, lon)):
                 probs.append(self._swap_problem(lat, lon))
             else:
-                probs.append(Problem("out_of_range", e.field, str(e)))
+                probs.append(Problem("out_of_range", e.field, message_of(e)))
             return None
         p = Point(round(lon, 7), round(lat, 7))
         if self.near_p is not None and not self.near_p.contains(p):
             if -90 <= lon <= 90 and self.near_p.contains(Point(lat, lon)):
                 probs.append(self._swap_problem(lat, lon))
             else:
-                probs.append(Problem("far_outside", "location", f"({lat:.5f}, {lon:.5f}) is "
-                                     f"{self._distance_km(p):,.0f} km from North Korea (more "
-                                     f"than {self.border_km:g} km)"))
+                probs.append(Problem("far_outside", "location", Message(N_(
+                    "(%(lat)s, %(lon)s) is %(km)s km from North Korea (more than %(max)s km)"),
+                    lat=f"{lat:.5f}", lon=f"{lon:.5f}", km=f"{self._distance_km(p):,.0f}",
+                    max=f"{self.border_km:g}")))
             return None
         return p
 
     @staticmethod
     def _swap_problem(lat: float, lon: float) -> Problem:
-        return Problem("likely_swap", "location",
-                       f"latitude and longitude look swapped: ({lat:.5f}, {lon:.5f}) is not in "
-                       f"or near North Korea, ({lon:.5f}, {lat:.5f}) is. Fix: put {lon:.5f} "
-                       f"as latitude and {lat:.5f} as longitude, then re-import this row")
+        return Problem("likely_swap", "location", Message(N_(
+            "latitude and longitude look swapped: (%(lat)s, %(lon)s) is not in or near North "
+            "Korea, (%(lon)s, %(lat)s) is. Fix: put %(lon)s as latitude and %(lat)s as "
+            "longitude, then re-import this row"), lat=f"{lat:.5f}", lon=f"{lon:.5f}"))

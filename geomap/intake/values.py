@@ -22,6 +22,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from ..errors import InvalidInput
+from ..messages import N_, Message
 from ..model import (
     PRECISION_LABELS,
     RELATIONSHIP_LABELS,
@@ -135,15 +136,18 @@ class Vocabulary:
         lang = "ko" if hangul and "ko" in self.labels else "en"
         return code, self.labels[lang][code]
 
-    def unknown_message(self, value: str) -> str:
-        hint = ""
+    def unknown_message(self, value: str) -> Message:
+        choices = ", ".join(sorted(set(self.index.values())))
+        p = {"field": self.field, "value": value, "choices": choices}
         if s := self.suggest(value):
             code, label = s
             # in the value's language: a Korean value is answered with the Korean label
-            hint = (f"; did you mean {label!r} ({code})?" if _HANGUL.search(value)
-                    else f"; did you mean {code!r} ({label})?")
-        choices = ", ".join(sorted(set(self.index.values())))
-        return f"{self.field}: {value!r} is not one of {choices}{hint}"
+            if _HANGUL.search(value):
+                return Message(N_("%(field)s: %(value)r is not one of %(choices)s; did you mean "
+                                  "%(label)r (%(code)s)?"), code=code, label=label, **p)
+            return Message(N_("%(field)s: %(value)r is not one of %(choices)s; did you mean "
+                              "%(code)r (%(label)s)?"), code=code, label=label, **p)
+        return Message(N_("%(field)s: %(value)r is not one of %(choices)s"), **p)
 
 
 @cache
@@ -207,13 +211,13 @@ def parse_radius(text: str, default_unit_m: float = 1.0) -> float:
         if unit and unit not in _UNITS:
             m = None
     if not m:
-        raise InvalidInput(
-            f"radius {text!r} is not a number of metres or kilometres (e.g. '500', '500 m', "
-            "'about 2 km', 'one kilometre', '반경 2킬로미터')", field="radius_m")
+        raise InvalidInput(Message(N_(
+            "radius %(text)r is not a number of metres or kilometres (e.g. '500', '500 m', "
+            "'about 2 km', 'one kilometre', '반경 2킬로미터')"), text=text), field="radius_m")
     num = m["num"]
     try:
         value = _WORDS[num] if num in _WORDS else _number(num)
     except ValueError:
-        raise InvalidInput(f"radius {text!r}: {num!r} is not a number", field="radius_m") \
-            from None
+        raise InvalidInput(Message(N_("radius %(text)r: %(num)r is not a number"), text=text,
+                                   num=num), field="radius_m") from None
     return value * (_UNITS[unit] if unit else default_unit_m)
