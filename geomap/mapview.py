@@ -50,7 +50,8 @@ class MapUrls:
 def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
               scenes: list[dict] = ()) -> folium.Map:
     """The researcher's map. `text` holds translated UI strings, `vocab` translated labels."""
-    m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=True,
+    # the scale bar is geomap.scaleBar (metric, as on every other map), added by StatusBox
+    m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=False,
                    prefer_canvas=True, minZoom=5, maxZoom=18)
     BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
                  urls.basemap_attribution, urls.basemap_maxzoom).add_to(m)

@@ -156,16 +156,20 @@ def test_testimonies_reload_for_the_new_viewport(page, live_app):
     assert page.console_errors == []
 
 
-def test_hostile_site_name_shows_as_text_in_popup_and_tooltip(page, live_app):
+def test_hostile_site_name_shows_as_text_in_the_site_sheet_and_tooltip(page, live_app):
     page.goto(live_app + "/")
     _wait_drawn(page)
-    page.evaluate("geomap.siteMarkers['xss'].openPopup()")
-    popup = page.locator(".leaflet-popup-content")
-    popup.wait_for()
-    assert XSS in popup.inner_text()
-    assert "<script>alert(2)</script>" in popup.inner_text()
+    page.evaluate("geomap.siteMarkers['xss'].fire('click')")
+    sheet = page.locator(".gm-sheet")
+    sheet.wait_for()
+    assert XSS in sheet.inner_text()  # the title; aliases and sources are on the dossier
     assert page.locator("img[src='x']").count() == 0
-    assert page.locator(".leaflet-popup-content b").count() == 0
+    assert page.locator(".gm-sheet b, .gm-sheet script").count() == 0
+    page.goto(live_app + "/sites/xss")
+    assert "<script>alert(2)</script>" in page.inner_text("main")
+    assert page.locator("main b, main img[src='x']").count() == 0
+    page.goto(live_app + "/")
+    _wait_drawn(page)
     page.evaluate("geomap.siteMarkers['xss'].openTooltip()")
     assert XSS in page.locator(".leaflet-tooltip").last.inner_text()
     assert page.locator("img[src='x']").count() == 0

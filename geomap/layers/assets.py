@@ -20,6 +20,7 @@ LOCAL_JS = {
     "leaflet": "vendor/leaflet/leaflet.js",
     "leaflet.markercluster": "vendor/markercluster/leaflet.markercluster.js",
     "markerclusterjs": "vendor/markercluster/leaflet.markercluster.js",
+    "geomap-core": "js/geomap-core.js",
     "geomap-map": "js/geomap-map.js",
 }
 LOCAL_CSS = {

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from folium.elements import JSCSSMixin
 from folium.map import Layer
 from jinja2 import Template
 
 from .text import html_text
 
 
-class BasemapLayer(Layer):
+class BasemapLayer(JSCSSMixin, Layer):
+    """Drawn by geomap.reliefBasemap (static/js/geomap-core.js): in a pane below imagery, and
+    not stretched into a blur past its native zoom (the same on every map page)."""
+
+    default_js = [("geomap-core", "")]
     _template = Template("""
 {% macro script(this, kwargs) %}
-// the basemap sits below tile layers (imagery), not in the overlay pane above them
-if (!{{ this._parent.get_name() }}.getPane("gm-basemap"))
-    {{ this._parent.get_name() }}.createPane("gm-basemap").style.zIndex = 150;
-var {{ this.get_name() }} = L.tileLayer({{ this.url|tojson }},
-    {attribution: {{ this.attribution|tojson }}, className: "gm-basemap", pane: "gm-basemap",
-     bounds: {{ this.bounds|tojson }}, maxNativeZoom: {{ this.maxzoom }}, maxZoom: 19});
+var {{ this.get_name() }} = geomap.reliefBasemap({{ this._parent.get_name() }},
+    {url: {{ this.url|tojson }}, attribution: {{ this.attribution|tojson }},
+     bounds: {{ this.bounds|tojson }}, maxzoom: {{ this.maxzoom }}});
 {% endmacro %}
 """)
 

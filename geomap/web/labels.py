@@ -72,6 +72,8 @@ def map_text() -> dict:
         "zoom_in": _("Zoom in"),
         "error": _("Could not load data"),
         "dossier": _("Open the site dossier"),
+        "close": _("Close"),
+        "witnesses": _("Independent witnesses"),
         "imagery": _("Imagery"),
         "grade": _("Corroboration"),
         "period_filter": _("Period"),
@@ -80,3 +82,25 @@ def map_text() -> dict:
         "apply": _("Filter"),
         "clear": _("Clear"),
     }
+
+
+def message_text(m) -> str:
+    """A library message in the reader's language. `m` is a geomap.messages.Message, an
+    error carrying one, a problem dict as imports report and the quarantine stores it
+    ({"message", "template", "params"}), or plain text. Problems stored before templates were
+    kept have only their English "message": they show as stored."""
+    from ..messages import Message
+
+    if isinstance(m, BaseException):
+        m = getattr(m, "msg", None) or str(m)
+    if isinstance(m, dict):
+        if m.get("template"):
+            try:
+                m = Message.from_dict(m)
+            except (KeyError, TypeError, AttributeError):
+                return str(m.get("message") or "")
+        else:
+            return str(m.get("message") or "")
+    if isinstance(m, Message):
+        return m.render(_)
+    return "" if m is None else str(m)

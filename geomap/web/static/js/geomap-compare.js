@@ -5,11 +5,8 @@
   const d = JSON.parse(document.getElementById("gm-compare-data").textContent);
   const map = L.map("gm-compare-map", { attributionControl: true, maxZoom: 19 });
   map.attributionControl.setPrefix("Leaflet");
-  if (d.basemap) {
-    map.createPane("gm-basemap").style.zIndex = 150;  // below imagery tiles
-    L.tileLayer(d.basemap.url, { pane: "gm-basemap", bounds: d.basemap.bounds,
-      maxNativeZoom: d.basemap.maxzoom, maxZoom: 19 }).addTo(map);
-  }
+  geomap.scaleBar(map);
+  if (d.basemap) geomap.reliefBasemap(map, d.basemap).addTo(map);
   const bounds = L.latLngBounds(d.bounds[0], d.bounds[1]);
   function layer(scene) {
     return L.tileLayer(scene.tiles, { bounds: L.latLngBounds(scene.bounds[0], scene.bounds[1]),

@@ -11,3 +11,70 @@
     return node.innerHTML;
   };
 })();
+
+/* Map helpers every map page shares (main map, dossier, review, compare). */
+(function () {
+  "use strict";
+  const geomap = (window.geomap = window.geomap || {});
+
+  /* Leaflet writes a few labels of its own ("Zoom in", "Layers"): the page's translations of
+     them (base.html, #gm-ui-text) become Leaflet's defaults before any map is made. */
+  const ui = document.getElementById("gm-ui-text");
+  geomap.text = ui ? JSON.parse(ui.textContent) : {};
+  if (window.L && geomap.text.zoom_in) {
+    L.Control.Zoom.prototype.options.zoomInTitle = geomap.text.zoom_in;
+    L.Control.Zoom.prototype.options.zoomOutTitle = geomap.text.zoom_out;
+    const initLayout = L.Control.Layers.prototype._initLayout;
+    L.Control.Layers.include({ _initLayout: function () {
+      initLayout.call(this);
+      if (this._layersLink) {
+        this._layersLink.title = geomap.text.layers;
+        this._layersLink.setAttribute("aria-label", geomap.text.layers);
+      }
+    } });
+  }
+
+  /* The shipped relief is one 240 x 315 px picture of all of Korea (native zoom 5). Stretched
+     further it is a blur that reads as terrain it is not: it is drawn up to three levels past
+     its own (fading over the last), and beyond that the map shows a plain land tone, not the
+     sea's blue. cfg: {url, bounds, maxzoom, attribution?}. The map needs its own maxZoom. */
+  geomap.reliefBasemap = function (map, cfg) {
+    if (!map.getPane("gm-basemap")) map.createPane("gm-basemap").style.zIndex = 150;  // below imagery
+    const upTo = cfg.maxzoom + 3;
+    const opts = { pane: "gm-basemap", className: "gm-basemap", bounds: cfg.bounds,
+                   maxNativeZoom: cfg.maxzoom, maxZoom: upTo };
+    if (cfg.attribution) opts.attribution = cfg.attribution;  // already text (html_text)
+    const layer = L.tileLayer(cfg.url, opts);
+    function fade() {
+      const z = map.getZoom();
+      map.getPane("gm-basemap").style.opacity = z >= upTo ? "0.5" : "1";
+      map.getContainer().classList.toggle("gm-past-basemap", z > upTo);
+    }
+    map.on("zoomend", fade);
+    map.whenReady(fade);
+    return layer;
+  };
+
+  /* A metric scale bar (bottom left) on every map. */
+  geomap.scaleBar = function (map) {
+    return L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+  };
+})();
+
+/* Province outlines as context on the small maps (dossier, review): past the relief's zoom
+   they are what tells one valley from another. Lines only, not interactive. */
+(function () {
+  "use strict";
+  const geomap = (window.geomap = window.geomap || {});
+  geomap.contextBoundaries = function (map, url) {
+    if (!url) return;
+    if (!map.getPane("gm-context")) map.createPane("gm-context").style.zIndex = 350;  // below overlays
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (fc) {
+        if (fc) L.geoJSON(fc, { pane: "gm-context", interactive: false,
+          style: { color: "#5b4a3a", weight: 1.2, opacity: 0.8, fill: false } }).addTo(map);
+      })
+      .catch(function () { /* context only: the map works without it */ });
+  };
+})();

@@ -5,17 +5,15 @@
   const pts = JSON.parse(document.getElementById("gm-dossier-points").textContent);
   const el = document.getElementById("gm-dossier-map");
   if (d.site.lat === null) { el.hidden = true; return; }
-  const map = L.map(el, { attributionControl: false });
+  const map = L.map(el, { attributionControl: false, maxZoom: 19 });
+  geomap.scaleBar(map);
   const s = [d.site.lat, d.site.lon];
   // a view first: circles can only measure themselves on a map that has one
   const frame = L.latLngBounds([s, ...pts.map((p) => [p.lat, p.lon])]);
   if (pts.length) map.fitBounds(frame.pad(0.2), { maxZoom: 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
-  if (d.basemap) {
-    map.createPane("gm-basemap").style.zIndex = 150;  // below imagery tiles
-    L.tileLayer(d.basemap.url, { pane: "gm-basemap", bounds: d.basemap.bounds,
-      maxNativeZoom: d.basemap.maxzoom, maxZoom: 19 }).addTo(map);
-  }
+  if (d.basemap) geomap.reliefBasemap(map, d.basemap).addTo(map);
+  geomap.contextBoundaries(map, d.boundaries);
   const g = L.featureGroup().addTo(map);
   if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);
   else L.circle(s, { radius: d.site.radius, color: "#D55E00", weight: 2, fillOpacity: 0.06 }).addTo(g);

@@ -6,6 +6,14 @@
   // what has been drawn so far (read by people debugging and by the browser tests)
   geomap.state = { boundaries: 0, sites: 0, testimonies: 0, testimoniesMatched: 0, errors: [] };
   geomap.siteMarkers = {};
+  // below this width the header is compact and the map's layer list and legend start closed
+  const NARROW = "(max-width: 899px)";
+  // (the layer control is made by folium with collapsed: false; on a phone it starts closed)
+  if (window.L && L.Control && L.Control.Layers) {
+    L.Control.Layers.addInitHook(function () {
+      if (window.matchMedia(NARROW).matches) this.options.collapsed = true;
+    });
+  }
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -50,6 +58,7 @@
   geomap.statusControl = function (map) {
     // Leaflet's default prefix carries an inline-styled SVG that a strict CSP (rightly) blocks
     if (map.attributionControl) map.attributionControl.setPrefix("Leaflet");
+    if (geomap.scaleBar) geomap.scaleBar(map);
     const c = L.control({ position: "bottomleft" });
     c.onAdd = function () {
       const d = el("div", { class: "gm-status leaflet-control", role: "status", "aria-live": "polite" });
@@ -76,24 +85,77 @@
     }).catch(function (e) { status(map, cfg.labels.error + ": " + e.message, true); });
   };
 
-  function sitePopup(p, cfg) {
+  /* A site, briefly: names in both scripts, type, grade, the one-line note and the dossier
+     link. Everything else is on the dossier. */
+  function siteSummary(p, cfg) {
     const L_ = cfg.labels;
-    const admin = p.admin1 ? p.admin1 + (p.admin1_ko ? " / " + p.admin1_ko : "") +
-      (p.admin1_outside ? " (" + L_.nearest + ", " + Math.round(p.admin1_distance_m) + " m)" : "") : null;
-    return el("div", { class: "gm-popup gm-site" }, [
-      el("h3", { text: p.name }),
-      p.name_ko ? el("div", { class: "gm-ko", text: p.name_ko }) : null,
-      row(L_.grade, p.grade ? label(cfg.grades, p.grade) + " (" + p.witnesses + ")" : null),
+    const grade = p.grade ? el("span", { class: "gm-grade gm-grade-" + p.grade,
+                                         text: label(cfg.grades, p.grade) }) : null;
+    return [
+      p.name_ko ? el("p", { class: "gm-ko", lang: "ko", text: p.name_ko }) : null,
       row(L_.type, label(cfg.types, p.facility_type)),
-      row(L_.aliases, p.aliases),
-      row(L_.period, p.period),
-      row(L_.status, p.status_note),
-      row(L_.precision, label(cfg.precisions, p.precision)),
-      row(L_.precision_note, p.precision_note),
-      row(L_.province, admin),
-      row(L_.sources, p.sources),
+      grade ? el("div", { class: "gm-row" }, [el("span", { class: "gm-label", text: L_.grade }),
+                                              el("span", { class: "gm-value" }, [grade])]) : null,
+      row(L_.witnesses, p.grade ? String(p.witnesses || 0) : null),
+      p.status_note ? el("p", { class: "gm-note", text: p.status_note }) : null,
       el("a", { href: "/sites/" + encodeURIComponent(p.key), text: L_.dossier, class: "gm-dossier-link" }),
+    ];
+  }
+
+  /* The sheet: what was clicked on the map, below the map on a phone and beside it on wider
+     screens. The map shrinks to make room (it is never covered), so the site and the lines
+     to its testimonies stay in view. Escape or the close button closes it; focus goes to its
+     title on opening and back to the map on closing. */
+  const SHEET_BELOW = "(max-width: 699px)";
+  function sheet(map, labels) {
+    if (map._gmSheet) return map._gmSheet;
+    const container = map.getContainer(), main = container.parentNode;
+    const title = el("h2", { class: "gm-sheet-title", id: container.id + "-sheet-title", tabindex: "-1" });
+    const close = el("button", { type: "button", class: "gm-sheet-close" }, [
+      el("span", { "aria-hidden": "true", text: "\u2715 " }), el("span", { text: labels.close }),
     ]);
+    const body = el("div", { class: "gm-sheet-body" });
+    const box = el("section", { class: "gm-sheet", "aria-labelledby": title.id },
+                   [el("div", { class: "gm-sheet-head" }, [title, close]), body]);
+    box.hidden = true;
+    main.appendChild(box);
+    let onClose = null;
+
+    function layout() {
+      const open = !box.hidden, below = window.matchMedia(SHEET_BELOW).matches;
+      main.classList.toggle("gm-sheet-open", open);
+      container.style.right = open && !below ? box.offsetWidth + "px" : "";
+      container.style.bottom = open && below ? box.offsetHeight + "px" : "";
+      map.invalidateSize({ pan: false });
+    }
+    function hide() {
+      if (box.hidden) return;
+      box.hidden = true;
+      if (onClose) { const f = onClose; onClose = null; f(); }
+      layout();
+      container.focus({ preventScroll: true });
+    }
+    function show(heading, nodes, latlng, whenClosed) {
+      if (onClose) { const f = onClose; onClose = null; f(); }
+      title.textContent = heading;
+      body.textContent = "";
+      for (const n of nodes) if (n) body.appendChild(n);
+      box.hidden = false;
+      layout();
+      onClose = whenClosed || null;
+      // the point stays in view, clear of the edges
+      const pt = map.latLngToContainerPoint(latlng), size = map.getSize();
+      if (pt.x < 30 || pt.y < 30 || pt.x > size.x - 30 || pt.y > size.y - 30) map.panTo(latlng);
+      title.focus({ preventScroll: true });
+    }
+    close.addEventListener("click", hide);
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") hide(); });
+    map.on("click", hide);
+    window.addEventListener("resize", function () { if (!box.hidden) layout(); });
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    map._gmSheet = { show: show, hide: hide, element: box };
+    return map._gmSheet;
   }
 
   const GRADE_RING = { strongly_corroborated: "#1b7f3b", corroborated: "#7cb342",
@@ -108,6 +170,7 @@
     function showLinks(p, latlng) {
       lines.clearLayers();
       getJSON(cfg.linksUrl.replace("__KEY__", encodeURIComponent(p.key))).then(function (fc) {
+        geomap.state.links = fc.features.length;
         for (const f of fc.features) {
           const [lon, lat] = f.geometry.coordinates;
           L.polyline([latlng, [lat, lon]], { color: "#1f2a33", weight: 1.5, opacity: 0.7,
@@ -131,14 +194,16 @@
           const [lon, lat] = f.geometry.coordinates;
           const ring = GRADE_RING[p.grade];
           const m = L.circleMarker([lat, lon], {
-            pane: "gm-sites", renderer: renderer,
+            pane: "gm-sites", renderer: renderer, bubblingMouseEvents: false,
             radius: p.facility_type === "kwalliso" ? 9 : 7, weight: ring ? 4 : 2,
             color: ring || "#fff", fillColor: cfg.colours[p.facility_type] || "#999",
             fillOpacity: 0.95,
           });
-          m.bindPopup(function () { return sitePopup(p, cfg); }, { minWidth: 320, maxWidth: 460, className: "gm-site-popup" });
-          m.on("popupopen", function () { showLinks(p, [lat, lon]); });
-          m.on("popupclose", function () { lines.clearLayers(); });
+          m.on("click", function () {
+            sheet(map, cfg.labels).show(p.name, siteSummary(p, cfg), [lat, lon],
+                                        function () { lines.clearLayers(); geomap.state.links = 0; });
+            showLinks(p, [lat, lon]);
+          });
           // Leaflet sets tooltip strings as HTML: a text node instead
           m.bindTooltip(el("span", { text: p.name }), { direction: "top", offset: [0, -6] });
           layer.addLayer(m);
@@ -183,11 +248,10 @@
     c.addTo(map);
   };
 
-  function testimonyPopup(f, cfg) {
+  function testimonySummary(f, cfg) {
     const p = f.properties, L_ = cfg.labels;
-    return el("div", { class: "gm-popup gm-testimony" }, [
+    return [
       p.synthetic ? el("div", { class: "gm-synthetic", text: L_.synthetic }) : null,
-      el("h3", { text: L_.testimony + (p.witness_code ? " " + p.witness_code : "") }),
       row(L_.place, p.place_text),
       row(L_.period, p.period),
       row(L_.uncertainty, p.radius_m !== null ? Math.round(p.radius_m).toLocaleString() + " m" : null),
@@ -195,7 +259,7 @@
       row(L_.violations, (p.violations || []).map(function (v) { return label(cfg.violations, v); })),
       row(L_.relationship, label(cfg.relationships, p.relationship)),
       row(L_.province, p.admin1 ? p.admin1 + (p.admin1_outside ? " (" + L_.nearest + ")" : "") : null),
-    ]);
+    ];
   }
 
   geomap.testimonies = function (map, layer, cfg) {
@@ -239,8 +303,13 @@
       for (const f of fc.features) {
         const [lon, lat] = f.geometry.coordinates;
         const m = L.circleMarker([lat, lon], { radius: 4, weight: 1, color: "#222",
-                                               fillColor: "#ffd400", fillOpacity: 0.9 });
-        m.bindPopup(function () { return testimonyPopup(f, cfg); }, { minWidth: 260, maxWidth: 380 });
+                                               fillColor: "#ffd400", fillOpacity: 0.9,
+                                               bubblingMouseEvents: false });
+        m.on("click", function () {
+          const code = f.properties.witness_code;
+          sheet(map, cfg.labels).show(cfg.labels.testimony + (code ? " " + code : ""),
+                                      testimonySummary(f, cfg), [lat, lon]);
+        });
         markers.push(m);
         if (showCircles && f.properties.radius_m) {
           circles.addLayer(L.circle([lat, lon], { radius: f.properties.radius_m, weight: 1,
@@ -300,7 +369,10 @@
   geomap.legend = function (map, cfg) {
     const c = L.control({ position: "bottomright" });
     c.onAdd = function () {
-      const box = el("div", { class: "gm-legend leaflet-control" }, [el("h4", { text: cfg.title })]);
+      // a <details>: open on wide screens, a one-line button on phones and tablets
+      const box = el("details", { class: "gm-legend leaflet-control" },
+                     [el("summary", { text: cfg.title })]);
+      box.open = !window.matchMedia(NARROW).matches;
       const rows = {};
       for (const [code, name] of cfg.types) {  // [code, label] pairs, in vocabulary order
         const count = el("span", { class: "gm-count" });

@@ -35,19 +35,19 @@
         Math.round(ev.site_radius_m).toLocaleString() + " m");
     row(dl, L_.name, ev.name_match ? ev.name_match + " (" + ev.name_score + ")" : "—");
     row(dl, L_.score, it.score.toFixed(2));
-    row(dl, L_.grade, it.grade_now.replace(/_/g, " ") + " → " + it.grade_if_confirmed.replace(/_/g, " "));
+    const grades = V.grades || {};
+    row(dl, L_.grade, (grades[it.grade_now] || it.grade_now) + " → " +
+        (grades[it.grade_if_confirmed] || it.grade_if_confirmed));
     if (ev.runner_up) row(dl, L_.runner, ev.runner_up.name + " (" + ev.runner_up.score.toFixed(2) + ")");
     draw(it);
   }
 
   function draw(it) {
     if (!map) {
-      map = L.map("gm-review-map", { zoomControl: true, attributionControl: false });
-      if (data.basemap) {
-        map.createPane("gm-basemap").style.zIndex = 150;
-        L.tileLayer(data.basemap.url, { pane: "gm-basemap", bounds: data.basemap.bounds,
-          maxNativeZoom: data.basemap.maxzoom, maxZoom: 19 }).addTo(map);
-      }
+      map = L.map("gm-review-map", { zoomControl: true, attributionControl: false, maxZoom: 19 });
+      geomap.scaleBar(map);
+      if (data.basemap) geomap.reliefBasemap(map, data.basemap).addTo(map);
+      geomap.contextBoundaries(map, data.boundaries);
       layer = L.featureGroup().addTo(map);
     }
     map.invalidateSize();
