@@ -289,10 +289,18 @@ class GradeRule:
                    settings.grade_strong_first_hand)
 
     def describe(self) -> str:
-        return (f"single source: 1 independent witness; corroborated: {self.corroborated} or "
-                f"more; strongly corroborated: {self.strong} or more, of whom at least "
-                f"{self.strong_first_hand} were detained there or saw it directly. Several "
-                "testimonies by one witness count as one witness.")
+        return str(self.message())
+
+    def message(self):
+        """The rule as a translatable message (pages show it in the reader's language)."""
+        from .messages import N_, Message
+
+        return Message(N_(
+            "single source: 1 independent witness; corroborated: %(corroborated)s or more; "
+            "strongly corroborated: %(strong)s or more, of whom at least %(first_hand)s were "
+            "detained there or saw it directly. Several testimonies by one witness count as "
+            "one witness."), corroborated=self.corroborated, strong=self.strong,
+            first_hand=self.strong_first_hand)
 
 
 def site_evidence(rows: list[dict], rule: GradeRule, site_start=None, site_end=None) -> dict:

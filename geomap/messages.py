@@ -4,8 +4,9 @@ The library has no Flask and no request, so it cannot know the reader's language
 kept as its English template with named parameters (marked with N_ so `pybabel extract -k N_`
 puts it in the catalogue) plus the parameters. str() is the English text (the CLI, logs, the
 `message` stored with a quarantined row); the web layer renders the template through gettext
-(geomap.web.labels.render_message). A parameter may itself be a Message (a date problem inside
-an interview-date problem) and is rendered the same way.
+(geomap.web.labels.message_text). A parameter may itself be a Message (a date problem inside
+an interview-date problem), rendered the same way, or a dict of texts by language ({"en":
+"saw_directly", "ko": "직접 목격"}), rendered in the reader's language (English otherwise).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ class Message:
         self.template = template
         self.params = params
 
-    def render(self, gettext: Callable[[str], str] = N_) -> str:
-        params = {k: v.render(gettext) if isinstance(v, Message) else v
+    def render(self, gettext: Callable[[str], str] = N_, lang: str = "en") -> str:
+        params = {k: v.render(gettext, lang) if isinstance(v, Message)
+                  else v.get(lang, v.get("en")) if isinstance(v, dict) else v
                   for k, v in self.params.items()}
         try:
             return gettext(self.template) % params
@@ -43,7 +45,9 @@ class Message:
     def as_dict(self) -> dict:
         """JSON-ready: {"template", "params"} (nested messages as dicts too)."""
         return {"template": self.template,
-                "params": {k: v.as_dict() if isinstance(v, Message) else _plain(v)
+                "params": {k: v.as_dict() if isinstance(v, Message)
+                           else {lang: str(t) for lang, t in v.items()} if isinstance(v, dict)
+                           else _plain(v)
                            for k, v in self.params.items()}}
 
     @classmethod

@@ -137,10 +137,14 @@ class Vocabulary:
         return code, self.labels[lang][code]
 
     def unknown_message(self, value: str) -> Message:
-        choices = ", ".join(sorted(set(self.index.values())))
-        p = {"field": self.field, "value": value, "choices": choices}
+        codes = sorted(set(self.index.values()))
+        ko = self.labels.get("ko", {})
+        # the accepted values by code (English) and by their Korean label (the Korean message)
+        p = {"field": self.field, "value": value,
+             "choices": {"en": ", ".join(codes), "ko": ", ".join(ko.get(c, c) for c in codes)}}
         if s := self.suggest(value):
             code, label = s
+            label = {"en": label, "ko": ko.get(code, label)}
             # in the value's language: a Korean value is answered with the Korean label
             if _HANGUL.search(value):
                 return Message(N_("%(field)s: %(value)r is not one of %(choices)s; did you mean "

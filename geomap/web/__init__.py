@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     CSRFProtect(app)  # every POST/PUT/PATCH/DELETE, forms and our scripts' JSON calls alike
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    from .labels import message_text
+
+    app.jinja_env.filters["message"] = message_text  # library messages, translated
 
     from . import admin, api, auth, corroboration, errors, imagery, intake, pages, security, tiles
 

@@ -27,7 +27,7 @@ def _rule() -> corr.GradeRule:
 def review():
     require(Permission.LINK)
     items = review_queue(get_store(), current_principal(), _rule())
-    return render_template("review.html", items=items, rule=_rule().describe(), vocab=vocab(),
+    return render_template("review.html", items=items, rule=_rule().message(), vocab=vocab(),
                            basemap=_basemap())
 
 
@@ -69,7 +69,8 @@ def dossier(key: str):
 
     return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
                            timeline=_timeline(rows), vocab=vocab(), points=points,
-                           basemap=_basemap(), scenes=scenes_for_site(site))
+                           basemap=_basemap(), scenes=scenes_for_site(site),
+                           rule=_rule().message())
 
 
 def _basemap() -> dict:

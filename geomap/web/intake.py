@@ -17,6 +17,7 @@ from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
 from ..policy import SYSTEM, Permission
 from ..store.mappings import MappingStore
 from . import get_settings, get_store
+from .labels import message_text
 from .security import current_principal, require
 
 bp = Blueprint("intake", __name__, url_prefix="/import")
@@ -41,6 +42,14 @@ def _field_labels() -> dict[str, str]:
         "narrative": _("Narrative"),
         "tier": _("Visibility tier"),
     }
+
+
+@bp.app_template_global()
+def import_field_label(fld: str | None) -> str:
+    """A problem's field as the mapping step names it, in the reader's language."""
+    if not fld:
+        return ""
+    return _field_labels().get(fld) or {"location": _("Location")}.get(fld, fld)
 
 
 def _pending() -> PendingUploads:
@@ -101,9 +110,9 @@ def upload():
         return _mapping_page(upload_id, name, path, mapping, mapping_name=mapping_name)
     except InvalidInput as e:  # unreadable file, or a saved mapping naming absent columns
         if mapping is not None:
-            return _mapping_page(upload_id, name, path, None, error=str(e), status=400)
+            return _mapping_page(upload_id, name, path, None, error=message_text(e), status=400)
         pending.delete(upload_id)  # the file is refused as a whole: nothing stored
-        return _upload_form(_("This file cannot be imported: %(reason)s", reason=str(e)), 400)
+        return _upload_form(_("This file cannot be imported: %(reason)s", reason=message_text(e)), 400)
 
 
 @bp.post("/map/<upload_id>")
@@ -135,13 +144,13 @@ def import_mapped(upload_id: str):
                              error=_missing_message(e.unmapped), mapping_name=save_as)
     except InvalidInput as e:  # a refusal: nothing stored
         return _mapping_page(upload_id, name, path, mapping, status=400, mapping_name=save_as,
-                             error=_("This file cannot be imported: %(reason)s", reason=str(e)))
+                             error=_("This file cannot be imported: %(reason)s", reason=message_text(e)))
     if save_as:
         try:
             MappingStore(get_store()).save(save_as, {f: c for f, c in mapping.items() if c},
                                            actor)
         except InvalidInput as e:
-            return _mapping_page(upload_id, name, path, mapping, error=str(e), status=400,
+            return _mapping_page(upload_id, name, path, mapping, error=message_text(e), status=400,
                                  report=report, mapping_name=save_as)
     if dry_run:
         return _mapping_page(upload_id, name, path, mapping, report=report,

@@ -102,5 +102,8 @@ def message_text(m) -> str:
         else:
             return str(m.get("message") or "")
     if isinstance(m, Message):
-        return m.render(_)
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        return m.render(_, locale.language if locale else "en")
     return "" if m is None else str(m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, g, render_template, url_for
+from flask_babel import gettext as _
 
 from ..basemap import ATTRIBUTION, ensure_basemap
 from ..mapview import MapUrls, build_map, render_parts
@@ -33,7 +34,8 @@ def map_page():
     urls = MapUrls(
         basemap=url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.", "/{z}/{x}/{y}."),
         basemap_bounds=basemap.bounds, basemap_maxzoom=basemap.maxzoom,
-        basemap_attribution=ATTRIBUTION, sites=url_for("api.sites"),
+        basemap_attribution=_("Relief: Natural Earth (public domain)") if ATTRIBUTION.startswith(
+            "Relief: Natural Earth") else ATTRIBUTION, sites=url_for("api.sites"),
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
         site_links=url_for("api.site_testimonies", key="__KEY__"),
     )
