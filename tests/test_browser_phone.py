@@ -185,15 +185,32 @@ def _nav_links(pg, base):
 @pytest.mark.parametrize("size", [PHONE, TABLET], ids=["phone", "tablet"])
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, size, lang):  # noqa: F811
-    base, store, tmp, _ = phone_app
+    base, store, tmp, linked = phone_app
     ctx, pg = _context(browser, size, lang)
     user, secret, _ = make_user(store, "admin")
     sign_in_ui(pg, base, user.username, secret)
     pg.goto(base + f"/?lang={lang}")
     wait_until(pg, "window.geomap && geomap.state.sites > 0")
+    # one line of header; the navigation opens from the menu button, with no script
+    assert pg.locator("header.gm-bar").bounding_box()["height"] <= 48
+    assert not pg.locator(".gm-menu .gm-nav a").first.is_visible()
+    pg.click(".gm-menu summary")
+    assert pg.locator(".gm-menu .gm-nav a").first.is_visible()
+    _fits(pg, "open menu", size)
+    _shot(pg, "menu-open", size, lang, full=False)
+    pg.click(".gm-menu summary")
     pages = _nav_links(pg, base)
+    # an import first (its mapping step and report), so the quarantine and the place-name
+    # review have rows to show
+    _import_a_file(pg, base, tmp)
+    _fits(pg, "import mapping", size)
+    _shot(pg, "import-mapping", size, lang)
+    pg.click(".gm-map-form button[type=submit]")
+    pg.wait_for_selector(".gm-report")
+    _fits(pg, "import report", size)
+    _shot(pg, "import-report", size, lang)
     assert "/" in pages and len(pages) >= 4, pages
-    pages += [p for p in EXTRA_PAGES if p not in pages]
+    pages += [p for p in EXTRA_PAGES + ["/sites/" + linked] if p not in pages]
     # the compare page: linked from the imagery catalogue filtered to the site
     pg.goto(base + "/imagery/?site=" + CAMP_15)
     compare = pg.get_attribute("a[href*='/imagery/compare']", "href")
@@ -209,13 +226,6 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
         _fits(pg, path, size)
         name = re.sub(r"[^a-z0-9]+", "-", urlparse(path).path.lower()).strip("-") or "map"
         _shot(pg, name, size, lang)
-    _import_a_file(pg, base, tmp)
-    _fits(pg, "import mapping", size)
-    _shot(pg, "import-mapping", size, lang)
-    pg.click(".gm-map-form button[type=submit]")
-    pg.wait_for_selector(".gm-report")
-    _fits(pg, "import report", size)
-    _shot(pg, "import-report", size, lang)
     # the map last: its controls and how much of it they cover
     pg.goto(base + "/")
     wait_until(pg, "window.geomap && geomap.state.sites > 0 && geomap.state.testimonies > 0")
@@ -273,6 +283,14 @@ def test_a_site_opens_a_short_sheet_beside_or_below_the_map_not_over_it(browser,
     assert pg.evaluate("geomap.state.links") == 0  # the lines went with it
     m2 = pg.locator(".gm-map-main .leaflet-container").bounding_box()
     assert m2 == map_box
+    # from the keyboard: focus the site, Enter opens the sheet, the close button closes it
+    pg.evaluate(f"geomap.siteMarkers[{linked!r}]._path.focus()")
+    pg.keyboard.press("Enter")
+    sheet.wait_for(state="visible")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.classList.contains('gm-sheet-close')")
+    pg.keyboard.press("Enter")
+    sheet.wait_for(state="hidden")
     assert pg.errors == [] and pg.csp == []
     ctx.close()
 

@@ -23,10 +23,28 @@ def _rule() -> corr.GradeRule:
     return corr.GradeRule.from_settings(get_settings())
 
 
+def _name_match_text(text: str) -> str:
+    """The name evidence of a link, stored in English by the linker ("site name 'X'", "town X
+    3 km away"), in the reader's language; anything else as stored."""
+    import re
+
+    from flask_babel import gettext as _
+
+    if m := re.fullmatch(r"site name (.+)", text):
+        return _("site name %(name)s", name=m[1])
+    if m := re.fullmatch(r"town (.+) (\d+) km away", text):
+        return _("town %(name)s, %(km)s km away", name=m[1], km=m[2])
+    return text
+
+
 @bp.get("/review")
 def review():
     require(Permission.LINK)
     items = review_queue(get_store(), current_principal(), _rule())
+    for it in items:
+        ev = it.get("evidence") or {}
+        if ev.get("name_match"):
+            ev["name_match"] = _name_match_text(ev["name_match"])
     return render_template("review.html", items=items, rule=_rule().message(), vocab=vocab(),
                            basemap=_basemap())
 
@@ -93,10 +111,11 @@ def _timeline(rows: list[dict]) -> dict:
     lo = min(s or e for s, e, _ in spans).year
     hi = max(e or s for s, e, _ in spans).year + 1
     lo, hi = lo - lo % 5, hi + (5 - hi % 5) % 5
-    width, span_days = 700.0, (date(hi, 1, 1) - date(lo, 1, 1)).days or 1
+    # 800 units wide (the SVG's viewBox): witness codes in the first 90, bars after them
+    width, span_days = 680.0, (date(hi, 1, 1) - date(lo, 1, 1)).days or 1
 
     def x(d):
-        return round(60 + width * (d - date(lo, 1, 1)).days / span_days, 1)
+        return round(90 + width * (d - date(lo, 1, 1)).days / span_days, 1)
 
     bars = []
     for i, (s, e, code) in enumerate(spans):

@@ -207,6 +207,15 @@
           // Leaflet sets tooltip strings as HTML: a text node instead
           m.bindTooltip(el("span", { text: p.name }), { direction: "top", offset: [0, -6] });
           layer.addLayer(m);
+          // reachable from the keyboard: Tab to a site, Enter or Space opens its sheet
+          if (m._path) {
+            m._path.setAttribute("tabindex", "0");
+            m._path.setAttribute("role", "button");
+            m._path.setAttribute("aria-label", p.name + (p.name_ko ? " " + p.name_ko : ""));
+            m._path.addEventListener("keydown", function (e) {
+              if (e.key === "Enter" || e.key === " ") { e.preventDefault(); m.fire("click"); }
+            });
+          }
           geomap.siteMarkers[p.key] = m;
           n++;
         }
