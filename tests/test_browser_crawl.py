@@ -14,13 +14,14 @@ from collections import defaultdict
 from datetime import date
 from urllib.parse import urlparse
 
+import pyotp
 import pytest
 
 from geomap.demo import load_synthetic_testimonies
 from geomap.web import create_app
 
-from .conftest import make_user, serve_in_thread
-from .test_browser import ARTIFACTS, browser, sign_in_ui, wait_until  # noqa: F401 (fixture)
+from .conftest import PASSWORD, make_user, serve_in_thread
+from .test_browser import ARTIFACTS, browser, wait_until  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 SHOTS = ARTIFACTS / "crawl"
@@ -40,7 +41,7 @@ ALLOWED = {
     "wkt", "geotiff", "tiff", "tif", "totp", "stac", "tilejson", "sha", "cog", "utm", "wgs",
     "epsg", "dms", "ddm", "mbtiles", "pmtiles", "xyz", "ogc", "api", "url", "id", "qr", "png",
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
-    "odbl", "ok",
+    "odbl", "ok", "utc",
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }
@@ -62,11 +63,9 @@ COLLECT = """() => {
     const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     while (walk.nextNode()) out.push(walk.currentNode.nodeValue);
   }
-  let text = out.join('\\n');
   // machine text is not prose: codes, keys and hashes (<code>, <kbd>, <samp>)
-  for (const el of document.querySelectorAll('code, kbd, samp'))
-    if (el.textContent.trim()) text = text.split(el.textContent).join(' ');
-  return text;
+  const codes = [...document.querySelectorAll('code, kbd, samp')].map(el => el.textContent);
+  return [out.join('\\n'), codes];
 }"""
 
 
@@ -157,7 +156,8 @@ def _data_strings(store) -> list[str]:
     with store.read() as conn:
         for sql in ("SELECT place_text, period_text, witness_ref FROM testimonies",
                     "SELECT sensor, provider, licence, original_name FROM scenes",
-                    "SELECT username FROM users", "SELECT source FROM quarantine"):
+                    "SELECT username FROM users", "SELECT source FROM quarantine",
+                    "SELECT DISTINCT actor FROM audit_log"):
             try:
                 for row in conn.execute(text(sql)):
                     out += list(row)
@@ -167,8 +167,9 @@ def _data_strings(store) -> list[str]:
     return sorted((x for x in out if len(x) >= 3), key=len, reverse=True)
 
 
-def english_words(text: str, data: list[str]) -> list[str]:
+def english_words(text: str, data: list[str], codes: list[str] = ()) -> list[str]:
     text = " ".join(text.split())
+    data = data + sorted({" ".join(c.split()) for c in codes if c.strip()}, key=len, reverse=True)
     # whole words only: a place called "Camp" does not excuse the "C" of "Click"
     text = re.sub("|".join(rf"(?<![A-Za-z]){re.escape(s)}(?![A-Za-z])" for s in data), " ",
                   text)
@@ -195,9 +196,10 @@ def _in_context(word: str, text: str) -> str:
 
 
 def _route(path: str) -> str:
-    """/sites/camp-15 and /sites/camp-16 are one route: segments after the first are generic."""
+    """/sites/camp-15 and /sites/camp-16 are one route: a segment with a digit, or a long one
+    (keys, ids), is a parameter; /admin/users and /admin/audit stay two pages."""
     parts = [p for p in path.split("/") if p]
-    return "/" + "/".join(parts[:1] + ["*"] * (len(parts) - 1))
+    return "/" + "/".join("*" if re.search(r"\d", p) or len(p) > 24 else p for p in parts)
 
 
 def _links(pg, base) -> list[str]:
@@ -214,7 +216,6 @@ def _links(pg, base) -> list[str]:
 
 
 def _visit(pg, base, url) -> None:
-    pg.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     pg.goto(base + url)
     if urlparse(url).path == "/":
         wait_until(pg, "window.geomap && geomap.state.sites > 0 && geomap.state.boundaries > 0")
@@ -223,8 +224,8 @@ def _visit(pg, base, url) -> None:
 def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(browser, crawl_app):  # noqa: F811, E501
     base, store, admin, secret = crawl_app
     data = _data_strings(store)
-    ctx = browser.new_context(viewport={"width": DESKTOP[0], "height": DESKTOP[1]},
-                              locale="ko-KR")
+    ctx = browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]},
+                              locale="ko-KR", is_mobile=True, has_touch=True)
     pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -232,19 +233,29 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def check(name: str, url: str) -> None:
-        text = pg.evaluate(COLLECT)
-        pg.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
-        pg.wait_for_timeout(150)  # media queries and the map's own resize handlers
-        text += "\n" + pg.evaluate(COLLECT)
+        # loaded at phone size (what a phone shows first), then the desktop layout's text
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "map"
         pg.screenshot(path=str(SHOTS / f"{slug}.png"))
-        if words := english_words(text, data):
+        text, codes = pg.evaluate(COLLECT)
+        pg.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
+        pg.wait_for_timeout(150)  # media queries and the map's own resize handlers
+        wide_text, wide_codes = pg.evaluate(COLLECT)
+        text, codes = text + "\n" + wide_text, codes + wide_codes
+        pg.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
+        if words := english_words(text, data, codes):
             found[url] = [_in_context(w, text) for w in words]
 
     # the sign-in pages, in Korean, before there is a session
     pg.goto(base + "/login?lang=ko")
     check("login", "/login")
-    sign_in_ui(pg, base, admin.username, secret)
+    pg.fill("input[name=username]", admin.username)
+    pg.fill("input[name=password]", PASSWORD)
+    pg.click("button[type=submit]")
+    pg.wait_for_url("**/login/mfa")
+    check("login-mfa", "/login/mfa")
+    pg.fill("input[name=code]", pyotp.TOTP(secret).now())
+    pg.click("button[type=submit]")
+    pg.wait_for_url(base + "/")
     queue = ["/?lang=ko", f"/sites/{CAMP_15}", "/no-such-page", "/sites/no-such-site"]
     seen_paths: set[str] = set()
     per_route: dict[str, int] = defaultdict(int)
@@ -265,9 +276,23 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
                            ".leaflet-popup-content')")
         check(path, path)
         queue += [u for u in _links(pg, base) if urlparse(u).path not in seen_paths]
+    # signing out: the signed-out page
+    _visit(pg, base, "/")
+    pg.evaluate("document.querySelector('form[action$=\"/logout\"]').submit()")
+    pg.wait_for_load_state()
+    check("signed-out", "(signed out) " + urlparse(pg.url).path)
     ctx.close()
     print(f"crawled {visited} pages: {sorted(seen_paths)}")
     assert visited >= 8, sorted(seen_paths)  # the map, dossier, import, review, imagery...
     assert found == {}, "English on Korean pages:\n" + "\n".join(
         f"  {url}:\n    " + "\n    ".join(words) for url, words in found.items())
     assert errors == []
+
+
+def test_the_english_check_finds_interface_words_and_excuses_only_data_and_proper_names():
+    data = ["Kwan-li-so No. 15 (Yodok)", "crawl-admin"]
+    text = ("지도 Filter · Kwan-li-so No. 15 (Yodok) · crawl-admin 관리자 · 2 km · GeoJSON · "
+            "SYN-W00012 · Camp 25 · sha 3d2763d0a1")
+    assert english_words(text, data, codes=["lat"]) == ["Camp", "Filter"]
+    # a code is removed as a whole word only: "lat" does not hide "violations"
+    assert english_words("violations", [], codes=["lat"]) == ["violations"]
