@@ -52,6 +52,30 @@ def import_field_label(fld: str | None) -> str:
     return _field_labels().get(fld) or {"location": _("Location")}.get(fld, fld)
 
 
+# why the geocoder left a place name for a person; stored in English by geomap.geocode
+_GEOCODE_REASONS = [
+    (r"no candidate", lambda m: _("no place of that name in the gazetteer")),
+    (r"best match scores (\d+) \(< (\d+)\)",
+     lambda m: _("the best match scores %(score)s (at least %(min)s needed)", score=m[1],
+                 min=m[2])),
+    (r"ambiguous: (.+) \((\d+)\) and (.+) \((\d+)\)",
+     lambda m: _("ambiguous: %(a)s (%(sa)s) and %(b)s (%(sb)s)", a=m[1], sa=m[2], b=m[3],
+                 sb=m[4])),
+    (r"(.+) has no coordinates", lambda m: _("%(name)s has no coordinates", name=m[1])),
+]
+
+
+@bp.app_template_global()
+def geocode_reason(text: str | None) -> str:
+    """A review reason in the reader's language (an unknown form shows as stored)."""
+    import re
+
+    for pattern, render in _GEOCODE_REASONS:
+        if m := re.fullmatch(pattern, text or ""):
+            return render(m)
+    return text or ""
+
+
 def _pending() -> PendingUploads:
     return PendingUploads(get_settings().instance_path / "uploads-pending")
 
