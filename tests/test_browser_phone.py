@@ -234,6 +234,14 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     assert box["height"] >= size[1] * 0.75, box  # the header is compact
     assert pg.evaluate(CONTROLS_COVER) <= 0.35
     assert pg.evaluate(CONTROLS_OVERLAP) == []
+    # the layer list and the legend start closed; the period filter is there to use
+    assert pg.locator(".leaflet-control-layers-expanded").count() == 0
+    assert pg.evaluate("document.querySelector('details.gm-legend').open") is False
+    period = pg.locator(".gm-period")
+    assert period.is_visible() and period.bounding_box()["x"] + period.bounding_box()["width"] <= size[0]
+    pg.fill(".gm-period input >> nth=0", "2000")
+    pg.click(".gm-period button >> nth=0")
+    wait_until(pg, "geomap.filters && geomap.filters.period === 'after 1999'")
     _shot(pg, "map", size, lang, full=False)
     assert pg.errors == [] and pg.csp == []
     ctx.close()
@@ -332,5 +340,24 @@ def test_sign_in_pages_fit_a_phone_and_a_tablet(browser, phone_app, size, lang):
     pg.locator(".gm-codes").wait_for()
     _fits(pg, "recovery codes", size)
     _shot(pg, "recovery-codes", size, lang)
+    assert pg.errors == [] and pg.csp == []
+    ctx.close()
+
+
+def test_the_relief_is_not_stretched_into_a_blur_past_its_native_zoom(browser, phone_app):  # noqa: F811
+    """The shipped relief (native zoom 5) is drawn up to zoom 8; further in, no stretched
+    tiles: the map shows a plain land tone (and the province lines) instead."""
+    base, store, _, _ = phone_app
+    ctx, pg = _context(browser, PHONE, "en")
+    user, secret, _ = make_user(store, "researcher")
+    sign_in_ui(pg, base, user.username, secret)
+    wait_until(pg, "window.geomap && geomap.state.sites > 0")
+    map_js = "window[Object.keys(window).find((k) => k.startsWith('map_'))]"
+    assert pg.locator(".gm-basemap img.leaflet-tile-loaded").count() > 0
+    assert not pg.evaluate(f"{map_js}.getContainer().classList.contains('gm-past-basemap')")
+    pg.evaluate(f"{map_js}.setView([39.71, 126.89], 12, {{animate: false}})")
+    wait_until(pg, f"{map_js}.getContainer().classList.contains('gm-past-basemap')")
+    wait_until(pg, "document.querySelectorAll('.gm-basemap img').length === 0")
+    _shot(pg, "map-zoomed-in", PHONE, "en", full=False)
     assert pg.errors == [] and pg.csp == []
     ctx.close()
