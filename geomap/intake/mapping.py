@@ -18,6 +18,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from ..errors import InvalidInput, UnmappedColumns
+from ..messages import N_, Message
 
 # field -> header spellings recognised without a mapping (compared by `header_key`)
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -108,8 +109,10 @@ def resolve_columns(header: list[str], mapping: dict[str, str] | None) -> dict[s
             raise InvalidInput(f"mapping: {fld} -> {col!r} is not a column name", field=fld)
         found = _find(header, col)
         if found is None:
-            raise InvalidInput(f"mapping: {fld} -> column {col!r}, but the file has no such "
-                               f"column (columns: {', '.join(header)})", field=fld)
+            raise InvalidInput(Message(N_(
+                "mapping: %(field)s -> column %(col)r, but the file has no such column "
+                "(columns: %(columns)s)"), field=fld, col=col, columns=", ".join(header)),
+                field=fld)
         out[fld] = found
     for fld in DEFAULT_COLUMNS:
         if fld in out or (mapping and fld in mapping):

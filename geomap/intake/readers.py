@@ -23,6 +23,7 @@ from pathlib import Path
 from defusedxml import ElementTree as DET
 
 from ..errors import InvalidInput
+from ..messages import N_, Message
 from ..paths import check_local_path
 
 Row = dict[str, str]
@@ -57,15 +58,19 @@ class Rows:
                 last = n
                 for k in row:  # a column name is a label, not data (and later steps match it)
                     if len(k) > MAX_COLUMN_NAME:
-                        raise InvalidInput(f"{self.name}: row {n}: a column name is "
-                                           f"{len(k):,} characters long (at most "
-                                           f"{MAX_COLUMN_NAME}); is the header row damaged?")
+                        raise InvalidInput(Message(N_(
+                            "%(name)s: row %(row)s: a column name is %(length)s characters "
+                            "long (at most %(max)s); is the header row damaged?"),
+                            name=self.name, row=n, length=f"{len(k):,}", max=MAX_COLUMN_NAME))
                 yield n, row
         except InvalidInput:
             raise
         except Exception as e:  # whatever a parser raises on hostile bytes
-            where = f"after row {last}" if last else "at the start"
-            raise InvalidInput(f"{self.name}: unreadable {where} ({_brief(e)})") from None
+            if last:
+                raise InvalidInput(Message(N_("%(name)s: unreadable after row %(row)s (%(error)s)"),
+                                           name=self.name, row=last, error=_brief(e))) from None
+            raise InvalidInput(Message(N_("%(name)s: unreadable at the start (%(error)s)"),
+                                       name=self.name, error=_brief(e))) from None
 
 
 def _brief(e: BaseException) -> str:
@@ -81,17 +86,18 @@ def read_rows(path: str | Path, name: str | None = None) -> Rows:
     readers = {".csv": _csv, ".tsv": _csv, ".txt": _csv, ".xlsx": _xlsx, ".geojson": _geojson,
                ".json": _geojson, ".kml": _kml, ".kmz": _kmz}
     if ext not in readers:
-        raise InvalidInput(f"{name or p.name}: unsupported file type {ext!r}; use CSV, XLSX, GeoJSON, "
-                           "KML or KMZ")
+        raise InvalidInput(Message(N_("%(name)s: unsupported file type %(ext)r; use CSV, XLSX, "
+                                      "GeoJSON, KML or KMZ"), name=name or p.name, ext=ext))
     try:
         return readers[ext](p, name or p.name)
     except InvalidInput:
         raise
     except OSError as e:
-        raise InvalidInput(f"{name or p.name}: cannot be read ({e.strerror or _brief(e)})") \
-            from None
+        raise InvalidInput(Message(N_("%(name)s: cannot be read (%(error)s)"),
+                                   name=name or p.name, error=e.strerror or _brief(e))) from None
     except Exception as e:  # a parser's own error on hostile bytes
-        raise InvalidInput(f"{name or p.name}: unreadable ({_brief(e)})") from None
+        raise InvalidInput(Message(N_("%(name)s: unreadable (%(error)s)"), name=name or p.name,
+                                   error=_brief(e))) from None
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -103,7 +109,8 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
     text, label = _decode(data, name)
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
-        raise InvalidInput(f"{name}: line {line} contains a NUL byte; this is not a text file")
+        raise InvalidInput(Message(N_("%(name)s: line %(line)s contains a NUL byte; this is not "
+                                      "a text file"), name=name, line=line))
     return text, label
 
 
@@ -141,10 +148,12 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
     utf = next((g for g in guesses if g.startswith(("utf_16", "utf_32"))), None)
     if utf:
         return _strict(data, utf, utf.upper().replace("_", "-"), name), utf.upper()
-    looks = f" (it looks like {guesses[0]})" if guesses else ""
-    raise InvalidInput(f"{name}: the text is not {SUPPORTED}{looks}; line "
-                       f"{_line(data, first.start, 'utf-8')} has bytes that are not UTF-8. Save "
-                       "it as UTF-8 (Excel: \"CSV UTF-8\") and import it again")
+    raise InvalidInput(Message(N_(
+        "%(name)s: the text is not %(supported)s%(looks)s; line %(line)s has bytes that are not "
+        "UTF-8. Save it as UTF-8 (Excel: \"CSV UTF-8\") and import it again"), name=name,
+        supported=SUPPORTED, looks={"en": f" (it looks like {guesses[0]})",
+                                    "ko": f" ({guesses[0]}(으)로 보입니다)"} if guesses else "",
+        line=_line(data, first.start, "utf-8")))
 
 
 def _looks_cp949(data: bytes) -> bool:
@@ -171,10 +180,11 @@ def _line(data: bytes, pos: int, codec: str) -> int:
 def _undecodable(name: str, data: bytes, e: UnicodeDecodeError, label: str) -> InvalidInput:
     codec = "utf-16" if label.startswith("UTF-16") else "utf-32" if label.startswith(
         "UTF-32") else "latin-1"
-    return InvalidInput(f"{name}: line {_line(data, e.start, codec)} is not valid {label} text "
-                        f"(byte {e.object[e.start:e.start + 1].hex() or 'at the end'}); the "
-                        "file is damaged or mixes encodings: save it again as UTF-8 and "
-                        "re-import")
+    return InvalidInput(Message(N_(
+        "%(name)s: line %(line)s is not valid %(encoding)s text (byte %(byte)s); the file is "
+        "damaged or mixes encodings: save it again as UTF-8 and re-import"), name=name,
+        line=_line(data, e.start, codec), encoding=label,
+        byte=e.object[e.start:e.start + 1].hex() or "—"))
 
 
 # -- CSV / TSV / TXT ---------------------------------------------------------------------------
@@ -208,7 +218,7 @@ def _split_header(lines: Iterator[tuple[int, list[str]]], rows: Rows, name: str
             if len(cands) >= HEADER_SEARCH_ROWS or _header_score(seen[-1][1]) >= 3:
                 break
     if not cands:
-        raise InvalidInput(f"{name}: no header row")
+        raise InvalidInput(Message(N_("%(name)s: no header row"), name=name))
     scores = {i: _header_score(seen[i][1]) for i in cands}
     best = max(cands, key=lambda i: (scores[i], -i))
     pick = best if scores[best] >= 2 else cands[0]
@@ -244,9 +254,13 @@ def _csv_rows(text: str, p: Path, name: str, rows: Rows) -> Iterator[tuple[int, 
         for i, values in body:
             yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
     except csv.Error as e:
-        why = (f"a field is longer than {csv.field_size_limit():,} characters (an unclosed "
-               "quote?)" if "field limit" in str(e) else str(e))
-        raise InvalidInput(f"{name}: line {reader.line_num}: {why}") from None
+        if "field limit" in str(e):
+            raise InvalidInput(Message(N_(
+                "%(name)s: line %(line)s: a field is longer than %(max)s characters (an "
+                "unclosed quote?)"), name=name, line=reader.line_num,
+                max=f"{csv.field_size_limit():,}")) from None
+        raise InvalidInput(Message(N_("%(name)s: line %(line)s: %(error)s"), name=name,
+                                   line=reader.line_num, error=str(e))) from None
 
 
 def _xlsx(p: Path, name: str) -> Rows:
@@ -256,11 +270,12 @@ def _xlsx(p: Path, name: str) -> Rows:
     try:
         wb = load_workbook(p, read_only=True, data_only=True)
     except Exception as e:  # zipfile / openpyxl / XML errors
-        raise InvalidInput(f"{name}: not a readable XLSX workbook ({_brief(e)})") from None
+        raise InvalidInput(Message(N_("%(name)s: not a readable XLSX workbook (%(error)s)"),
+                                   name=name, error=_brief(e))) from None
 
     def rows() -> Iterator[tuple[int, Row]]:
         if not wb.worksheets:
-            raise InvalidInput(f"{name}: the workbook has no sheet")
+            raise InvalidInput(Message(N_("%(name)s: the workbook has no sheet"), name=name))
         ws = _data_sheet(wb)
         if ws is not wb.worksheets[0]:
             out.sheet = ws.title
@@ -269,7 +284,8 @@ def _xlsx(p: Path, name: str) -> Rows:
         try:
             names, body = _split_header(cells, out, name)
         except InvalidInput:
-            raise InvalidInput(f"{name}: the sheet {ws.title!r} has no header row") from None
+            raise InvalidInput(Message(N_("%(name)s: the sheet %(sheet)r has no header row"),
+                                       name=name, sheet=ws.title)) from None
         for i, values in body:
             yield i, {n: v for n, v in zip(names, values, strict=False) if n}
 
@@ -301,12 +317,15 @@ def _check_zip(p: Path, name: str, max_entries: int, max_bytes: int,
         with zipfile.ZipFile(p) as z:
             infos = z.infolist()
     except Exception as e:  # BadZipFile, and whatever a damaged central directory raises
-        raise InvalidInput(f"{name}: not a readable {what} (zip archive: {_brief(e)})") \
+        raise InvalidInput(Message(N_("%(name)s: not a readable %(what)s (zip archive: "
+                                      "%(error)s)"), name=name, what=what, error=_brief(e))) \
             from None
     if len(infos) > max_entries:
-        raise InvalidInput(f"{name}: {len(infos)} entries; at most {max_entries}")
+        raise InvalidInput(Message(N_("%(name)s: %(n)s entries; at most %(max)s"), name=name,
+                                   n=len(infos), max=max_entries))
     if sum(i.file_size for i in infos) > max_bytes:
-        raise InvalidInput(f"{name}: unpacks to more than {max_bytes // 2**20} MB")
+        raise InvalidInput(Message(N_("%(name)s: unpacks to more than %(mb)s MB"), name=name,
+                                   mb=max_bytes // 2**20))
     return infos
 
 
@@ -325,22 +344,27 @@ def _geojson(p: Path, name: str) -> Rows:
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise InvalidInput(f"{name}: not valid JSON (nested too deeply)") from None
+        raise InvalidInput(Message(N_("%(name)s: not valid JSON (nested too deeply)"),
+                                   name=name)) from None
     except ValueError as e:
-        raise InvalidInput(f"{name}: not valid JSON ({_brief(e)})") from None
+        raise InvalidInput(Message(N_("%(name)s: not valid JSON (%(error)s)"), name=name,
+                                   error=_brief(e))) from None
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(feats, list):
-        raise InvalidInput(f"{name}: expected a GeoJSON FeatureCollection (an object with "
-                           "\"type\": \"FeatureCollection\" and a list of \"features\")")
+        raise InvalidInput(Message(N_(
+            "%(name)s: expected a GeoJSON FeatureCollection (an object with \"type\": "
+            "\"FeatureCollection\" and a list of \"features\")"), name=name))
     # the structure is checked before any row is handed out
     for i, f in enumerate(feats, start=1):
         if not isinstance(f, dict):
-            raise InvalidInput(f"{name}: feature {i} is not an object")
-        if not isinstance(f.get("properties"), dict | None):
-            raise InvalidInput(f"{name}: feature {i}: \"properties\" is not an object")
-        if not isinstance(f.get("geometry"), dict | None):
-            raise InvalidInput(f"{name}: feature {i}: \"geometry\" is not an object")
+            raise InvalidInput(Message(N_("%(name)s: feature %(i)s is not an object"),
+                                       name=name, i=i))
+        for member in ("properties", "geometry"):
+            if not isinstance(f.get(member), dict | None):
+                raise InvalidInput(Message(N_(
+                    "%(name)s: feature %(i)s: \"%(member)s\" is not an object"), name=name,
+                    i=i, member=member))
 
     def rows() -> Iterator[tuple[int, Row]]:
         for i, f in enumerate(feats, start=1):
@@ -373,8 +397,9 @@ def _kml_text(data: bytes, name: str) -> tuple[str, str]:
         try:
             codec = codecs.lookup(label).name
         except LookupError:
-            raise InvalidInput(f"{name}: unknown encoding {label!r} in the XML declaration") \
-                from None
+            raise InvalidInput(Message(N_(
+                "%(name)s: unknown encoding %(encoding)r in the XML declaration"), name=name,
+                encoding=label)) from None
         if codec in ("euc_kr", "euc-kr"):
             codec = "cp949"  # what "EUC-KR" files hold in practice
         text = _strict(data, codec, label.upper(), name)
@@ -389,7 +414,8 @@ def _kml_rows(data: bytes, name: str) -> Rows:
     try:
         root = DET.fromstring(text)
     except Exception as e:  # defusedxml raises on entities, DTDs and bad XML alike
-        raise InvalidInput(f"{name}: not safe, well-formed KML ({_brief(e)})") from None
+        raise InvalidInput(Message(N_("%(name)s: not safe, well-formed KML (%(error)s)"),
+                                   name=name, error=_brief(e))) from None
 
     def rows() -> Iterator[tuple[int, Row]]:
         ns = KML_NS if root.tag.startswith(KML_NS) else ""
@@ -422,8 +448,9 @@ def _kml_point(text: str, name: str, i: int) -> str:
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise ValueError
     except (ValueError, IndexError):
-        raise InvalidInput(f"{name}: placemark {i}: coordinates {first[:60]!r} are not "
-                           "\"longitude,latitude[,altitude]\"") from None
+        raise InvalidInput(Message(N_(
+            "%(name)s: placemark %(i)s: coordinates %(text)r are not "
+            "\"longitude,latitude[,altitude]\""), name=name, i=i, text=first[:60])) from None
     return f"POINT ({lon!r} {lat!r})"
 
 
@@ -435,16 +462,18 @@ def _kmz(p: Path, name: str) -> Rows:
     infos = _check_zip(p, name, KMZ_MAX_ENTRIES, KMZ_MAX_BYTES, "KMZ")
     kmls = [i for i in infos if i.filename.lower().endswith(".kml")]
     if not kmls:
-        raise InvalidInput(f"{name}: no .kml inside")
+        raise InvalidInput(Message(N_("%(name)s: no .kml inside"), name=name))
     main = next((i for i in kmls if i.filename.lower() == "doc.kml"), kmls[0])
     try:
         with zipfile.ZipFile(p) as z, z.open(main) as fh:  # a cap: the declared size may lie
             data = fh.read(KMZ_MAX_BYTES + 1)
     except Exception as e:  # bad CRC, damaged deflate data, unknown compression, encryption
-        raise InvalidInput(f"{name}: {main.filename[:80]} cannot be unpacked ({_brief(e)})") \
+        raise InvalidInput(Message(N_("%(name)s: %(entry)s cannot be unpacked (%(error)s)"),
+                                   name=name, entry=main.filename[:80], error=_brief(e))) \
             from None
     if len(data) > KMZ_MAX_BYTES:
-        raise InvalidInput(f"{name}: {main.filename[:80]} is larger than declared")
+        raise InvalidInput(Message(N_("%(name)s: %(entry)s is larger than declared"), name=name,
+                                   entry=main.filename[:80]))
     return _kml_rows(data, f"{name}:{main.filename[:80]}")
 
 
