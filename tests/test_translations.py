@@ -85,3 +85,33 @@ def test_an_import_problem_shows_in_korean_and_an_old_stored_reason_as_stored(tm
     assert "1850" in shown[1] and "2016-02-30" in shown[2]
     assert not any(w in " ".join(shown) for w in ("witness code", "outside", "interview"))
     assert old == "an old reason"
+
+
+def test_a_refused_file_is_explained_in_korean_with_its_name(tmp_path):
+    """Whole-file refusals (wrong type, not UTF-8) keep their English text for the CLI and
+    show in Korean on the page, naming the person's file."""
+    import pytest
+    from flask import Flask
+    from flask_babel import Babel, force_locale
+
+    from geomap.errors import InvalidInput
+    from geomap.intake.readers import read_rows
+    from geomap.web.labels import message_text
+
+    bad = tmp_path / "notes.doc"
+    bad.write_bytes(b"x")
+    latin = tmp_path / "old.csv"
+    latin.write_bytes("witness_code,place\nW-1,caf\xe9 \xe9t\xe9\n".encode("latin-1"))
+    errors = []
+    for f in (bad, latin):
+        with pytest.raises(InvalidInput) as e:
+            list(read_rows(f))
+        errors.append(e.value)
+    assert "unsupported file type" in str(errors[0])
+    app = Flask(__name__)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PO.parent.parent.parent)
+    Babel(app)
+    with app.test_request_context(), force_locale("ko"):
+        shown = [message_text(e) for e in errors]
+    assert "notes.doc" in shown[0] and "지원하지 않는" in shown[0]
+    assert "old.csv" in shown[1] and "UTF-8" in shown[1] and "Save it" not in shown[1]
