@@ -168,7 +168,8 @@ EXTRA_PAGES = ["/sites/" + CAMP_15, "/review", "/import/quarantine", "/import/re
 
 
 def _nav_links(pg, base):
-    hrefs = pg.evaluate("""() => [...document.querySelectorAll("header a[href], nav a[href]")]
+    hrefs = pg.evaluate("""() => [...document.querySelectorAll(
+        "header a[href], nav a[href], .gm-admin-tabs a[href]")]
         .map((a) => a.href)""")
     host = urlparse(base).netloc
     out = []
@@ -215,10 +216,11 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     pg.goto(base + "/imagery/?site=" + CAMP_15)
     compare = pg.get_attribute("a[href*='/imagery/compare']", "href")
     pages.append(urlparse(urljoin(base, compare)).path + "?" + urlparse(urljoin(base, compare)).query)
-    for path in pages:
+    for path in pages:  # grows with the navigation each page offers (admin tabs, ...)
         if path == "/":
             continue
         resp = pg.goto(base + path)
+        pages += [p for p in _nav_links(pg, base) if p not in pages][:40 - len(pages)]
         assert resp.status in (200, 404), (path, resp.status)
         if pg.locator(".leaflet-container").count():
             wait_until(pg, "document.querySelector('.leaflet-container img.leaflet-tile-loaded, "
@@ -247,7 +249,7 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     ctx.close()
 
 
-@pytest.mark.parametrize("size", [PHONE, (1280, 800)], ids=["phone", "desktop"])
+@pytest.mark.parametrize("size", [PHONE, TABLET, (1280, 800)], ids=["phone", "tablet", "desktop"])
 def test_a_site_opens_a_short_sheet_beside_or_below_the_map_not_over_it(browser, phone_app, size):  # noqa: F811
     """Clicking a site shows its names, type, grade, note and the dossier link in a sheet the
     map makes room for: the site and the lines to its testimonies stay in view. Escape closes

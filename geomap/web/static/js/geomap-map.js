@@ -143,9 +143,10 @@
       box.hidden = false;
       layout();
       onClose = whenClosed || null;
-      // the point stays in view, clear of the edges
+      // the point stays in view, well clear of the edges (the map just became smaller)
       const pt = map.latLngToContainerPoint(latlng), size = map.getSize();
-      if (pt.x < 30 || pt.y < 30 || pt.x > size.x - 30 || pt.y > size.y - 30) map.panTo(latlng);
+      const mx = size.x * 0.2, my = size.y * 0.2;
+      if (pt.x < mx || pt.y < my || pt.x > size.x - mx || pt.y > size.y - my) map.panTo(latlng, { animate: false });
       title.focus({ preventScroll: true });
     }
     close.addEventListener("click", hide);
@@ -182,6 +183,7 @@
     function load() {
       const url = new URL(cfg.url, window.location.href);
       if (geomap.filters && geomap.filters.period) url.searchParams.set("period", geomap.filters.period);
+      for (const [k, v] of Object.entries(geomap.siteFilters || {})) if (v) url.searchParams.set(k, v);
       getJSON(url.toString()).then(function (fc) {
         layer.clearLayers();
         lines.clearLayers();
@@ -415,6 +417,206 @@
         el("span", { class: "gm-swatch gm-swatch-circle" }), el("span", { text: cfg.uncertainty }),
       ]));
       L.DomEvent.disableClickPropagation(box);
+      return box;
+    };
+    c.addTo(map);
+  };
+})();
+
+/* Filters by facility type (sites) and violation (testimonies), and the map's state in its
+   URL: centre, zoom, period, filters, layers. The address bar follows the map
+   (history.replaceState), so a copied link opens the same map; what a link says is checked
+   strictly (numbers in range, known codes only) and anything else is ignored. */
+(function () {
+  "use strict";
+  const geomap = (window.geomap = window.geomap || {});
+  const NARROW = "(max-width: 899px)";
+  const YEAR = /^(19|20)\d\d$/;
+  const COORD = /^-?\d{1,3}(\.\d{1,7})?$/;
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v;
+      else if (k === "class") node.className = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children || []) if (c) node.appendChild(c);
+    return node;
+  }
+
+  /* the layer controls, to find layers by their keys (init hooks run before folium makes it) */
+  const controls = [];
+  if (window.L && L.Control && L.Control.Layers) {
+    L.Control.Layers.addInitHook(function () { controls.push(this); });
+  }
+
+  function codes(value, known) {
+    if (typeof value !== "string" || value.length > 1000) return [];
+    const out = [];
+    for (const c of value.split(",")) if (known.indexOf(c) >= 0 && out.indexOf(c) < 0) out.push(c);
+    return out;
+  }
+
+  /* The state a URL asks for, validated; cfg: {types, violations, minZoom, maxZoom, layers}. */
+  geomap.parseMapState = function (search, cfg) {
+    const q = new URLSearchParams(search);
+    const st = { types: codes(q.get("type"), cfg.types),
+                 violations: codes(q.get("violation"), cfg.violations),
+                 from: null, to: null, view: null, layers: null, base: null };
+    const lat = q.get("lat"), lon = q.get("lon"), z = q.get("z");
+    if (lat && lon && z && COORD.test(lat) && COORD.test(lon) && /^\d{1,2}$/.test(z)) {
+      const a = Number(lat), o = Number(lon), zz = Number(z);
+      if (Math.abs(a) <= 85 && Math.abs(o) <= 180 && zz >= cfg.minZoom && zz <= cfg.maxZoom) {
+        st.view = { center: [a, o], zoom: zz };
+      }
+    }
+    for (const k of ["from", "to"]) if (YEAR.test(q.get(k) || "")) st[k] = Number(q.get(k));
+    if (st.from && st.to && st.from > st.to) { st.from = null; st.to = null; }
+    const keys = Object.values(cfg.layers || {});
+    if (q.has("layers")) st.layers = q.get("layers") === "" ? [] : codes(q.get("layers"), keys);
+    const base = codes(q.get("base"), keys);
+    if (base.length === 1) st.base = base[0];
+    return st;
+  };
+
+  function periodText(from, to) {  // as the period filter writes it (geomap.periodFilter)
+    return from && to ? from + "-" + to : from ? "after " + (from - 1) : to ? "before " + (to + 1) : "";
+  }
+
+  function periodYears(period) {
+    let m;
+    if (!period) return [null, null];
+    if ((m = /^(\d{4})-(\d{4})$/.exec(period))) return [Number(m[1]), Number(m[2])];
+    if ((m = /^after (\d{4})$/.exec(period))) return [Number(m[1]) + 1, null];
+    if ((m = /^before (\d{4})$/.exec(period))) return [null, Number(m[1]) - 1];
+    return [null, null];
+  }
+
+  function setFilters(types, violations) {
+    geomap.siteFilters = { facility_type: types.join(",") };
+    geomap.filters = Object.assign(geomap.filters || {}, { violation: violations.join(",") });
+  }
+
+  function entries(cfg) {
+    const out = [];
+    for (const c of controls) for (const e of c._layers || []) {
+      const key = (cfg.layers || {})[e.name];
+      if (key) out.push({ key: key, layer: e.layer, overlay: e.overlay });
+    }
+    return out;
+  }
+
+  function applyLayers(map, st, cfg) {
+    for (const e of entries(cfg)) {
+      if (e.overlay && st.layers) {
+        const want = st.layers.indexOf(e.key) >= 0;
+        if (want && !map.hasLayer(e.layer)) map.addLayer(e.layer);
+        if (!want && map.hasLayer(e.layer)) map.removeLayer(e.layer);
+      }
+    }
+    if (st.base) {
+      const bases = entries(cfg).filter(function (e) { return !e.overlay; });
+      const chosen = bases.find(function (e) { return e.key === st.base; });
+      if (chosen) {
+        for (const e of bases) if (e !== chosen && map.hasLayer(e.layer)) map.removeLayer(e.layer);
+        if (!map.hasLayer(chosen.layer)) map.addLayer(chosen.layer);
+      }
+    }
+  }
+
+  function write(map, cfg) {
+    const c = map.getCenter(), z = map.getZoom(), digits = z >= 12 ? 5 : 4;
+    const q = new URLSearchParams();
+    q.set("lat", c.lat.toFixed(digits));
+    q.set("lon", c.lng.toFixed(digits));
+    q.set("z", String(z));
+    const [from, to] = periodYears((geomap.filters || {}).period);
+    if (from) q.set("from", String(from));
+    if (to) q.set("to", String(to));
+    const types = (geomap.siteFilters || {}).facility_type, vio = (geomap.filters || {}).violation;
+    if (types) q.set("type", types);
+    if (vio) q.set("violation", vio);
+    const all = entries(cfg);
+    if (all.length) {
+      q.set("layers", all.filter(function (e) { return e.overlay && map.hasLayer(e.layer); })
+                         .map(function (e) { return e.key; }).join(","));
+      const base = all.find(function (e) { return !e.overlay && map.hasLayer(e.layer); });
+      if (base) q.set("base", base.key);
+    }
+    const url = window.location.pathname + "?" + q.toString().replace(/%2C/g, ",");
+    if (url !== window.location.pathname + window.location.search) {
+      window.history.replaceState(window.history.state, "", url);
+    }
+    geomap.state.url = url;
+  }
+
+  /* Runs before the layers are made (so their first requests already carry the filters);
+     layers and the period inputs are set once folium's script has made them. */
+  geomap.mapState = function (map, cfg) {
+    const st = geomap.parseMapState(window.location.search, cfg);
+    setFilters(st.types, st.violations);
+    const period = periodText(st.from, st.to);
+    if (period) geomap.filters.period = period;
+    if (st.view) map.setView(st.view.center, st.view.zoom, { animate: false });
+    geomap.mapStateRequested = st;
+    setTimeout(function () {
+      applyLayers(map, st, cfg);
+      const years = map.getContainer().querySelectorAll(".gm-period input");
+      if (years.length === 2) {
+        years[0].value = st.from ? String(st.from) : "";
+        years[1].value = st.to ? String(st.to) : "";
+      }
+      let timer = null;
+      const later = function () { clearTimeout(timer); timer = setTimeout(function () { write(map, cfg); }, 250); };
+      map.on("moveend overlayadd overlayremove baselayerchange geomap:sites geomap:filters", later);
+      write(map, cfg);
+    }, 0);
+  };
+
+  /* cfg: {title, types: [[code, label]], violations: [[code, label]], typesTitle,
+     violationsTitle, none} */
+  geomap.mapFilters = function (map, cfg) {
+    const c = L.control({ position: "topleft" });
+    c.onAdd = function () {
+      const summary = el("summary", { text: cfg.title });
+      const box = el("details", { class: "gm-filters leaflet-control" }, [summary]);
+      const groups = {};
+      function group(name, title, items, selected) {
+        const list = el("div", { class: "gm-filter-list" });
+        groups[name] = [];
+        for (const [code, text] of items) {
+          const cb = el("input", { type: "checkbox", value: code, name: name });
+          cb.checked = selected.indexOf(code) >= 0;
+          groups[name].push(cb);
+          list.appendChild(el("label", { class: "gm-filter-item" }, [cb, el("span", { text: text })]));
+        }
+        box.appendChild(el("fieldset", { class: "gm-filter-group" }, [el("legend", { text: title }), list]));
+      }
+      const types = ((geomap.siteFilters || {}).facility_type || "").split(",");
+      const vio = ((geomap.filters || {}).violation || "").split(",");
+      group("type", cfg.typesTitle, cfg.types, types);
+      group("violation", cfg.violationsTitle, cfg.violations, vio);
+      box.appendChild(el("p", { class: "gm-filter-note", text: cfg.none }));
+      function chosen(name) {
+        return groups[name].filter(function (cb) { return cb.checked; }).map(function (cb) { return cb.value; });
+      }
+      function count() {
+        const n = chosen("type").length + chosen("violation").length;
+        summary.textContent = n ? cfg.title + " (" + n + ")" : cfg.title;
+        box.classList.toggle("gm-filters-active", n > 0);
+        return n;
+      }
+      box.addEventListener("change", function () {
+        setFilters(chosen("type"), chosen("violation"));
+        count();
+        if (geomap.reloadSites) geomap.reloadSites();
+        if (geomap.reloadTestimonies) geomap.reloadTestimonies();
+        map.fire("geomap:filters");
+      });
+      box.open = count() > 0 && !window.matchMedia(NARROW).matches;
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
       return box;
     };
     c.addTo(map);
