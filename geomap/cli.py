@@ -232,6 +232,34 @@ def _print_credentials(username: str, password: str, secret: str, codes: list[st
     click.echo("")
 
 
+def _instance_holds(settings: Settings, db_path: Path) -> str:
+    """What the instance's database holds, in words ("" for nothing worth keeping)."""
+    import sqlite3
+
+    if not settings.database_url.startswith("sqlite:///"):
+        # a server database: never dropped by the demo, so nothing to ask about
+        return ""
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return ""
+    counts = []
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            for table, word in (("testimonies", "testimonies"), ("sites", "sites"),
+                                ("users", "accounts")):
+                try:
+                    n = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+                except sqlite3.DatabaseError:
+                    continue
+                if n:
+                    counts.append(f"{n} {word}")
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "a database geomap cannot read"
+    return ", ".join(counts)
+
+
 def create_demo_user(store) -> tuple[str, str, str, list[str]]:
     """An admin account for the demo, enrolled in TOTP, with fresh recovery codes."""
     import secrets
@@ -253,20 +281,39 @@ def create_demo_user(store) -> tuple[str, str, str, list[str]]:
 @click.option("--testimonies", "n", type=click.IntRange(0, 2_000_000), default=2000,
               show_default=True, help="Number of synthetic testimonies.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--keep", is_flag=True, help="Reuse the existing instance database.")
+@click.option("--keep", is_flag=True,
+              help="Serve the instance's existing data as it is (build it if there is none).")
+@click.option("--fresh", is_flag=True,
+              help="Delete the instance's database and build the demo again from nothing.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Build the demo instance and exit.")
 @click.pass_context
-def demo(ctx, n, seed, keep, host, port, no_serve):
-    """Build a demo instance (open data + synthetic testimonies + a demo account) and serve it."""
+def demo(ctx, n, seed, keep, fresh, host, port, no_serve):
+    """Build a demo instance (open data + synthetic testimonies + a demo account) and serve it.
+
+    An instance that already holds data is never wiped silently: without --keep or --fresh,
+    geomap asks (default: keep) on a terminal and refuses otherwise."""
     from .demo import load_reference_data, load_synthetic_testimonies
     from .store import Store
 
     settings = _settings(ctx)
+    if keep and fresh:
+        raise click.UsageError("--keep and --fresh contradict each other: choose one")
     _check_host(host)
     db_path = settings.instance_path / "geomap.sqlite3"
-    fresh = not (keep and db_path.exists())
+    held = _instance_holds(settings, db_path)
+    if held and not (keep or fresh):
+        what = f"{settings.instance_path} already holds data ({held})"
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise click.ClickException(
+                f"{what}: run `geomap demo --keep` to serve it as it is, or `geomap demo "
+                "--fresh` to delete it and build the demo again")
+        fresh = click.confirm(f"{what}. Delete it all and build the demo again?",
+                              default=False)
+        if not fresh:
+            click.echo("keeping it (--keep does this without asking; --fresh rebuilds)")
+    fresh = fresh or not held
     if fresh and settings.database_url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
@@ -881,6 +928,65 @@ def keys_rotate(ctx):
                                                                  err=True))
     click.echo(f"active key {result.new_key}; {result.values} values re-encrypted; "
                f"retired keys {result.retired}")
+
+
+# -- basemap packages ---------------------------------------------------------------------------
+@main.group()
+def basemap() -> None:
+    """Offline basemap packages (raster MBTiles) served from this instance."""
+
+
+@basemap.command("install")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Name in URLs and the layer list (default: from the file name).")
+@click.pass_context
+def basemap_install(ctx, file, name):
+    """Check a raster MBTiles file (png, jpg or webp tiles) and install a copy of it; the map
+    pages then use it as their base layer, the relief stays as the other one."""
+    from . import basemaps
+
+    settings = _settings(ctx)
+    pkg = basemaps.install(settings.instance_path, file, name,
+                           progress=_progress_printer("basemap"))
+    _store(ctx).audit(_actor(), "basemap.install", pkg.name,
+                      {"sha256": pkg.sha256, "source": pkg.source, "size": pkg.size})
+    w, s, e, n = pkg.bounds
+    click.echo(f"installed basemap {pkg.name}: {pkg.tiles} {pkg.format} tiles, zoom "
+               f"{pkg.minzoom}-{pkg.maxzoom}, bounds {w:g},{s:g},{e:g},{n:g}"
+               + (f"; attribution: {pkg.attribution}" if pkg.attribution else
+                  "; no attribution in its metadata (check the data's licence)"))
+
+
+@basemap.command("list")
+@click.option("--json", "as_json", is_flag=True, help="The packages as JSON.")
+@click.pass_context
+def basemap_list(ctx, as_json):
+    """Installed basemap packages; the first is the maps' default base layer."""
+    import json
+
+    from . import basemaps
+
+    found = basemaps.installed(_settings(ctx).instance_path)
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in found], ensure_ascii=False, indent=1))
+        return
+    if not found:
+        click.echo("no basemap package installed (the maps use the shipped relief)")
+    for p in found:
+        click.echo(f"{p.name}\t{p.format}\tz{p.minzoom}-{p.maxzoom}\t{p.tiles} tiles\t"
+                   f"{p.size / 1e6:.1f} MB\t{p.attribution}")
+
+
+@basemap.command("remove")
+@click.argument("name")
+@click.pass_context
+def basemap_remove(ctx, name):
+    """Remove an installed basemap package."""
+    from . import basemaps
+
+    pkg = basemaps.remove(_settings(ctx).instance_path, name)
+    _store(ctx).audit(_actor(), "basemap.remove", pkg.name, {"sha256": pkg.sha256})
+    click.echo(f"removed basemap {pkg.name}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,10 +36,80 @@ def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
     store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 250
     store.close()
-    # without --keep the demo starts again from nothing (same seed, same data)
-    r = _run(inst, "demo", "--testimonies", "100", "--no-serve")
+    # --fresh starts again from nothing (same seed, same data)
+    r = _run(inst, "demo", "--fresh", "--testimonies", "100", "--no-serve")
+    assert r.exit_code == 0, r.output
     store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 100
+    store.close()
+
+
+def test_demo_on_an_instance_with_data_refuses_without_a_terminal_and_wipes_nothing(tmp_path):
+    inst = tmp_path / "inst"
+    assert _run(inst, "demo", "--testimonies", "30", "--no-serve").exit_code == 0
+    db = inst / "geomap.sqlite3"
+    before = db.stat().st_mtime_ns, db.stat().st_size
+    r = _run(inst, "demo", "--testimonies", "10", "--no-serve")
+    assert r.exit_code != 0
+    assert "already holds data (30 testimonies" in r.output
+    assert "--keep" in r.output and "--fresh" in r.output
+    assert "Traceback" not in r.output
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
+    store = Store.for_instance(load_settings(inst))
+    assert store.count_testimonies() == 30
+    store.close()
+    r = _run(inst, "demo", "--keep", "--fresh", "--no-serve")
+    assert r.exit_code != 0 and "choose one" in r.output
+
+
+def _demo_on_a_terminal(inst, answer: bytes) -> tuple[int, str]:
+    """`geomap demo --no-serve` with stdin and stdout on a pseudo-terminal, answering `answer`
+    to its question."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "GEOMAP_INSTANCE": str(inst)}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "geomap.cli", "demo", "--testimonies", "5",
+                             "--no-serve"], stdin=follower, stdout=follower, stderr=follower,
+                            env=env)
+    os.close(follower)
+    out = b""
+    try:
+        while b"build the demo again?" not in out:
+            chunk = os.read(leader, 4096)
+            if not chunk:
+                break
+            out += chunk
+        os.write(leader, answer)
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        code = proc.wait(timeout=120)
+        os.close(leader)
+    return code, out.decode(errors="replace")
+
+
+def test_demo_on_a_terminal_asks_and_keeps_the_data_by_default(tmp_path):
+    inst = tmp_path / "inst"
+    assert _run(inst, "demo", "--testimonies", "20", "--no-serve").exit_code == 0
+    code, out = _demo_on_a_terminal(inst, b"\n")  # Enter: the default, keep
+    assert code == 0, out
+    assert "already holds data (20 testimonies" in out and "[y/N]" in out
+    assert "keeping it" in out
+    store = Store.for_instance(load_settings(inst))
+    assert store.count_testimonies() == 20
+    store.close()
+    code, out = _demo_on_a_terminal(inst, b"y\n")
+    assert code == 0, out
+    store = Store.for_instance(load_settings(inst))
+    assert store.count_testimonies() == 5
     store.close()
 
 

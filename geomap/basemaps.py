@@ -1,0 +1,376 @@
+"""Offline basemap packages: raster MBTiles an administrator installs into the instance folder
+(for example an OpenStreetMap extract of North Korea rendered elsewhere), served as tiles from
+our own origin.
+
+A package is copied into `<instance>/basemaps/<name>.mbtiles` with a small JSON manifest beside
+it (`<name>.json`: format, zoom range, bounds, attribution, hash). The copy is what gets
+validated, so the file cannot change between the check and the install. Tiles are read through
+a read-only, immutable SQLite connection to that copy; a client names a package, never a path.
+
+MBTiles only: PMTiles would need a reader dependency; an MBTiles file converts from PMTiles with
+`pmtiles convert` (go-pmtiles) elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote
+
+from .errors import InvalidInput, NotFound
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_PACKAGE_BYTES = 8 * 1024**3      # an OSM raster extract of North Korea to z16 is ~1-3 GB
+MAX_TILE_BYTES = 2 * 1024 * 1024     # a 256/512 px raster tile is tens of KB
+MAX_ZOOM = 22
+MAX_ATTRIBUTION = 500
+SAMPLE_TILES = 200                   # tiles whose bytes are checked at install, spread over zooms
+MERCATOR_LAT = 85.051129
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# declared format -> (extension in URLs, content type)
+FORMATS = {"png": ("png", "image/png"), "jpg": ("jpg", "image/jpeg"),
+           "jpeg": ("jpg", "image/jpeg"), "webp": ("webp", "image/webp")}
+VECTOR_FORMATS = {"pbf", "mvt", "application/x-protobuf", "application/vnd.mapbox-vector-tile"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The raster format of a tile by its magic bytes: png, jpg, webp or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+class _Text(HTMLParser):
+    """MBTiles attributions are often HTML (`&copy; <a href=...>OpenStreetMap</a>`): keep the
+    words, drop the markup, so what shows on the map is text a link cannot hide in."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def attribution_text(raw: str) -> str:
+    p = _Text()
+    p.feed(raw)
+    p.close()
+    text = " ".join("".join(p.parts).split())
+    return "".join(c for c in text if c.isprintable())[:MAX_ATTRIBUTION]
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    format: str            # png | jpg | webp
+    minzoom: int
+    maxzoom: int
+    bounds: tuple[float, float, float, float]  # west, south, east, north
+    attribution: str       # plain text (shown escaped)
+    description: str
+    sha256: str
+    size: int
+    tiles: int
+    installed_at: str
+    source: str            # the installed file's original name, for the record
+    kind: str = "mbtiles"
+
+    @property
+    def ext(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def mimetype(self) -> str:
+        return FORMATS[self.format][1]
+
+    def leaflet_bounds(self) -> list[list[float]]:
+        w, s, e, n = self.bounds
+        return [[s, w], [n, e]]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["bounds"] = list(self.bounds)
+        return d
+
+
+def packages_dir(instance_path: Path) -> Path:
+    return instance_path / "basemaps"
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name or ""):
+        raise InvalidInput(f"basemap name {name!r}: use 1-40 lower-case letters, digits, '-' "
+                           "or '_', starting with a letter or digit", field="name")
+    return name
+
+
+def name_from_file(path: Path) -> str:
+    stem = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-_")[:40]
+    return stem or "basemap"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # read-only and immutable: no journal, no locks, nothing written, whatever the file says
+    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _metadata(conn) -> dict[str, str]:
+    try:
+        rows = conn.execute("SELECT name, value FROM metadata").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise InvalidInput(f"not an MBTiles file: no readable metadata table ({e})") from None
+    return {str(k): str(v) for k, v in rows if k is not None and v is not None}
+
+
+def _zoom(value: str | None, what: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        z = int(float(value))
+    except ValueError:
+        raise InvalidInput(f"metadata {what}: {value!r} is not a zoom level") from None
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"metadata {what}: {z} is outside 0..{MAX_ZOOM}")
+    return z
+
+
+def _bounds(value: str | None) -> tuple[float, float, float, float]:
+    if not value:
+        return (-180.0, -MERCATOR_LAT, 180.0, MERCATOR_LAT)  # the spec's default: the world
+    try:
+        w, s, e, n = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InvalidInput(f"metadata bounds: {value!r} is not 'west,south,east,north'") from None
+    if not all(math.isfinite(v) for v in (w, s, e, n)) or not (
+            -180 <= w < e <= 180 and -90 <= s < n <= 90):
+        raise InvalidInput(f"metadata bounds: {value!r} is not a box of longitudes -180..180 "
+                           "and latitudes -90..90 (west < east, south < north)")
+    return (w, max(s, -MERCATOR_LAT), e, min(n, MERCATOR_LAT))
+
+
+def inspect(path: Path, name: str, source: str) -> Package:
+    """Validate an MBTiles file and describe it; InvalidInput says what is wrong."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(16) != SQLITE_MAGIC:
+            raise InvalidInput(f"{source}: not an MBTiles file (not an SQLite database)")
+    try:
+        conn = _connect(path)
+    except sqlite3.Error as e:
+        raise InvalidInput(f"{source}: cannot open as SQLite: {e}") from None
+    try:
+        try:
+            kinds = dict(conn.execute(
+                "SELECT name, type FROM sqlite_master WHERE name IN ('tiles', 'metadata')"))
+            ok = conn.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise InvalidInput(f"{source}: damaged SQLite database ({e})") from None
+        if not ok or ok[0] != "ok":
+            raise InvalidInput(f"{source}: damaged SQLite database ({ok and ok[0]})")
+        if kinds.get("tiles") not in ("table", "view"):
+            raise InvalidInput(f"{source}: not an MBTiles file (no 'tiles' table or view)")
+        if kinds.get("metadata") not in ("table", "view"):
+            raise InvalidInput(f"{source}: not an MBTiles file (no 'metadata' table)")
+        meta = _metadata(conn)
+        fmt = meta.get("format", "").strip().lower()
+        if fmt in VECTOR_FORMATS:
+            raise InvalidInput(f"{source}: holds vector tiles ({fmt}); a basemap package must "
+                               "be raster (png, jpg or webp): render it to raster first")
+        if fmt not in FORMATS:
+            raise InvalidInput(f"{source}: metadata format {fmt or '(missing)'!r} is not one of "
+                               "png, jpg, webp")
+        fmt = "jpg" if fmt == "jpeg" else fmt
+        try:
+            zmin, zmax, count = conn.execute(
+                "SELECT MIN(zoom_level), MAX(zoom_level), COUNT(*) FROM tiles").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise InvalidInput(f"{source}: the tiles table is not MBTiles' "
+                               f"(zoom_level, tile_column, tile_row, tile_data): {e}") from None
+        if not count:
+            raise InvalidInput(f"{source}: holds no tiles")
+        if not (isinstance(zmin, int) and isinstance(zmax, int)
+                and 0 <= zmin <= zmax <= MAX_ZOOM):
+            raise InvalidInput(f"{source}: tiles at zoom levels {zmin}..{zmax}; a package "
+                               f"holds zoom levels within 0..{MAX_ZOOM}")
+        minzoom = _zoom(meta.get("minzoom"), "minzoom")
+        maxzoom = _zoom(meta.get("maxzoom"), "maxzoom")
+        minzoom = zmin if minzoom is None else minzoom
+        maxzoom = zmax if maxzoom is None else maxzoom
+        if minzoom > maxzoom:
+            raise InvalidInput(f"{source}: minzoom {minzoom} is above maxzoom {maxzoom}")
+        bounds = _bounds(meta.get("bounds"))
+        # a sample of tiles spread over the zooms: each must be what the metadata says
+        per_zoom = max(1, SAMPLE_TILES // (zmax - zmin + 1))
+        for z in range(zmin, zmax + 1):
+            for (data,) in conn.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? "
+                                        "LIMIT ?", (z, per_zoom)):
+                if not isinstance(data, bytes):
+                    raise InvalidInput(f"{source}: a tile at zoom {z} is not binary data")
+                got = sniff(data)
+                if got != fmt:
+                    raise InvalidInput(f"{source}: declares {fmt} tiles but a tile at zoom {z} "
+                                       f"is {got or 'not a png, jpg or webp image'}")
+                if len(data) > MAX_TILE_BYTES:
+                    raise InvalidInput(f"{source}: a tile at zoom {z} is {len(data)} bytes "
+                                       f"(most {MAX_TILE_BYTES})")
+        return Package(
+            name=name, format=fmt, minzoom=minzoom, maxzoom=maxzoom, bounds=bounds,
+            attribution=attribution_text(meta.get("attribution", "")),
+            description=attribution_text(meta.get("description", meta.get("name", ""))),
+            sha256="", size=size, tiles=int(count),
+            installed_at=datetime.now(UTC).replace(microsecond=0).isoformat(), source=source)
+    finally:
+        conn.close()
+
+
+def install(instance_path: Path, src: Path, name: str | None = None,
+            progress=None) -> Package:
+    """Copy `src` into the instance, validate the copy, and make it a package named `name`.
+    Nothing is left behind on refusal."""
+    name = check_name(name or name_from_file(src))
+    if not src.is_file():
+        raise InvalidInput(f"{src}: no such file")
+    size = src.stat().st_size
+    if size > MAX_PACKAGE_BYTES:
+        raise InvalidInput(f"{src.name}: {size} bytes, larger than the {MAX_PACKAGE_BYTES} "
+                           "a basemap package may be")
+    out = packages_dir(instance_path)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    final, manifest = out / f"{name}.mbtiles", out / f"{name}.json"
+    if manifest.exists() or final.exists():
+        raise InvalidInput(f"a basemap named {name!r} is installed; remove it first "
+                           f"(geomap basemap remove {name})", field="name")
+    fd, tmp_name = tempfile.mkstemp(prefix=".install-", suffix=".mbtiles", dir=out)
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        done = 0
+        with os.fdopen(fd, "wb") as dst, src.open("rb") as f:
+            while chunk := f.read(1024 * 1024):
+                h.update(chunk)
+                dst.write(chunk)
+                done += len(chunk)
+                if done > MAX_PACKAGE_BYTES:
+                    raise InvalidInput(f"{src.name}: larger than the {MAX_PACKAGE_BYTES} bytes "
+                                       "a basemap package may be")
+                if progress:
+                    progress("copy", done, size)
+            dst.flush()
+            os.fsync(dst.fileno())
+        pkg = inspect(tmp, name, src.name)
+        pkg = Package(**{**pkg.as_dict(), "bounds": pkg.bounds, "sha256": h.hexdigest(),
+                         "size": done})
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, final)
+        mtmp = manifest.with_suffix(".json.tmp")
+        mtmp.write_text(json.dumps(pkg.as_dict(), ensure_ascii=False, indent=1))
+        os.replace(mtmp, manifest)
+        return pkg
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _load(manifest: Path) -> Package | None:
+    try:
+        d = json.loads(manifest.read_text())
+        d["bounds"] = tuple(float(v) for v in d["bounds"])
+        pkg = Package(**d)
+        check_name(pkg.name)
+        if pkg.format not in FORMATS or pkg.name != manifest.stem:
+            return None
+        return pkg
+    except (OSError, ValueError, TypeError, KeyError, InvalidInput):
+        return None
+
+
+def installed(instance_path: Path) -> list[Package]:
+    """Installed packages, by name (the first is the default base layer)."""
+    out = packages_dir(instance_path)
+    if not out.is_dir():
+        return []
+    found = (_load(m) for m in sorted(out.glob("*.json")))
+    return [p for p in found if p is not None and (out / f"{p.name}.mbtiles").is_file()]
+
+
+def get(instance_path: Path, name: str) -> Package:
+    if NAME.fullmatch(name or ""):
+        manifest = packages_dir(instance_path) / f"{name}.json"
+        pkg = _load(manifest) if manifest.is_file() else None
+        if pkg is not None and (packages_dir(instance_path) / f"{name}.mbtiles").is_file():
+            return pkg
+    raise NotFound(f"no basemap named {name!r} is installed (geomap basemap list)")
+
+
+def remove(instance_path: Path, name: str) -> Package:
+    pkg = get(instance_path, check_name(name))
+    out = packages_dir(instance_path)
+    (out / f"{name}.json").unlink(missing_ok=True)  # first: a half-removed package is not listed
+    (out / f"{name}.mbtiles").unlink(missing_ok=True)
+    return pkg
+
+
+def _tile_box(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    n = 2**z
+
+    def lat(yy: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * yy / n))))
+
+    return (x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y))
+
+
+_local = threading.local()
+
+
+def read_tile(instance_path: Path, pkg: Package, z: int, x: int, y: int) -> bytes | None:
+    """The tile at XYZ z/x/y, or None outside the package (zoom range, bounds, no such tile).
+    MBTiles rows are TMS: the row counts from the south."""
+    if not (pkg.minzoom <= z <= pkg.maxzoom and 0 <= x < 2**z and 0 <= y < 2**z):
+        return None
+    w, s, e, n = _tile_box(z, x, y)
+    bw, bs, be, bn = pkg.bounds
+    if e <= bw or w >= be or n <= bs or s >= bn:
+        return None
+    path = packages_dir(instance_path) / f"{pkg.name}.mbtiles"
+    cache: dict = getattr(_local, "conns", None) or {}
+    _local.conns = cache
+    key = (str(path), pkg.sha256)
+    conn = cache.get(key)
+    if conn is None:
+        for old in [k for k in cache if k[0] == key[0]]:
+            cache.pop(old).close()
+        conn = cache[key] = _connect(path)
+    row = conn.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? "
+                       "AND tile_row = ?", (z, x, 2**z - 1 - y)).fetchone()
+    if row is None or not isinstance(row[0], bytes) or len(row[0]) > MAX_TILE_BYTES:
+        return None
+    data = row[0]
+    return data if sniff(data) == pkg.format else None
