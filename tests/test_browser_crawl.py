@@ -267,7 +267,9 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
     pg.fill("input[name=code]", pyotp.TOTP(secret).now())
     pg.click("button[type=submit]")
     pg.wait_for_url(base + "/")
-    queue = ["/?lang=ko", f"/sites/{CAMP_15}", "/no-such-page", "/sites/no-such-site"]
+    # error pages no link leads to: 404s, and a 405 (a form's address opened as a page)
+    queue = ["/?lang=ko", f"/sites/{CAMP_15}", "/no-such-page", "/sites/no-such-site",
+             "/import/map/0123456789abcdef"]
     seen_paths: set[str] = set()
     per_route: dict[str, int] = defaultdict(int)
     visited = 0
@@ -287,6 +289,12 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
                            ".leaflet-popup-content')")
         check(path, path)
         queue += [u for u in _links(pg, base) if urlparse(u).path not in seen_paths]
+    # a form sent without its CSRF token: the 400 page
+    _visit(pg, base, "/import/")
+    pg.evaluate("() => { const f = document.querySelector('form[enctype]');"
+                " f.querySelector('[name=csrf_token]').remove(); f.submit(); }")
+    pg.wait_for_load_state()
+    check("bad-request", "(form without its token) /import/")
     # signing out: the signed-out page
     _visit(pg, base, "/")
     pg.evaluate("document.querySelector('form[action$=\"/logout\"]').submit()")
