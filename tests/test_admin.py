@@ -331,3 +331,22 @@ def test_cli_prints_a_reset_link_that_works(settings, store, app):
     anon.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
                           "csrf_token": csrf_from(page.data.decode())})
     sign_in(https_client(app), "cli-user", secret, NEW_PASSWORD)
+
+
+def test_an_admin_ending_their_own_sessions_is_signed_out_too(admin, store):
+    # the request that ends them must not write its own session row back afterwards
+    c, boss = admin
+    r = _post(c, f"/admin/users/{boss.id}/end-sessions")
+    assert r.status_code == 303
+    assert c.get("/admin/users").status_code == 302
+    with store.read() as conn:
+        from geomap.store.schema import sessions
+
+        assert conn.execute(select(sessions).where(sessions.c.user_id == boss.id)).first() \
+            is None
+
+
+def test_an_admin_resetting_their_own_second_factor_is_signed_out(admin, store):
+    c, boss = admin
+    _post(c, f"/admin/users/{boss.id}/reset-mfa")
+    assert c.get("/admin/users").status_code == 302

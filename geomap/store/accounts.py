@@ -235,14 +235,19 @@ class AccountStore:
             return c.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
 
     def save_session(self, token_hash: str, user_id: int | None, data: dict,
-                     created_at: float, last_seen: float) -> None:
+                     created_at: float, last_seen: float, create: bool = True) -> bool:
+        """Update a session row, or insert it when `create` (a new token). False when the
+        row is gone and may not be created: the session was ended on the server meanwhile."""
         with self.store.write() as c:
             n = c.execute(update(sessions).where(sessions.c.token_hash == token_hash).values(
                 user_id=user_id, data=json.dumps(data), last_seen=last_seen)).rowcount
             if n == 0:
+                if not create:
+                    return False
                 c.execute(sessions.insert().values(
                     token_hash=token_hash, user_id=user_id, data=json.dumps(data),
                     created_at=created_at, last_seen=last_seen))
+        return True
 
     def active_sessions(self, idle_s: float, absolute_s: float) -> list:
         """Signed-in sessions that have not timed out, newest activity first: rows of

@@ -108,7 +108,8 @@ class DbSessionInterface(SessionInterface):
                                     **secure)
             return
         now = time.time()
-        if session.rotate or session.token is None:
+        new_row = session.rotate or session.token is None
+        if new_row:
             if session.token:
                 self.accounts.delete_session(_hash(session.token))
             else:
@@ -117,8 +118,13 @@ class DbSessionInterface(SessionInterface):
             session.created_at = now if session.rotate or session.new else session.created_at
         elif not session.modified and now - session.last_seen < TOUCH_EVERY_S:
             return
-        self.accounts.save_session(_hash(session.token), session.get("uid"), dict(session),
-                                   session.created_at, now)
+        if not self.accounts.save_session(_hash(session.token), session.get("uid"),
+                                          dict(session), session.created_at, now,
+                                          create=new_row):
+            # the row went while this request ran (an admin ended the session, a reset, the
+            # user signing themselves out elsewhere): it stays ended, never written back
+            response.delete_cookie(COOKIE, **secure)
+            return
         response.set_cookie(COOKIE, session.token, **secure)
         if from_pre:
             response.delete_cookie(PRE_COOKIE, **secure)
