@@ -34,8 +34,8 @@ translations: $(STAMP)
 
 # after changing user-facing strings: refresh the catalogue, then translate messages.po
 messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o geomap/web/translations/messages.pot .
-	$(VENV)/bin/pybabel update --ignore-obsolete -i geomap/web/translations/messages.pot -d geomap/web/translations
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o geomap/web/translations/messages.pot .
+	$(VENV)/bin/pybabel update --ignore-obsolete --no-fuzzy-matching -i geomap/web/translations/messages.pot -d geomap/web/translations
 
 # Browser tests need Debian's Chromium (Playwright's own browser download does not work offline).
 setup-test: setup
