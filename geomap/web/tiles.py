@@ -91,7 +91,10 @@ def basemap_tile(z: int, x: int, y: int):
     else:
         with Reader(str(b.path)) as src:
             try:
-                img = src.tile(x, y, z, tilesize=256, resampling_method="bilinear")
+                # past its native zoom the picture is magnified: bilinear in the warp too
+                # (rio-tiler's default there is nearest, which draws blocks)
+                img = src.tile(x, y, z, tilesize=256, resampling_method="bilinear",
+                               reproject_method="bilinear")
             except TileOutsideBounds:
                 abort(404)
         resp = Response(img.render(img_format="PNG", add_mask=True), mimetype="image/png")
@@ -99,6 +102,47 @@ def basemap_tile(z: int, x: int, y: int):
     resp.cache_control.private = True
     resp.cache_control.max_age = TILE_MAX_AGE
     return resp
+
+
+@bp.get("/basemap-pkg/<name>/<int:z>/<int:x>/<int:y>.<ext>")
+def basemap_package_tile(name: str, z: int, x: int, y: int, ext: str):
+    """A tile of an installed basemap package (an MBTiles the administrator installed with
+    `geomap basemap install`): looked up by name, read from the instance's own copy."""
+    from .. import basemaps
+
+    try:
+        pkg = basemaps.get(get_settings().instance_path, name)
+    except NotFound:
+        abort(404)
+    if ext != pkg.ext or not (0 <= z <= basemaps.MAX_ZOOM):
+        abort(404)
+    etag = hashlib.blake2b(f"pkg/{pkg.sha256}/{z}/{x}/{y}".encode(), digest_size=16).hexdigest()
+    if request.if_none_match.contains(etag):
+        resp = Response(status=304)
+    else:
+        data = basemaps.read_tile(get_settings().instance_path, pkg, z, x, y)
+        if data is None:
+            abort(404)
+        resp = Response(data, mimetype=pkg.mimetype)
+    resp.set_etag(etag)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = TILE_MAX_AGE
+    return resp
+
+
+def basemap_layers() -> list[dict]:
+    """Installed basemap packages as the map pages' scripts take them (first = default)."""
+    from flask import url_for
+
+    from .. import basemaps
+
+    out = []
+    for p in basemaps.installed(get_settings().instance_path):
+        url = url_for("tiles.basemap_package_tile", name=p.name, z=0, x=0, y=0, ext=p.ext)
+        out.append({"name": p.name, "url": url.replace("/0/0/0.", "/{z}/{x}/{y}."),
+                    "bounds": p.leaflet_bounds(), "minzoom": p.minzoom, "maxzoom": p.maxzoom,
+                    "attribution": p.attribution})
+    return out
 
 
 @bp.get("/<scene_id>/<int:z>/<int:x>/<int:y>.<fmt>")

@@ -41,8 +41,10 @@
   geomap.reliefBasemap = function (map, cfg) {
     if (!map.getPane("gm-basemap")) map.createPane("gm-basemap").style.zIndex = 150;  // below imagery
     const upTo = cfg.maxzoom + 3;
+    // the server resamples the whole picture for every zoom up to there (bilinear), so there
+    // are no seams where the browser would stretch each coarse tile on its own
     const opts = { pane: "gm-basemap", className: "gm-basemap", bounds: cfg.bounds,
-                   maxNativeZoom: cfg.maxzoom, maxZoom: upTo };
+                   maxNativeZoom: upTo, maxZoom: upTo };
     if (cfg.attribution) opts.attribution = cfg.attribution;  // already text (html_text)
     const layer = L.tileLayer(cfg.url, opts);
     function fade() {
@@ -76,5 +78,45 @@
           style: { color: "#5b4a3a", weight: 1.2, opacity: 0.8, fill: false } }).addTo(map);
       })
       .catch(function () { /* context only: the map works without it */ });
+  };
+})();
+
+/* Installed basemap packages (MBTiles served from /tiles/basemap-pkg/) and the online basemap
+   an administrator may opt into: tile layers in their own pane above the relief, which stays
+   underneath as the fallback where a package has no tiles. Attributions are a person's text. */
+(function () {
+  "use strict";
+  const geomap = (window.geomap = window.geomap || {});
+
+  function pane(map) {
+    if (!map.getPane("gm-basemap-pkg")) map.createPane("gm-basemap-pkg").style.zIndex = 160;
+    return "gm-basemap-pkg";
+  }
+
+  /* cfg: {url, bounds, minzoom, maxzoom, attribution}; drawn two levels past its own zoom. */
+  geomap.packageTiles = function (map, cfg) {
+    return L.tileLayer(cfg.url, { pane: pane(map), bounds: cfg.bounds, minZoom: 0,
+      minNativeZoom: cfg.minzoom, maxNativeZoom: cfg.maxzoom, maxZoom: cfg.maxzoom + 2,
+      attribution: geomap.htmlText(cfg.attribution || "") });
+  };
+
+  /* a package over the relief, as one base layer */
+  geomap.packageBasemap = function (map, cfg) {
+    const relief = geomap.reliefBasemap(map, cfg.relief);
+    return L.layerGroup([relief, geomap.packageTiles(map, cfg)]);
+  };
+
+  /* cfg: {url, attribution}: only ever present when GEOMAP_ONLINE_BASEMAP_URL is set */
+  geomap.onlineBasemap = function (map, cfg) {
+    return L.tileLayer(cfg.url, { pane: pane(map), maxZoom: 19,
+      attribution: geomap.htmlText(cfg.attribution || "") });
+  };
+
+  /* The small maps' base (dossier, review, compare): the first installed package over the
+     relief, or the relief alone. cfg: _basemap() of the page, with `packages`. */
+  geomap.basemap = function (map, cfg) {
+    const pkgs = cfg.packages || [];
+    if (!pkgs.length) return geomap.reliefBasemap(map, cfg);
+    return geomap.packageBasemap(map, Object.assign({}, pkgs[0], { relief: cfg }));
   };
 })();
