@@ -225,6 +225,8 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
         if pg.locator(".leaflet-container").count():
             wait_until(pg, "document.querySelector('.leaflet-container img.leaflet-tile-loaded, "
                            ".leaflet-container .leaflet-interactive')")
+            # a scale bar on every map
+            assert pg.locator(".leaflet-control-scale").count() == pg.locator(".leaflet-container").count()
         _fits(pg, path, size)
         name = re.sub(r"[^a-z0-9]+", "-", urlparse(path).path.lower()).strip("-") or "map"
         _shot(pg, name, size, lang)
@@ -234,6 +236,7 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     _fits(pg, "map", size)
     box = pg.locator(".gm-map-main .leaflet-container").bounding_box()
     assert box["height"] >= size[1] * 0.75, box  # the header is compact
+    assert pg.locator(".gm-map-main .leaflet-control-scale").count() == 1
     assert pg.evaluate(CONTROLS_COVER) <= 0.35
     assert pg.evaluate(CONTROLS_OVERLAP) == []
     # the layer list and the legend start closed; the period filter is there to use
