@@ -209,7 +209,10 @@ def test_disabling_ends_the_users_sessions_and_is_audited(admin, store, app):
     r = _post(c, f"/admin/users/{target.id}/disable")
     assert r.status_code == 303
     assert "leaver is disabled" in c.get("/admin/users").data.decode()
-    assert other.get("/").status_code == 302
+    r = other.get("/")
+    assert r.status_code == 302 and "ended=1" in r.location
+    assert "Your session has ended" in other.get(r.location).data.decode()
+    assert "ended=1" not in other.get("/").location  # said once: the stale cookie is gone
     entry = _audit(store, "user.disable")[-1]
     assert (entry.actor, entry.target) == ("boss", f"user:{target.id}")
     _post(c, f"/admin/users/{target.id}/enable")

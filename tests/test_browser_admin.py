@@ -78,6 +78,7 @@ def test_disabling_a_user_signs_their_open_session_out_at_once(browser, admin_ap
     user_pg.goto(base + "/review")  # their very next request
     assert "/login" in user_pg.url
     assert user_pg.locator("input[name=password]").count() == 1
+    assert "Your session has ended" in user_pg.inner_text(".gm-ok")
     assert pg.problems == [] and user_pg.problems == []
     user_ctx.close()
     admin_ctx.close()

@@ -63,6 +63,8 @@ def login():
     if error is None and request.method == "GET":
         if request.args.get("signed_out"):
             notice = _("You have been signed out.")
+        elif request.args.get("ended"):
+            notice = _("Your session has ended. Sign in again.")
         elif request.args.get("password_set"):
             notice = _("Your password is set. Sign in with it.")
     return render_template("login.html", error=error, notice=notice), status

@@ -108,7 +108,10 @@ def install(app: Flask, accounts) -> None:
                 # tile and API clients (GDAL, QGIS, Leaflet) cannot follow an HTML sign-in page
                 return jsonify({"error": "sign in required"}), 401, {
                     "WWW-Authenticate": 'Session realm="geomap"'}
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # ended on the server (disabled, reset, an admin ended it): the sign-in page says so
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?"),
+                                    ended=1 if uid is not None or getattr(session, "stale", False)
+                                    else None))
         g.principal = user.principal
         return None
 

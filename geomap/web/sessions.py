@@ -43,6 +43,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.rotate = False
         self.ended = False
         self.from_pre_cookie = False  # an anonymous session read from the signed cookie
+        self.stale = False  # a session cookie came whose session is over (ended or timed out)
 
     def regenerate(self) -> None:
         """New token on privilege change (sign-in), so a planted token is worthless."""
@@ -75,6 +76,7 @@ class DbSessionInterface(SessionInterface):
                 return ServerSession(json.loads(row.data), token, row.created_at, row.last_seen)
             if row is not None:
                 self.accounts.delete_session(_hash(token))
+        stale = bool(token)
         pre = request.cookies.get(PRE_COOKIE)
         if pre:
             try:
@@ -84,9 +86,11 @@ class DbSessionInterface(SessionInterface):
             if isinstance(data, dict) and set(data) <= ANONYMOUS_KEYS \
                     and all(isinstance(v, str) for v in data.values()):
                 session = ServerSession(data)
-                session.from_pre_cookie = True
+                session.from_pre_cookie, session.stale = True, stale
                 return session
-        return ServerSession()
+        session = ServerSession()
+        session.stale = stale
+        return session
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         secure = dict(path="/", secure=True, httponly=True, samesite="Strict")
@@ -99,6 +103,8 @@ class DbSessionInterface(SessionInterface):
                 response.delete_cookie(PRE_COOKIE, **secure)
             return
         if session.token is None and set(session) <= ANONYMOUS_KEYS:
+            if session.stale:  # the cookie of a session that is over: said once, then gone
+                response.delete_cookie(COOKIE, **secure)
             # anonymous: no row. The CSRF token goes back signed, only when it changed.
             if not session:
                 if from_pre and session.modified:
