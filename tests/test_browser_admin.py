@@ -142,6 +142,17 @@ def test_admin_and_error_pages_fit_the_screen_in_both_languages(
                 assert english not in text, (name, english)
     if lang == "ko":
         assert "페이지를 찾을 수 없습니다" in pg.inner_text("main")
+    # the one-time link page: a long link wraps inside the screen
+    pg.goto(base + f"/admin/users?lang={lang}")
+    row = _row(pg, f"a-very-long-user-name-{width}-{lang}@ngo")
+    row.locator("details.gm-confirm summary").nth(1).click()
+    row.locator("button.gm-danger").nth(1).click()
+    pg.wait_for_selector("#gm-reset-link")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    pg.screenshot(path=str(ARTIFACTS / f"admin-link-{width}-{lang}.png"), full_page=True)
+    if lang == "ko":
+        for english in ("Give this link", "Back to users", "is added", "New password link"):
+            assert english not in pg.inner_text("main"), english
     assert pg.problems == []
     ctx.close()
 
