@@ -7,8 +7,11 @@ imagery and derived files. It is `./instance` unless GEOMAP_INSTANCE says otherw
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .errors import InvalidInput
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Reference data shipped with the product (boundaries, public facilities, gazetteer).
@@ -48,6 +51,19 @@ class Settings:
     imagery_max_expansion: int = 1_000
     imagery_convert_s: int = 120
     data_dir: Path = field(default=DATA_DIR)
+    # An online basemap (GEOMAP_ONLINE_BASEMAP_URL, an https XYZ template with {z}, {x}, {y}):
+    # off by default. When an administrator sets it, every map page requests tiles from that
+    # server, which learns the area each user looks at; the pages say so.
+    online_basemap_url: str = ""
+    online_basemap_attribution: str = ""  # GEOMAP_ONLINE_BASEMAP_ATTRIBUTION (shown as text)
+
+    def __post_init__(self):
+        if self.online_basemap_url:
+            online_basemap_origin(self.online_basemap_url)  # refused at start, not on a page
+
+    @property
+    def online_basemap_origin(self) -> str:
+        return online_basemap_origin(self.online_basemap_url) if self.online_basemap_url else ""
 
     @property
     def basemap_dir(self) -> Path:
@@ -79,6 +95,43 @@ def _trusted_proxies(value: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_TEMPLATE_PATH = re.compile(r"/[A-Za-z0-9._~%@!$&'()*+=:/-]*")
+
+
+def online_basemap_origin(template: str) -> str:
+    """The origin (https://host[:port]) of an online basemap's XYZ template, which goes into
+    the Content-Security-Policy; a template that is not plainly https://host/.../{z}/{x}/{y}
+    is refused (it would widen the policy or send tiles requests somewhere unexpected)."""
+    from urllib.parse import urlsplit
+
+    def refuse(why: str):
+        raise InvalidInput(f"GEOMAP_ONLINE_BASEMAP_URL: {template!r} {why}; expected "
+                           "https://tiles.example.org/{z}/{x}/{y}.png", field="online_basemap_url")
+
+    if len(template) > 500 or any(c.isspace() or not c.isprintable() for c in template):
+        refuse("holds spaces or control characters")
+    u = urlsplit(template)
+    if u.scheme != "https":
+        refuse("is not an https URL")
+    if u.username or u.password or "@" in u.netloc:
+        refuse("carries credentials")
+    if not u.hostname or not _HOST.fullmatch(u.hostname):
+        refuse("has no valid host name")
+    try:
+        port = u.port
+    except ValueError:
+        refuse("has an invalid port")
+    if u.fragment or u.query and not re.fullmatch(r"[A-Za-z0-9._~%=&-]*", u.query):
+        refuse("has a fragment or an unusual query")
+    bare = u.path.replace("{z}", "").replace("{x}", "").replace("{y}", "")
+    if not _TEMPLATE_PATH.fullmatch(bare) or any(p not in u.path for p in ("{z}", "{x}", "{y}")):
+        refuse("needs {z}, {x} and {y} in its path and only plain URL characters")
+    host = u.hostname.lower()
+    return f"https://{host}" + (f":{port}" if port and port != 443 else "")
+
+
 def default_instance_path() -> Path:
     return Path(os.environ.get("GEOMAP_INSTANCE", "instance")).resolve()
 
@@ -106,6 +159,10 @@ def load_settings(instance_path: Path | None = None, **overrides) -> Settings:
     for name in ("max_bands", "max_expansion", "convert_s"):
         if (v := os.environ.get(f"GEOMAP_IMAGERY_{name.upper()}")) is not None:
             values[f"imagery_{name}"] = int(v)
+    if (v := os.environ.get("GEOMAP_ONLINE_BASEMAP_URL", "").strip()):
+        values["online_basemap_url"] = v
+        values["online_basemap_attribution"] = os.environ.get(
+            "GEOMAP_ONLINE_BASEMAP_ATTRIBUTION", "").strip()[:500]
     for name in ("corroborated", "strong", "strong_first_hand"):
         if (v := os.environ.get(f"GEOMAP_GRADE_{name.upper()}")) is not None:
             values[f"grade_{name}"] = int(v)

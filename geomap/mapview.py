@@ -14,9 +14,9 @@ import folium
 from branca.element import Figure
 
 from .layers.assets import check_rendered, localise
-from .layers.basemap import BasemapLayer
+from .layers.basemap import BasemapLayer, OnlineBasemapLayer, PackageBasemapLayer
 from .layers.boundaries import BoundariesLayer
-from .layers.controls import Legend, PeriodFilter, StatusBox
+from .layers.controls import Legend, MapFilters, MapState, PeriodFilter, StatusBox
 from .layers.sites import SitesLayer
 from .layers.testimonies import TestimoniesLayer
 from .layers.text import check_layers, html_text
@@ -45,6 +45,10 @@ class MapUrls:
     boundaries: str
     site_links: str  # with __KEY__ where the site key goes
     basemap_maxzoom: int = 6
+    # installed basemap packages ({name, url, bounds, minzoom, maxzoom, attribution}; the first
+    # is the default base layer) and the online basemap ({url, attribution}) if one is set
+    basemap_packages: tuple = ()
+    online_basemap: dict | None = None
 
 
 def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
@@ -53,8 +57,19 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
     # the scale bar is geomap.scaleBar (metric, as on every other map), added by StatusBox
     m = folium.Map(location=CENTER, zoom_start=ZOOM, tiles=None, control_scale=False,
                    prefer_canvas=True, minZoom=5, maxZoom=18)
+    # first of the map's scripts: the URL's view and filters, before any layer loads
+    MapState(_state_config(urls, text, vocab)).add_to(m)
+    relief_only = not urls.basemap_packages and not urls.online_basemap
     BasemapLayer(urls.basemap, urls.basemap_bounds, text["basemap"],
-                 urls.basemap_attribution, urls.basemap_maxzoom).add_to(m)
+                 urls.basemap_attribution, urls.basemap_maxzoom, show=relief_only).add_to(m)
+    relief = {"url": urls.basemap, "bounds": [list(b) for b in urls.basemap_bounds],
+              "maxzoom": urls.basemap_maxzoom, "attribution": html_text(urls.basemap_attribution)}
+    for i, pkg in enumerate(urls.basemap_packages):  # over the relief, the first one shown
+        PackageBasemapLayer(text["basemap_package"].replace("%(name)s", pkg["name"]),
+                            {**pkg, "relief": relief},
+                            show=i == 0 and not urls.online_basemap).add_to(m)
+    if urls.online_basemap:  # the administrator chose it: shown, and the page warns
+        OnlineBasemapLayer(text["online_basemap"], urls.online_basemap, show=True).add_to(m)
     for sc in scenes:  # imagery scenes as overlays named by date and sensor, off at first
         # the layer control and the attribution insert these as HTML: sensor and licence are
         # a person's text, so they go in as text
@@ -78,7 +93,26 @@ def build_map(urls: MapUrls, text: dict, vocab: dict, limit: int,
     StatusBox().add_to(m)
     PeriodFilter({"title": text["period_filter"], "from": text["from"], "to": text["to"],
                   "apply": text["apply"], "clear": text["clear"]}).add_to(m)
+    MapFilters({"title": text["filters"], "typesTitle": text["filter_types"],
+                "violationsTitle": text["filter_violations"], "none": text["filter_none"],
+                "types": list(vocab["types"].items()),
+                "violations": list(vocab["violations"].items())}).add_to(m)
     return m
+
+
+def _state_config(urls: MapUrls, text: dict, vocab: dict) -> dict:
+    """What geomap.mapState accepts from a URL: known codes, the zoom range, and the keys of
+    the layers by their names in the layer control (as the control holds them: escaped)."""
+    layers = {html_text(text["provinces"]): "provinces", html_text(text["sites"]): "sites",
+              html_text(text["testimonies"]): "testimonies",
+              html_text(text["basemap"]): "relief"}
+    for pkg in urls.basemap_packages:
+        layers[html_text(text["basemap_package"].replace("%(name)s", pkg["name"]))] = \
+            f"pkg-{pkg['name']}"
+    if urls.online_basemap:
+        layers[html_text(text["online_basemap"])] = "online"
+    return {"types": list(vocab["types"]), "violations": list(vocab["violations"]),
+            "minZoom": 5, "maxZoom": 18, "layers": layers}
 
 
 def render_parts(m: folium.Map, static_url: Callable[[str], str]) -> MapParts:

@@ -22,10 +22,36 @@ var {{ this.get_name() }} = geomap.reliefBasemap({{ this._parent.get_name() }},
 {% endmacro %}
 """)
 
-    def __init__(self, url: str, bounds, name: str, attribution: str, maxzoom: int):
+    def __init__(self, url: str, bounds, name: str, attribution: str, maxzoom: int,
+                 show: bool = True):
         # Leaflet inserts the layer name and the attribution as HTML
-        super().__init__(name=html_text(name), overlay=False, control=True, show=True)
+        super().__init__(name=html_text(name), overlay=False, control=True, show=show)
         self._name = "Basemap"
         self.url, self.bounds = url, [list(b) for b in bounds]
         self.attribution = html_text(attribution)
         self.maxzoom = int(maxzoom)
+
+
+class PackageBasemapLayer(JSCSSMixin, Layer):
+    """An installed basemap package (MBTiles, our own tile endpoint) over the relief, as one base
+    layer: geomap.packageBasemap in geomap-core.js (the attribution is escaped there)."""
+
+    default_js = [("geomap-core", "")]
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = geomap.{{ this.js_function }}({{ this._parent.get_name() }},
+    {{ this.config|tojson }});
+{% endmacro %}
+""")
+    js_function = "packageBasemap"
+
+    def __init__(self, name: str, config: dict, show: bool):
+        super().__init__(name=html_text(name), overlay=False, control=True, show=show)
+        self._name = type(self).__name__
+        self.config = config
+
+
+class OnlineBasemapLayer(PackageBasemapLayer):
+    """The online basemap an administrator opted into (GEOMAP_ONLINE_BASEMAP_URL)."""
+
+    js_function = "onlineBasemap"

@@ -99,7 +99,11 @@ def _basemap() -> dict:
 
     b = ensure_basemap(get_settings().basemap_dir)
     url = url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.", "/{z}/{x}/{y}.")
-    return {"url": url, "bounds": [list(x) for x in b.bounds], "maxzoom": b.maxzoom}
+    from .tiles import basemap_layers
+
+    # installed basemap packages go over the relief (geomap.basemap in geomap-core.js)
+    return {"url": url, "bounds": [list(x) for x in b.bounds], "maxzoom": b.maxzoom,
+            "packages": basemap_layers()}
 
 
 def _timeline(rows: list[dict]) -> dict:

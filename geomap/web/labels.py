@@ -81,6 +81,12 @@ def map_text() -> dict:
         "to": _("to"),
         "apply": _("Filter"),
         "clear": _("Clear"),
+        "basemap_package": _("Offline basemap: %(name)s"),
+        "online_basemap": _("Online basemap"),
+        "filters": _("Filters"),
+        "filter_types": _("Facility type (sites)"),
+        "filter_violations": _("Violation (testimonies)"),
+        "filter_none": _("None selected: all are shown."),
     }
 
 

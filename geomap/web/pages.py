@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import Blueprint, g, render_template, url_for
 from flask_babel import gettext as _
@@ -12,6 +13,7 @@ from ..mapview import MapUrls, build_map, render_parts
 from . import get_settings, get_store
 from .labels import map_text, vocab
 from .security import current_principal
+from .tiles import basemap_layers
 
 _INLINE = re.compile(r"<(script|style)\b(?![^>]*\bnonce=)")
 
@@ -21,6 +23,16 @@ def with_nonce(html: str, nonce: str) -> str:
     return _INLINE.sub(lambda m: f'<{m[1]} nonce="{nonce}"', html)
 
 bp = Blueprint("pages", __name__)
+
+
+def _online_basemap(settings) -> dict | None:
+    """The online basemap an administrator set (GEOMAP_ONLINE_BASEMAP_URL), or None: off by
+    default, because every tile request tells that server which area a user is looking at."""
+    if not settings.online_basemap_url:
+        return None
+    return {"url": settings.online_basemap_url,
+            "attribution": settings.online_basemap_attribution
+            or urlsplit(settings.online_basemap_origin).hostname}
 
 
 def _static(path: str) -> str:
@@ -38,6 +50,7 @@ def map_page():
             "Relief: Natural Earth") else ATTRIBUTION, sites=url_for("api.sites"),
         testimonies=url_for("api.testimonies"), boundaries=url_for("api.boundaries", level=1),
         site_links=url_for("api.site_testimonies", key="__KEY__"),
+        basemap_packages=tuple(basemap_layers()), online_basemap=_online_basemap(settings),
     )
     from ..store.scenes import SceneStore
     from .imagery import _layer, readable
@@ -50,4 +63,5 @@ def map_page():
     stats = get_store().stats(current_principal())
     nonce = g.csp_nonce
     return render_template("map.html", parts=parts, stats=stats,
+                           online_basemap_host=urlsplit(settings.online_basemap_origin).hostname,
                            head=with_nonce(parts.head, nonce), body=with_nonce(parts.body, nonce))

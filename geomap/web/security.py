@@ -32,12 +32,14 @@ def require(permission: Permission) -> None:
         raise NotFound()  # what a role may not see does not exist for it
 
 
-def csp(nonce: str) -> str:
+def csp(nonce: str, tile_origin: str = "") -> str:
+    """The policy; `tile_origin` is the one outside origin images may come from, an online
+    basemap's, only when an administrator set GEOMAP_ONLINE_BASEMAP_URL (validated at start)."""
     return "; ".join([
         "default-src 'self'",
         f"script-src 'self' 'nonce-{nonce}'",
         f"style-src 'self' 'nonce-{nonce}'",
-        "img-src 'self' data:",
+        "img-src 'self' data:" + (f" {tile_origin}" if tile_origin else ""),
         "font-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",
@@ -115,10 +117,12 @@ def install(app: Flask, accounts) -> None:
         g.principal = user.principal
         return None
 
+    tile_origin = app.config["GEOMAP_SETTINGS"].online_basemap_origin
+
     @app.after_request
     def _headers(resp):
         nonce = getattr(g, "csp_nonce", None) or secrets.token_urlsafe(16)
-        resp.headers["Content-Security-Policy"] = csp(nonce)
+        resp.headers["Content-Security-Policy"] = csp(nonce, tile_origin)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["X-Frame-Options"] = "DENY"

@@ -6,7 +6,7 @@
   const map = L.map("gm-compare-map", { attributionControl: true, maxZoom: 19 });
   map.attributionControl.setPrefix("Leaflet");
   geomap.scaleBar(map);
-  if (d.basemap) geomap.reliefBasemap(map, d.basemap).addTo(map);
+  if (d.basemap) geomap.basemap(map, d.basemap).addTo(map);
   const bounds = L.latLngBounds(d.bounds[0], d.bounds[1]);
   function layer(scene) {
     return L.tileLayer(scene.tiles, { bounds: L.latLngBounds(scene.bounds[0], scene.bounds[1]),

@@ -12,7 +12,7 @@
   const frame = L.latLngBounds([s, ...pts.map((p) => [p.lat, p.lon])]);
   if (pts.length) map.fitBounds(frame.pad(0.2), { maxZoom: 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
-  if (d.basemap) geomap.reliefBasemap(map, d.basemap).addTo(map);
+  if (d.basemap) geomap.basemap(map, d.basemap).addTo(map);
   geomap.contextBoundaries(map, d.boundaries);
   const g = L.featureGroup().addTo(map);
   if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);

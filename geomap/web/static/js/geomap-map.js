@@ -43,7 +43,8 @@
                                     headers: { Accept: "application/geo+json" } });
     if (!resp.ok) {
       let msg = resp.status + " " + resp.statusText;
-      try { msg = (await resp.json()).error || msg; } catch (e) { /* not JSON */ }
+      // "message" is the error in the page's language, when the server has it translated
+      try { const j = await resp.json(); msg = j.message || j.error || msg; } catch (e) { /* not JSON */ }
       throw new Error(msg);
     }
     return resp.json();
@@ -433,6 +434,7 @@
   const NARROW = "(max-width: 899px)";
   const YEAR = /^(19|20)\d\d$/;
   const COORD = /^-?\d{1,3}(\.\d{1,7})?$/;
+  const STATE_KEYS = ["lat", "lon", "z", "from", "to", "type", "violation", "layers", "base"];
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -527,7 +529,8 @@
 
   function write(map, cfg) {
     const c = map.getCenter(), z = map.getZoom(), digits = z >= 12 ? 5 : 4;
-    const q = new URLSearchParams();
+    const q = new URLSearchParams(window.location.search);  // others (lang) stay as they are
+    for (const k of STATE_KEYS) q.delete(k);
     q.set("lat", c.lat.toFixed(digits));
     q.set("lon", c.lng.toFixed(digits));
     q.set("z", String(z));

@@ -46,7 +46,7 @@
     if (!map) {
       map = L.map("gm-review-map", { zoomControl: true, attributionControl: false, maxZoom: 19 });
       geomap.scaleBar(map);
-      if (data.basemap) geomap.reliefBasemap(map, data.basemap).addTo(map);
+      if (data.basemap) geomap.basemap(map, data.basemap).addTo(map);
       geomap.contextBoundaries(map, data.boundaries);
       layer = L.featureGroup().addTo(map);
     }
