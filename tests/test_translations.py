@@ -115,3 +115,14 @@ def test_a_refused_file_is_explained_in_korean_with_its_name(tmp_path):
         shown = [message_text(e) for e in errors]
     assert "notes.doc" in shown[0] and "지원하지 않는" in shown[0]
     assert "old.csv" in shown[1] and "UTF-8" in shown[1] and "Save it" not in shown[1]
+
+
+def test_an_api_refusal_carries_its_reason_in_the_readers_language(client):
+    """A 400 from the API keeps "error" in English (scripts and logs) and adds "message" in the
+    language the page is shown in, which the map shows in its status line."""
+    client.get("/?lang=ko")  # the language switch sets the cookie the API reads too
+    r = client.get("/api/testimonies?period=the+nineties")
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["parameter"] == "period" and "not in a form" in body["error"]
+    assert "the nineties" in body["message"] and "형식이 아닙니다" in body["message"]

@@ -94,6 +94,10 @@ def register(app: Flask) -> None:
         ref = _log_500(e) if status == 500 else None
         if _wants_json():
             body = {"error": str(e) if status != 500 else "internal error"}
+            if status != 500 and getattr(e, "msg", None) is not None:
+                from .labels import message_text
+
+                body["message"] = message_text(e)  # the same, in the reader's language
             if isinstance(e, InvalidInput) and e.field:
                 body["parameter"] = e.field
             if ref:

@@ -67,7 +67,10 @@ def period(args: MultiDict, name: str = "period") -> Period | None:
     try:
         return parse_period(raw)
     except InvalidInput as e:
-        raise InvalidInput(f"{name}: {e}", field=name) from None
+        from ..messages import N_, Message, message_of
+
+        raise InvalidInput(Message(N_("%(parameter)s: %(problem)s"), parameter=name,
+                                   problem=message_of(e)), field=name) from None
 
 
 def _bounded(args: MultiDict, name: str, conv, what: str, lo, hi):

@@ -573,7 +573,10 @@
       let timer = null;
       const later = function () { clearTimeout(timer); timer = setTimeout(function () { write(map, cfg); }, 250); };
       map.on("moveend overlayadd overlayremove baselayerchange geomap:sites geomap:filters", later);
-      write(map, cfg);
+      // a link with state is rewritten at once (what it said that was not valid goes); a bare
+      // address stays bare until the user moves or filters
+      const q = new URLSearchParams(window.location.search);
+      if (STATE_KEYS.some(function (k) { return q.has(k); })) write(map, cfg);
     }, 0);
   };
 
