@@ -318,7 +318,9 @@ def test_a_licence_with_a_meta_refresh_is_text_on_the_map_and_compare_page(brows
 
         def assert_inert(url):
             page.wait_for_timeout(1000)  # room for a refresh to fire, were there one
-            assert page.url == url and navigations == []
+            # the same page (the map keeps its view in the query: history.replaceState)
+            assert page.url.split("?")[0] == url.split("?")[0]
+            assert [u for u in navigations if u.split("?")[0] != url.split("?")[0]] == []
             assert page.locator('meta[http-equiv="refresh"]').count() == 0
             assert page.locator("img[src='x'], #gm-pwn").count() == 0
             assert page.evaluate("window.pwned === undefined")

@@ -527,6 +527,8 @@
     }
   }
 
+  let baseline = null;  // the state a bare address opened with: not written until it changes
+
   function write(map, cfg) {
     const c = map.getCenter(), z = map.getZoom(), digits = z >= 12 ? 5 : 4;
     const q = new URLSearchParams(window.location.search);  // others (lang) stay as they are
@@ -548,6 +550,11 @@
       if (base) q.set("base", base.key);
     }
     const url = window.location.pathname + "?" + q.toString().replace(/%2C/g, ",");
+    if (baseline === "") { baseline = url; return; }  // the bare address's own state
+    if (baseline !== null) {
+      if (url === baseline) return;
+      baseline = null;
+    }
     if (url !== window.location.pathname + window.location.search) {
       window.history.replaceState(window.history.state, "", url);
     }
@@ -576,7 +583,8 @@
       // a link with state is rewritten at once (what it said that was not valid goes); a bare
       // address stays bare until the user moves or filters
       const q = new URLSearchParams(window.location.search);
-      if (STATE_KEYS.some(function (k) { return q.has(k); })) write(map, cfg);
+      if (!STATE_KEYS.some(function (k) { return q.has(k); })) baseline = "";
+      write(map, cfg);
     }, 0);
   };
 
