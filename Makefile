@@ -1,5 +1,6 @@
 # geomap: two commands on a fresh machine.
 #   make demo   set everything up and run the demo on http://127.0.0.1:5000/
+#               (an instance with data is kept unless you say so: DEMO_ARGS=--fresh rebuilds)
 #   make test   set everything up and run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
