@@ -30,6 +30,7 @@ from rasterio.warp import transform_geom
 from shapely.geometry import shape
 
 from .errors import GeomapError, InvalidInput, NotFound
+from .messages import N_, Message
 from .model import Tier
 from .paths import check_local_path
 
@@ -127,6 +128,24 @@ def _scrub(message: str, name: str, paths=()) -> str:
     return " ".join(message.split())[:500]
 
 
+def _scrub_error(e: InvalidInput, name: str, paths=()) -> str | Message:
+    """An error's message with paths scrubbed (_scrub): its parameters when it is a Message
+    (the template is ours and holds no path), its text otherwise."""
+    def scrub(m: Message) -> Message:
+        params = {}
+        for k, v in m.params.items():
+            if isinstance(v, Message):
+                v = scrub(v)
+            elif isinstance(v, str):
+                v = _scrub(v, name, paths)
+            elif isinstance(v, dict):
+                v = {lang: _scrub(str(t), name, paths) for lang, t in v.items()}
+            params[k] = v
+        return Message(m.template, **params)
+
+    return scrub(e.msg) if getattr(e, "msg", None) is not None else _scrub(str(e), name, paths)
+
+
 def inspect(path: Path, max_samples: int | Limits = MAX_PIXELS_DEFAULT,
             name: str | None = None) -> dict:
     """Open as GeoTIFF only and check what the header declares, before reading any pixel."""
@@ -140,37 +159,42 @@ def inspect(path: Path, max_samples: int | Limits = MAX_PIXELS_DEFAULT,
         try:
             src = rasterio.open(path, driver="GTiff")
         except RasterioIOError as e:
-            raise InvalidInput(_scrub(f"{name}: not a readable GeoTIFF ({e})", name, [path])
-                               ) from None
+            raise InvalidInput(Message(N_("%(name)s: not a readable GeoTIFF (%(error)s)"),
+                                       name=name, error=_scrub(str(e), name, [path]))) from None
         with src:
             if src.count > limits.max_bands:
-                raise InvalidInput(
-                    f"{name}: declares {src.count:,} bands, more than the limit of "
-                    f"{limits.max_bands} (satellite images have a few)")
+                raise InvalidInput(Message(N_(
+                    "%(name)s: declares %(bands)s bands, more than the limit of %(max)s "
+                    "(satellite images have a few)"), name=name, bands=f"{src.count:,}",
+                    max=limits.max_bands))
             samples = src.width * src.height * src.count
             if samples > limits.max_samples:
-                raise InvalidInput(
-                    f"{name}: declares {src.width:,} x {src.height:,} pixels x {src.count} "
-                    f"bands, more than the limit of {limits.max_samples:,} samples")
+                raise InvalidInput(Message(N_(
+                    "%(name)s: declares %(width)s x %(height)s pixels x %(bands)s bands, more "
+                    "than the limit of %(max)s samples"), name=name, width=f"{src.width:,}",
+                    height=f"{src.height:,}", bands=src.count, max=f"{limits.max_samples:,}"))
             try:
                 itemsize = np.dtype(src.dtypes[0]).itemsize
             except TypeError:
-                raise InvalidInput(f"{name}: pixel type {src.dtypes[0]} is not supported"
-                                   ) from None
+                raise InvalidInput(Message(N_("%(name)s: pixel type %(dtype)s is not supported"),
+                                           name=name, dtype=str(src.dtypes[0]))) from None
             declared = samples * itemsize
             size = max(1, path.stat().st_size)
             if (limits.max_expansion is not None and declared > EXPANSION_FLOOR_BYTES
                     and declared > limits.max_expansion * size):
-                raise InvalidInput(
-                    f"{name}: a file of {size:,} bytes declares {src.width:,} x "
-                    f"{src.height:,} pixels x {src.count} bands ({declared:,} bytes "
-                    f"uncompressed, {declared / size:,.0f} times its size; the limit is "
-                    f"{limits.max_expansion:,.0f} times): it is damaged or made to exhaust the "
-                    "server. An administrator can allow it on the command line "
-                    "(geomap imagery add --max-expansion)")
+                raise InvalidInput(Message(N_(
+                    "%(name)s: a file of %(size)s bytes declares %(width)s x %(height)s pixels "
+                    "x %(bands)s bands (%(declared)s bytes uncompressed, %(ratio)s times its "
+                    "size; the limit is %(max)s times): it is damaged or made to exhaust the "
+                    "server. An administrator can allow it on the command line (geomap imagery "
+                    "add --max-expansion)"), name=name, size=f"{size:,}",
+                    width=f"{src.width:,}", height=f"{src.height:,}", bands=src.count,
+                    declared=f"{declared:,}", ratio=f"{declared / size:,.0f}",
+                    max=f"{limits.max_expansion:,.0f}"))
             if src.crs is None or src.transform == rasterio.Affine.identity():
-                raise InvalidInput(f"{name}: has no georeferencing (no CRS or transform): "
-                                   "geomap cannot place it on the map")
+                raise InvalidInput(Message(N_(
+                    "%(name)s: has no georeferencing (no CRS or transform): geomap cannot place "
+                    "it on the map"), name=name))
             return {"width": src.width, "height": src.height, "count": src.count,
                     "dtype": src.dtypes[0], "crs": src.crs, "nodata": src.nodata,
                     "transform": src.transform, "bounds": src.bounds}
@@ -193,7 +217,7 @@ def _footprint(cog: Path) -> shapely.Geometry:
         tr = src.transform @ rasterio.Affine.scale(src.width / w, src.height / h)
         geoms = [shape(g) for g, v in shapes((mask > 0).astype(np.uint8), transform=tr) if v]
         if not geoms:
-            raise InvalidInput("the image holds no valid pixel")
+            raise InvalidInput(Message(N_("the image holds no valid pixel")))
         poly = shapely.union_all(geoms).simplify(abs(tr.a) / 2)
         out = shape(transform_geom(src.crs, "EPSG:4326", poly.__geo_interface__,
                                    antimeridian_cutting=True, precision=7))
@@ -202,8 +226,9 @@ def _footprint(cog: Path) -> shapely.Geometry:
     if (out.is_empty or not np.isfinite(coords).all() or np.abs(coords[:, 0]).max() > 180
             or np.abs(coords[:, 1]).max() > 90):
         # e.g. a point outside the projection's domain: PROJ gives inf or nonsense
-        raise InvalidInput("its footprint cannot be placed on the earth (the coordinates "
-                           "fall outside what its projection can express)")
+        raise InvalidInput(Message(N_(
+            "its footprint cannot be placed on the earth (the coordinates fall outside what its "
+            "projection can express)")))
     return out
 
 
@@ -276,7 +301,7 @@ def _describe(src: str, target: str, name: str, limits: Limits, progress: bool) 
         res_m = round(_res_m(info["crs"], info["transform"], info["bounds"]), 3)
         crs = info["crs"].to_string()
     if not (math.isfinite(res_m) and res_m > 0):
-        raise InvalidInput("its pixel size cannot be computed")
+        raise InvalidInput(Message(N_("its pixel size cannot be computed")))
     if rescale is not None and not np.isfinite(np.asarray(rescale, dtype=float)).all():
         rescale = None
     return {"sha256": h.hexdigest(), "size_bytes": original.stat().st_size, "crs": crs,
@@ -293,6 +318,11 @@ def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress
     try:
         return "ok", _describe(src, target, name, limits, progress)
     except InvalidInput as e:
+        # plain data through the pipe: a message as its template and parameters
+        if e.msg is not None:
+            m = e.msg if e.msg.template.startswith("%(name)s:") else Message(
+                N_("%(name)s: %(problem)s"), name=name, problem=e.msg)
+            return "invalid", m.as_dict()
         msg = str(e)
         return "invalid", msg if msg.startswith(f"{name}:") else f"{name}: {msg}"
     except _input_errors() as e:
@@ -300,10 +330,12 @@ def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress
         what = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         what = what.split(" from '{")[0]  # PROJ follows with a page of PROJJSON
         if _PROJ_FAILURE.search(what) or type(e).__name__ in ("CRSError", "ProjError"):
-            return "invalid", (f"{name}: its coordinate reference system or coordinates cannot "
-                               f"be converted to longitude and latitude ({what})")
-        return "invalid", (f"{name}: damaged or truncated image, or a kind geomap cannot read "
-                           f"({what})")
+            return "invalid", Message(N_(
+                "%(name)s: its coordinate reference system or coordinates cannot be converted "
+                "to longitude and latitude (%(error)s)"), name=name, error=what).as_dict()
+        return "invalid", Message(N_(
+            "%(name)s: damaged or truncated image, or a kind geomap cannot read (%(error)s)"),
+            name=name, error=what).as_dict()
     except Exception as e:  # a fault of ours or of the server (disk full...), not of the file
         return "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
@@ -356,17 +388,19 @@ def _run_bounded(args: tuple, seconds: float, name: str) -> dict:
     if status == "ok":
         return payload
     if status == "invalid":
-        raise InvalidInput(payload)
+        raise InvalidInput(Message.from_dict(payload) if isinstance(payload, dict) else payload)
     if status == "timeout":
-        raise InvalidInput(f"{name}: converting it took longer than the limit of {seconds:g} s "
-                           "(an administrator can add large images on the command line with "
-                           "geomap imagery add --time-limit)")
+        raise InvalidInput(Message(N_(
+            "%(name)s: converting it took longer than the limit of %(seconds)s s (an "
+            "administrator can add large images on the command line with geomap imagery add "
+            "--time-limit)"), name=name, seconds=f"{seconds:g}"))
     if status == "died" and (proc.exitcode or 0) < 0:
         # killed by a signal while reading the file (GDAL crashed on it): the file's doing
         log.warning("imagery: converting %s stopped the converter (signal %s)", name,
                     -proc.exitcode)
-        raise InvalidInput(f"{name}: damaged or truncated image (the converter stopped "
-                           "while reading it)")
+        raise InvalidInput(Message(N_(
+            "%(name)s: damaged or truncated image (the converter stopped while reading it)"),
+            name=name))
     # the child could not run (a program without a `__main__` guard, no memory to start...)
     raise RuntimeError(f"ingest of {name} failed in its child process "
                        f"(exit code {proc.exitcode}): {payload}")
@@ -389,7 +423,8 @@ def ingest(
     try:
         src_path = check_local_path(path)
     except InvalidInput as e:
-        raise InvalidInput(_scrub(str(e), name, [path]) if original_name else str(e)) from None
+        raise InvalidInput(_scrub_error(e, name, [path]) if original_name else e.msg or str(e)
+                           ) from None
     src_path = src_path.resolve()
     scene_id = uuid.uuid4().hex
     target = root / scene_id
@@ -401,7 +436,7 @@ def ingest(
         except InvalidInput as e:
             ours = [src_path, src_path.parent, target / "original.tif", target / "cog.tif",
                     target, root]
-            raise InvalidInput(_scrub(str(e), name, ours)) from None
+            raise InvalidInput(_scrub_error(e, name, ours)) from None
         scene = Scene(
             id=scene_id, acquired=acquired, sensor=sensor, provider=provider, licence=licence,
             original_name=name, sha256=d["sha256"],

@@ -126,3 +126,29 @@ def test_an_api_refusal_carries_its_reason_in_the_readers_language(client):
     body = r.get_json()
     assert body["parameter"] == "period" and "not in a form" in body["error"]
     assert "the nineties" in body["message"] and "형식이 아닙니다" in body["message"]
+
+
+def test_an_image_refused_in_korean_names_the_file_and_no_server_path(ref_store, settings,
+                                                                      tmp_path):
+    """An analyst working in Korean who uploads a file that is not a GeoTIFF reads why in
+    Korean, with the file's own name, and never a path on the server."""
+    import html as html_lib
+
+    from geomap.web import create_app
+
+    from .conftest import csrf_from, https_client, make_user, sign_in
+
+    app = create_app(settings, ref_store)
+    analyst, secret, _ = make_user(ref_store, "analyst")
+    c = sign_in(https_client(app), analyst.username, secret)
+    token = csrf_from(c.get("/imagery/?lang=ko").data.decode())
+    bad = tmp_path / "upload.tif"
+    bad.write_bytes(b"<VRTDataset></VRTDataset>")
+    with bad.open("rb") as fh:
+        r = c.post("/imagery/", data={"csrf_token": token, "file": (fh, "현장 2019.tif"),
+                                      "date": "2019-07-08"}, content_type="multipart/form-data")
+    page = html_lib.unescape(r.data.decode())
+    assert r.status_code == 400
+    assert "현장 2019.tif: 읽을 수 있는 GeoTIFF가 아닙니다" in page
+    assert "not a readable GeoTIFF" not in page
+    assert str(tmp_path) not in page and str(settings.instance_path) not in page

@@ -17,6 +17,7 @@ from ..model import PRECISION_MAX_RADIUS_M, Tier
 from ..policy import Permission
 from ..store.scenes import SceneStore
 from . import get_settings, get_store
+from .labels import message_text
 from .security import current_principal, require
 
 bp = Blueprint("imagery", __name__, url_prefix="/imagery")
@@ -117,9 +118,10 @@ def catalogue():
                         licence=request.form.get("licence") or None, tier=tier,
                         original_name=name, limits=Limits.from_settings(get_settings()))
                 except InvalidInput as e:
-                    # the reason names the user's file and what is wrong (the library's
-                    # technical English); the sentence around it is translated
-                    raise InvalidInput(_("Not added: %(reason)s", reason=str(e))) from None
+                    # the reason names the user's file and what is wrong, in the reader's
+                    # language (a GDAL/PROJ detail inside it stays as the library wrote it)
+                    raise InvalidInput(_("Not added: %(reason)s", reason=message_text(e))
+                                       ) from None
             scenes = SceneStore(store)
             if (existing := scenes.by_sha(scene.sha256)) is not None:
                 shutil.rmtree(get_settings().instance_path / "imagery" / scene.id,
