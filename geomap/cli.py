@@ -933,7 +933,7 @@ def keys_rotate(ctx):
 # -- basemap packages ---------------------------------------------------------------------------
 @main.group()
 def basemap() -> None:
-    """Offline basemap packages (raster MBTiles) served from this instance."""
+    """Offline basemap packages (raster MBTiles or PMTiles) served from this instance."""
 
 
 @basemap.command("install")
@@ -941,8 +941,8 @@ def basemap() -> None:
 @click.option("--name", help="Name in URLs and the layer list (default: from the file name).")
 @click.pass_context
 def basemap_install(ctx, file, name):
-    """Check a raster MBTiles file (png, jpg or webp tiles) and install a copy of it; the map
-    pages then use it as their base layer, the relief stays as the other one."""
+    """Check a raster MBTiles file or PMTiles v3 archive (png, jpg or webp tiles) and install a
+    copy of it; the map pages then use it as their base layer, the relief stays as the other."""
     from . import basemaps
 
     settings = _settings(ctx)

@@ -296,3 +296,64 @@ def test_the_cli_says_what_is_wrong_with_the_online_basemap_setting(tmp_path):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert "GEOMAP_ONLINE_BASEMAP_URL" in r.stderr and "is not an https URL" in r.stderr
+
+
+# -- PMTiles v3 ---------------------------------------------------------------------------------
+def make_pmtiles(path, tiles, *, tile_type="PNG", meta=None, bounds=(124.0, 37.5, 131.0, 43.1)):
+    """A PMTiles v3 archive written with protomaps' own writer; `tiles` by XYZ (z, x, y)."""
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import Writer
+
+    w_, s_, e_, n_ = (round(v * 1e7) for v in bounds)
+    with open(path, "wb") as f:
+        w = Writer(f)
+        for tid, data in sorted((zxy_to_tileid(*k), v) for k, v in tiles.items()):
+            w.write_tile(tid, data)
+        w.finalize({"tile_type": TileType[tile_type], "tile_compression": Compression.NONE,
+                    "min_lon_e7": w_, "min_lat_e7": s_, "max_lon_e7": e_, "max_lat_e7": n_},
+                   {"attribution": "© PM <b>contributors</b>", **(meta or {})})
+    return path
+
+
+def test_a_pmtiles_package_is_served_like_an_mbtiles_one(tmp_path, instance):
+    src = make_pmtiles(tmp_path / "nk.pmtiles", {
+        (3, 6, 3): tile_bytes(RED), (3, 6, 4): tile_bytes(BLUE), (4, 13, 6): tile_bytes(GREEN),
+        (3, 0, 0): tile_bytes(RED)})
+    r = cli(instance, "basemap", "install", str(src))
+    assert r.exit_code == 0, r.output
+    assert "installed basemap nk: 4 png tiles, zoom 3-4" in r.output
+    [pkg] = json.loads(cli(instance, "basemap", "list", "--json").stdout)
+    assert pkg["kind"] == "pmtiles" and pkg["attribution"] == "© PM contributors"
+    app = create_app(load_settings(instance))
+    user, secret, _ = make_user(app.extensions["geomap_store"], "viewer")
+    client = sign_in(https_client(app), user.username, secret)
+    assert pixel(client.get("/tiles/basemap-pkg/nk/3/6/3.png").data) == RED  # XYZ, no flip
+    assert pixel(client.get("/tiles/basemap-pkg/nk/4/13/6.png").data) == GREEN
+    for url in ("/tiles/basemap-pkg/nk/3/0/0.png", "/tiles/basemap-pkg/nk/2/3/1.png",
+                "/tiles/basemap-pkg/nk/5/27/12.png", "/tiles/basemap-pkg/nk/3/6/4.png"):
+        assert client.get(url).status_code == 404, url
+    assert cli(instance, "basemap", "remove", "nk").exit_code == 0
+    assert list((instance / "basemaps").iterdir()) == []
+    app.extensions["geomap_store"].close()
+
+
+def _cut(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 300])
+    return path
+
+
+@pytest.mark.parametrize("maker, words", [
+    (lambda d: make_pmtiles(d / "t.pmtiles", {(0, 0, 0): b"\x1a\x03mvt"}, tile_type="MVT"),
+     "holds vector tiles (mvt)"),
+    (lambda d: make_pmtiles(d / "t.pmtiles", {(0, 0, 0): tile_bytes(RED, "JPEG")}),
+     "declares png tiles but a tile at zoom 0 is jpg"),
+    (lambda d: _cut(make_pmtiles(d / "t.pmtiles", {(0, 0, 0): tile_bytes(RED)})),
+     "lies outside the file"),
+    (lambda d: make_pmtiles(d / "t.pmtiles", {(0, 0, 0): tile_bytes(RED)},
+                            bounds=(131, 37, 124, 43)), "header bounds"),
+    (lambda d: (d / "t.pmtiles").write_bytes(b"PMTiles\x02" + bytes(200)) and d / "t.pmtiles",
+     "PMTiles version 2; only version 3"),
+])
+def test_install_refuses_what_is_not_a_raster_pmtiles_v3(tmp_path, instance, maker, words):
+    assert words in _refusal(tmp_path, instance, maker)

@@ -138,9 +138,9 @@ def test_a_shared_map_url_opens_the_same_map(browser, state_app):  # noqa: F811
     pg.click(".gm-period button >> nth=0")
     pg.click(".gm-filters summary")
     pg.check(".gm-filters input[name=violation][value=forced_labour]")
-    pg.evaluate(f"""() => {{ for (const l of document.querySelectorAll(
+    pg.evaluate("""() => { for (const l of document.querySelectorAll(
         '.leaflet-control-layers-overlays label')) if (l.textContent.includes('Provinces'))
-        l.querySelector('input').click(); }}""")
+        l.querySelector('input').click(); }""")
     wait_until(pg, "location.search.includes('layers=testimonies,sites') && "
                    "location.search.includes('from=1995') && location.search.includes('z=9')")
     shared = pg.url
