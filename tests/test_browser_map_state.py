@@ -20,6 +20,7 @@ from .test_browser import ARTIFACTS, browser, sign_in_ui, wait_until  # noqa: F4
 pytestmark = pytest.mark.browser
 ATTRIBUTION = "© Test OSM contributors <img src=x onerror=\"window.pwned=1\">"
 MAP = "window[Object.keys(window).find(k => k.startsWith('map_'))]"
+ONLINE = "https://tiles.example.org/{z}/{x}/{y}.png"
 
 
 def _tile(z, x, y) -> bytes:
@@ -67,13 +68,13 @@ def state_app(tmp_path_factory):
     load_reference_data(store)
     load_synthetic_testimonies(store, 300, seed=5)
     base, stop = serve_in_thread(create_app(settings, store))
-    yield base, store
+    yield base, store, settings
     stop()
     store.close()
 
 
 def _page(browser, state_app, size=(1280, 800), lang="en"):  # noqa: F811
-    base, store = state_app
+    base, store, _ = state_app
     ctx = browser.new_context(viewport={"width": size[0], "height": size[1]},
                               locale="ko-KR" if lang == "ko" else "en-GB")
     pg = ctx.new_page()
@@ -129,7 +130,7 @@ def test_filters_by_facility_type_and_violation_reach_the_api_and_the_url(browse
 
 
 def test_a_shared_map_url_opens_the_same_map(browser, state_app):  # noqa: F811
-    base, _ = state_app
+    base = state_app[0]
     ctx, pg = _page(browser, state_app)
     # someone zooms to Yodok, sets a period and filters, hides the provinces
     pg.evaluate(f"{MAP}.setView([39.71, 126.89], 9)")
@@ -171,7 +172,7 @@ def test_a_shared_map_url_opens_the_same_map(browser, state_app):  # noqa: F811
 
 
 def test_a_url_with_bad_map_state_is_ignored_not_obeyed(browser, state_app):  # noqa: F811
-    base, _ = state_app
+    base = state_app[0]
     ctx, pg = _page(browser, state_app)
     pg.goto(base + "/?lat=999&lon=127&z=40&from=abc&to=1800&type=kwalliso,%3Cscript%3E"
                    "&violation=bogus&layers=evil&base=../x&lang=en")
@@ -188,7 +189,7 @@ def test_a_url_with_bad_map_state_is_ignored_not_obeyed(browser, state_app):  # 
 
 def test_an_installed_basemap_package_is_the_base_layer_with_its_attribution_as_text(
         browser, state_app):  # noqa: F811
-    base, _ = state_app
+    base = state_app[0]
     ctx, pg = _page(browser, state_app)
     wait_until(pg, "document.querySelector('.leaflet-control-attribution')"
                    ".textContent.includes('Test OSM')")
@@ -234,3 +235,49 @@ def test_the_filters_fit_and_are_translated_on_phones_and_desktops(browser, stat
     _shot(pg, f"map-filters-{lang}-{size[0]}.png")
     assert pg.errors == []
     ctx.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+def test_an_online_basemap_an_administrator_set_is_drawn_and_warned_about(browser, state_app,  # noqa: F811
+                                                                         size):
+    """The tile server is simulated inside Chromium (page.route): nothing leaves the machine."""
+    from dataclasses import replace
+
+    _, store, settings = state_app
+    settings = replace(settings, online_basemap_url=ONLINE,
+                       online_basemap_attribution="Example tiles")
+    base, stop = serve_in_thread(create_app(settings, store))
+    try:
+        ctx = browser.new_context(viewport={"width": size[0], "height": size[1]},
+                                  locale="ko-KR")
+        pg = ctx.new_page()
+        csp, tiles, errors = [], [], []
+        pg.on("console", lambda m: "Content Security Policy" in m.text and csp.append(m.text))
+        pg.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        png = _tile(0, 0, 0)
+
+        def serve_tile(route):
+            tiles.append(route.request.url)
+            route.fulfill(status=200, content_type="image/png", body=png)
+
+        pg.route("https://tiles.example.org/**", serve_tile)
+        user, secret, _ = make_user(store, "researcher")
+        sign_in_ui(pg, base, user.username, secret)
+        pg.goto(base + "/?lang=ko")
+        try:
+            _drawn(pg)
+        except AssertionError:
+            raise AssertionError(errors) from None
+        wait_until(pg, "[...document.querySelectorAll('.leaflet-tile-loaded')]"
+                       ".some(t => t.src.startsWith('https://tiles.example.org/'))")
+        warning = pg.locator(".gm-online-warning")
+        assert warning.is_visible() and "tiles.example.org" in warning.inner_text()
+        assert "온라인 배경지도" in warning.inner_text()
+        b = warning.bounding_box()
+        assert b["x"] >= 0 and b["x"] + b["width"] <= size[0]
+        assert tiles and csp == []
+        _shot(pg, f"map-online-basemap-ko-{size[0]}.png")
+        ctx.close()
+    finally:
+        stop()
