@@ -248,6 +248,13 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     pg.click(".gm-period button >> nth=0")
     wait_until(pg, "geomap.filters && geomap.filters.period === 'after 1999'")
     _shot(pg, "map", size, lang, full=False)
+    # the user menu: who is signed in, and signing out
+    pg.click(".gm-usermenu summary")
+    assert pg.locator(".gm-usermenu button[type=submit]").is_visible()
+    _fits(pg, "user menu", size)
+    _shot(pg, "user-menu", size, lang, full=False)
+    pg.click(".gm-usermenu button[type=submit]")
+    pg.wait_for_url("**/login**")
     assert pg.errors == [] and pg.csp == []
     ctx.close()
 
