@@ -311,6 +311,18 @@ def test_a_site_opens_a_short_sheet_beside_or_below_the_map_not_over_it(browser,
     assert pg.evaluate("document.activeElement.classList.contains('gm-sheet-close')")
     pg.keyboard.press("Enter")
     sheet.wait_for(state="hidden")
+    # a testimony opens in the same sheet (no popup over the map)
+    map_js = "window[Object.keys(window).find((k) => k.startsWith('map_'))]"
+    pg.evaluate(f"{map_js}.setView([39.71, 126.89], 12, {{animate: false}})")
+    wait_until(pg, "geomap.state.aggregated === false && geomap.state.testimonies > 0")
+    pg.evaluate(f"""(() => {{ let done = false; {map_js}.eachLayer((l) => {{
+        if (!done && l instanceof L.CircleMarker && l.options.fillColor === '#ffd400'
+            && l.options.radius === 4) {{ l.fire('click'); done = true; }} }}); }})()""")
+    sheet.wait_for(state="visible")
+    assert "Testimony" in pg.inner_text(".gm-sheet-title")
+    assert "SYNTHETIC" in sheet.inner_text() and "Reported place" in sheet.inner_text()
+    assert pg.locator(".leaflet-popup").count() == 0
+    _shot(pg, "map-testimony-sheet", size, "en", full=False)
     assert pg.errors == [] and pg.csp == []
     ctx.close()
 
