@@ -300,7 +300,11 @@ def install(instance_path: Path, src: Path, name: str | None = None,
                     progress("copy", done, size)
             dst.flush()
             os.fsync(dst.fileno())
+        if progress:
+            progress("check", 0, 1)  # a full check of a large file takes a while
         pkg = inspect(tmp, name, src.name)
+        if progress:
+            progress("check", 1, 1)
         pkg = Package(**{**pkg.as_dict(), "bounds": pkg.bounds, "sha256": h.hexdigest(),
                          "size": done})
         os.chmod(tmp, 0o600)

@@ -181,7 +181,8 @@ def test_a_url_with_bad_map_state_is_ignored_not_obeyed(browser, state_app):  # 
     assert pg.evaluate(f"{MAP}.getZoom()") == 7
     q = _query(pg)
     assert q["type"] == "kwalliso" and "violation" not in q and "from" not in q
-    assert q["lang"] == "en" and q["layers"] == "" and q["base"] == "pkg-nk-test"
+    assert q["lang"] == "en" and q["base"] == "pkg-nk-test"
+    assert q["layers"] == "provinces,testimonies,sites"  # nothing known asked for: all stay
     assert pg.locator("script:not([src])", has_text="<script>").count() == 0
     assert pg.errors == []
     ctx.close()

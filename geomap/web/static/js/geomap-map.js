@@ -476,7 +476,9 @@
     for (const k of ["from", "to"]) if (YEAR.test(q.get(k) || "")) st[k] = Number(q.get(k));
     if (st.from && st.to && st.from > st.to) { st.from = null; st.to = null; }
     const keys = Object.values(cfg.layers || {});
-    if (q.has("layers")) st.layers = q.get("layers") === "" ? [] : codes(q.get("layers"), keys);
+    // `layers=` (empty) is "no overlays"; a list with nothing known in it is ignored
+    const layers = q.has("layers") ? codes(q.get("layers"), keys) : [];
+    if (q.get("layers") === "" || layers.length) st.layers = layers;
     const base = codes(q.get("base"), keys);
     if (base.length === 1) st.base = base[0];
     return st;
