@@ -352,3 +352,29 @@ def test_a_licence_with_a_meta_refresh_is_text_on_the_map_and_compare_page(brows
     finally:
         stop()
         store.close()
+
+
+def test_an_empty_review_queue_shows_no_buttons_and_no_blank_map(browser, tmp_path):
+    """A class set display:grid on the item and beat its `hidden` attribute: an empty queue
+    showed the decision buttons over a blank map. `hidden` now always wins."""
+    from geomap.config import load_settings
+    from geomap.demo import load_reference_data
+    from geomap.store import Store
+
+    settings = load_settings(tmp_path / "instance")
+    store = Store.for_instance(settings)
+    load_reference_data(store)
+    base, stop = serve_in_thread(create_app(settings, store))
+    try:
+        ctx, page = _new_page(browser, store, base)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(base + "/review?lang=ko")
+        page.locator("#gm-review-empty").wait_for()
+        assert page.locator("#gm-review-empty").is_visible()
+        assert not page.locator("#gm-review-item").is_visible()
+        assert not page.locator("button[data-action=confirm]").is_visible()
+        assert page.console_errors == [] and page.csp == []
+        ctx.close()
+    finally:
+        stop()
+        store.close()
