@@ -650,9 +650,13 @@ def quarantine_export(ctx, source, output):
               help="Print precision/recall against the synthetic generator's ground truth.")
 @click.option("--propose-sites", is_flag=True,
               help="Also list groups of unlinked testimonies that may be an unknown site.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document (linking counts and, with --evaluate, the evaluation).")
 @click.pass_context
-def link(ctx, threshold, evaluate, propose_sites):
+def link(ctx, threshold, evaluate, propose_sites, as_json):
     """Propose testimony-site links (decisions people made are kept)."""
+    import json
+
     from . import corroboration as corr
     from .gazetteer import Gazetteer
     from .policy import SYSTEM
@@ -662,14 +666,24 @@ def link(ctx, threshold, evaluate, propose_sites):
     r = corr.run_linking(store, Gazetteer.from_store(store, SYSTEM),
                          threshold if threshold is not None else corr.THRESHOLD)
     store.audit(_actor(), "links.propose", None, r)
+    if as_json:
+        from .evaluation import evaluate_links, json_safe
+
+        doc = {"linking": r, **({"evaluation": evaluate_links(store)} if evaluate else {})}
+        click.echo(json.dumps(json_safe(doc), ensure_ascii=False, indent=1, allow_nan=False))
+        return
     click.echo(f"{r['testimonies']:,} located testimonies, {r['sites']} sites: "
                f"{r['proposed']:,} candidate links, {r['ambiguous']:,} testimonies between two "
                f"sites left for review ({time.perf_counter() - t0:.1f} s)")
     if evaluate:
+        from .evaluation import evaluate_links, report_lines
+
         e = corr.evaluate(store)
         click.echo(f"against synthetic ground truth: precision {e['precision']:.3f}, "
                    f"recall {e['recall']:.3f} ({e['true_positives']}/{e['predicted']} "
                    f"proposed correct, {e['relevant']} drawn from a site)")
+        for line in report_lines(evaluate_links(store), "this instance"):
+            click.echo(line)
     if propose_sites:
         from .store.links import LinkStore
 
