@@ -52,6 +52,7 @@ bench: setup-test
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/intake.py
 	$(PY) bench/linking.py
+	$(PY) bench/linking_accuracy.py
 	$(PY) bench/tiles.py
 
 clean:
