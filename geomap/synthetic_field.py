@@ -152,8 +152,10 @@ def _years(site: Site) -> tuple[int, int] | None:
     if opened is None and site.period is not None:
         opened = _year(site.period.earliest)
         closed = closed or _year(site.period.latest)
-    if opened is None:
+    if opened is None and closed is None:
         return None
+    if opened is None:  # known to have closed, opening unknown: the years before closing
+        return closed - 15, closed
     return opened, closed or 2020
 
 
@@ -234,7 +236,9 @@ def _kind_phrase(rng: random.Random, info: _SiteInfo, town_s: str | None,
     site = info.site
     ft = FacilityType(site.facility_type)
     words = list(_KIND_WORDS.get(ft, ["detention centre"]))
-    if info.authority:
+    # authority words name detention and holding centres (bowibu, boanso); camps and prisons
+    # go by number and place even where one ministry runs them
+    if info.authority and ft in (FacilityType.KURYUJANG, FacilityType.JIPKYULSO):
         words = _AUTHORITY_WORDS[info.authority] * (1 if distinguishing else 2) + (
             [] if distinguishing else words)
     elif distinguishing and info.number is None:
