@@ -265,14 +265,13 @@ def _kind_phrase(rng: random.Random, info: _SiteInfo, town_s: str | None,
     return f"{town_s} {w}"
 
 
-def _name_variant(rng: random.Random, info: _SiteInfo) -> str:
-    """A name a witness would give without coordinates: the list's names sometimes, mostly town
-    plus kind words in their own spelling."""
+def _name_variant(rng: random.Random, info: _SiteInfo, distinguishing: bool = False) -> str:
+    """A name a witness would give: the list's names sometimes, mostly town plus kind words in
+    their own spelling (with `distinguishing`, the words that tell twin facilities apart)."""
     town_s = town_spelling(rng, info.town) if info.town else None
     if rng.random() < 0.2:
-        return rng.choice([info.site.name, *info.site.aliases, *( [info.site.name_ko]
-                                                                  if info.site.name_ko else [])])
-    return _kind_phrase(rng, info, town_s)
+        return _own_name(rng, info.site)
+    return _kind_phrase(rng, info, town_s, distinguishing)
 
 
 # -- location errors ---------------------------------------------------------------------------
@@ -356,6 +355,7 @@ def generate_field(
     twins = _twin_groups(infos)
     twin_ids = sorted(twins)
     named_towns = [i for i in infos if i.town is not None]
+    untwinned_towns = [i for i in named_towns if i.site.id not in twins] or named_towns
     country_p = prepared.prep(country)
     site_pts = [(i.site.geometry.x, i.site.geometry.y) for i in infos]
     lonely = [pl for pl in places if country_p.contains(Point(pl.lon, pl.lat)) and all(
@@ -376,25 +376,29 @@ def generate_field(
             info = home if rng.random() < 0.5 else rng.choice(infos)
             if cat == "twin" and twin_ids:
                 info = by_id[rng.choice(twin_ids)]
-            if cat in ("bare_town", "relative_phrase") and info.town is None:
-                info = rng.choice(named_towns)
+            if cat in ("bare_town", "relative_phrase") and (
+                    info.town is None or (cat == "bare_town" and info.site.id in twins)):
+                info = rng.choice(untwinned_towns if cat == "bare_town" else named_towns)
             site, p = info.site, info.site.geometry
             lon = lat = radius = None
             place: str | None
             site_id: int | None = site.id
             town_s = town_spelling(rng, info.town) if info.town else None
+            # every record holds enough for a careful reader to decide (else no engine could
+            # reach the targets): a witness from one of twin facilities always says which
+            twin = site.id in twins
             if cat == "exact":
                 radius = _stated_radius(rng)
                 lon, lat = _honest(rng, p, radius)
-                place = _name_variant(rng, info) if rng.random() < 0.7 else None
+                place = _name_variant(rng, info, twin) if twin or rng.random() < 0.7 else None
             elif cat == "understated":
                 radius = _stated_radius(rng)
                 lon, lat = _understated(rng, p, radius)
-                place = _name_variant(rng, info) if rng.random() < 0.6 else None
+                place = _name_variant(rng, info, twin) if twin or rng.random() < 0.6 else None
             elif cat == "rounding":
                 radius = _stated_radius(rng, 20, 500)
                 lon, lat = _round(rng, *_honest(rng, p, radius))
-                place = _name_variant(rng, info) if rng.random() < 0.5 else None
+                place = _name_variant(rng, info, twin) if twin or rng.random() < 0.5 else None
             elif cat == "twin":
                 # the twins are 60 m-10 km apart; the witness's circle covers both, and the
                 # words (authority, kind, camp number) are what tells them apart
@@ -404,7 +408,7 @@ def generate_field(
             elif cat == "kind_words":
                 radius = _stated_radius(rng, 200, 5000)
                 lon, lat = _understated(rng, p, radius)
-                place = _kind_phrase(rng, info, town_s)
+                place = _kind_phrase(rng, info, town_s, distinguishing=twin)
             elif cat == "bare_town":
                 radius = _stated_radius(rng, 500, 5000)
                 lon, lat = _understated(rng, p, radius)
@@ -424,7 +428,7 @@ def generate_field(
                     place = rng.choice([f"{ko}에서 {name_ko}으로 {km}킬로미터쯤",
                                         f"{ko} {name_ko} {km}km", f"{ko}에서 {name_ko}으로 약 {km}킬로"])
             elif cat == "name_only":
-                place = _name_variant(rng, info)
+                place = _name_variant(rng, info, twin)
             elif cat == "missing_facility":
                 site_id = None
                 if lonely and rng.random() < 0.5:
@@ -450,7 +454,7 @@ def generate_field(
             else:  # out_of_period
                 radius = _stated_radius(rng, 50, 2000)
                 lon, lat = _honest(rng, p, radius)
-                place = _name_variant(rng, info) if rng.random() < 0.7 else None
+                place = _name_variant(rng, info, twin) if twin or rng.random() < 0.7 else None
             if lon is not None and cat not in ("rounding",):
                 lon, lat = round(lon, rng.choice([4, 5, 6])), round(lat, rng.choice([4, 5, 6]))
             ptext = _period(rng, info.years, cat == "out_of_period")
