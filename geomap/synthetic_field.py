@@ -17,6 +17,11 @@ engine was tuned on), so that a score on one is not a score on the other's error
 - periods partly outside a facility's operating years;
 - several testimonies per witness, with different relationships.
 
+Each record holds enough for a careful reader to decide (a witness from one of twin facilities
+says which; bare town names come from towns without twins), so the targets can be reached by
+an engine and a miss is the engine's. Lat/lon swaps are not generated: intake flags them
+(geomap.intake.validate) before a row is stored.
+
 Every record is synthetic and says so (witness codes `SYN-F…`, the narrative prefix). The
 category and true site of each record are returned as ground truth, stored apart by the store's
 synthetic-truth mechanism (never read by any API or page). Deterministic by seed.
