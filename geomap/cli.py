@@ -156,17 +156,19 @@ def sites() -> None:
 @click.argument("file", required=False)
 @click.pass_context
 def sites_import_public(ctx, file):
-    """Import a public facility list in the shipped CSV format (default: the shipped list)."""
+    """Import a public facility list in the shipped CSV format (default: the shipped list,
+    facilities.csv with facility_sources.csv beside it). Idempotent; sites imported from the
+    older raw list keep their ids (and links) under the new keys."""
     from .boundaries import AdminTagger
     from .demo import FACILITIES_CSV
-    from .sites import read_facilities
+    from .sites import LEGACY_KEYS, read_facilities
 
     store = _store(ctx)
     items = read_facilities(file or FACILITIES_CSV)
     for s, t in zip(items, AdminTagger(store.boundary_units(1)).tag([s.geometry for s in items]),
                     strict=True):
         s.admin1 = t
-    r = store.upsert_sites(items)
+    r = store.upsert_sites(items, former_keys=LEGACY_KEYS)
     store.audit(_actor(), "sites.import", Path(file or FACILITIES_CSV).name,
                 {"inserted": r.inserted, "updated": r.updated})
     click.echo(f"{r.inserted} sites inserted, {r.updated} updated")

@@ -10,7 +10,7 @@ from .boundaries import AdminTagger, import_boundaries
 from .config import DATA_DIR
 from .gazetteer import read_places
 from .policy import SYSTEM
-from .sites import read_facilities
+from .sites import LEGACY_KEYS, read_facilities
 from .store import Store
 from .synthetic import generate
 
@@ -18,7 +18,7 @@ BOUNDARY_FILES = {
     0: DATA_DIR / "boundaries" / "prk_admin0_natural_earth.geojson",
     1: DATA_DIR / "boundaries" / "prk_admin1_natural_earth.geojson",
 }
-FACILITIES_CSV = DATA_DIR / "sites" / "facilities_public.csv"
+FACILITIES_CSV = DATA_DIR / "sites" / "facilities.csv"  # + facility_sources.csv beside it
 BATCH = 5_000
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -33,7 +33,7 @@ def load_reference_data(store: Store) -> list[str]:
     tags = AdminTagger(store.boundary_units(1)).tag([s.geometry for s in sites])
     for s, t in zip(sites, tags, strict=True):
         s.admin1 = t
-    r = store.upsert_sites(sites)
+    r = store.upsert_sites(sites, former_keys=LEGACY_KEYS)
     lines.append(f"{FACILITIES_CSV.name}: {r.inserted} sites inserted, {r.updated} updated "
                  f"({sum(1 for s in sites if s.geometry is None)} without published coordinates)")
     return lines

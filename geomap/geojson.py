@@ -44,10 +44,14 @@ def boundary_feature(u: BoundaryUnit) -> dict:
     }, u.code)
 
 
+# Never the research note, a citation's staff detail or the free-text notes of lists before
+# the structured one (research material): staff read those on the dossier.
 SITE_FIELDS = ("key", "name", "name_ko", "aliases", "facility_type", "facility_type_note",
-               "precision", "location_status", "period", "status_note", "precision_note",
-               "sources", "tier", "admin1", "admin1_ko", "admin1_outside", "admin1_distance_m",
-               "grade", "witnesses")
+               "authority", "precision", "extent_km2", "location_status", "period", "opened",
+               "opened_approx", "closed", "closed_approx", "status", "confidence", "note",
+               "citations", "tier", "admin1", "admin1_ko", "admin1_outside",
+               "admin1_distance_m", "grade", "witnesses")
+CITATION_FIELDS = ("publisher", "title", "url", "date", "supports")
 
 
 def site_feature(s: Site, units: Mapping[int, BoundaryUnit], grade: str = "",
@@ -57,8 +61,14 @@ def site_feature(s: Site, units: Mapping[int, BoundaryUnit], grade: str = "",
         "key": s.key, "name": s.name, "name_ko": s.name_ko, "aliases": s.aliases,
         "facility_type": str(s.facility_type), "facility_type_note": s.facility_type_note,
         "precision": str(s.precision), "location_status": s.location_status,
-        "period": s.period.text if s.period else None, "status_note": s.status_note,
-        "precision_note": s.precision_note, "sources": s.sources, "tier": str(s.tier),
+        "period": s.period.text if s.period else None,
+        "authority": str(s.authority) if s.authority else None, "extent_km2": s.extent_km2,
+        "opened": s.opened, "opened_approx": s.opened_approx, "closed": s.closed,
+        "closed_approx": s.closed_approx, "status": str(s.status) if s.status else None,
+        "confidence": str(s.confidence) if s.confidence else None, "note": s.note,
+        "citations": [{"publisher": c.publisher, "title": c.title, "url": c.safe_url,
+                       "date": c.date, "supports": list(c.supports)} for c in s.citations],
+        "tier": str(s.tier),
         "admin1": unit.name_en if unit else None, "admin1_ko": unit.name_ko if unit else None,
         "admin1_outside": bool(s.admin1 and s.admin1.outside),
         "admin1_distance_m": s.admin1.distance_m if s.admin1 and s.admin1.outside else None,

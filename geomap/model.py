@@ -7,6 +7,7 @@ strings that the web layer passes through gettext, so Korean users see Korean la
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -165,6 +166,66 @@ class AdminTag:
     distance_m: float = 0.0
 
 
+class Authority(StrEnum):
+    """Which ministry runs a facility: tells the twin detention centres of one town apart."""
+
+    MSS = "MSS"  # Ministry of State Security (보위부)
+    MPS = "MPS"  # Ministry of (People's/Social) Security (보안서/안전부)
+
+
+AUTHORITY_LABELS = {
+    Authority.MSS: "Ministry of State Security (MSS)",
+    Authority.MPS: "Ministry of Social Security (MPS)",
+}
+
+
+class SiteStatus(StrEnum):
+    OPERATING = "operating"
+    CLOSED = "closed"
+    REPORTED_CLOSED = "reported_closed"  # closure reported but partial, contested or unconfirmed
+    UNKNOWN = "unknown"
+
+
+SITE_STATUS_LABELS = {
+    SiteStatus.OPERATING: "Operating",
+    SiteStatus.CLOSED: "Closed",
+    SiteStatus.REPORTED_CLOSED: "Reported closed (unconfirmed)",
+    SiteStatus.UNKNOWN: "Unknown",
+}
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+CONFIDENCE_LABELS = {Confidence.HIGH: "High", Confidence.MEDIUM: "Medium",
+                     Confidence.LOW: "Low"}
+
+
+@dataclass
+class Citation:
+    """One published source for a site: who published what, where, when, and what it supports
+    (location, status, name). `accessed_via` names the mirror or copy it was seen through;
+    `point_source` marks the source whose point is the site's; `detail` is for staff."""
+
+    publisher: str
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None
+    supports: list[str] = field(default_factory=list)
+    accessed_via: str | None = None
+    point_source: bool = False
+    detail: str | None = None
+
+    @property
+    def safe_url(self) -> str | None:
+        """The link, only when it is an https URL (anything else is shown as text, if at all)."""
+        u = (self.url or "").strip()
+        return u if re.fullmatch(r"https://[^\s\"'<>]+", u) else None
+
+
 @dataclass
 class Site:
     key: str
@@ -180,10 +241,50 @@ class Site:
     period: Period | None = None
     status_note: str | None = None
     precision_note: str | None = None
-    sources: str | None = None
+    sources: str | None = None  # free-text sources of lists before 0011; see `citations`
     tier: Tier = Tier.INTERNAL
     admin1: AdminTag | None = None
     id: int | None = None
+    # facts of the structured public list (data/sites/facilities.csv)
+    authority: Authority | None = None
+    name_ko_composed: bool = False  # Hangul name composed from standard terms, not a source's
+    extent_km2: float | None = None
+    opened: int | None = None
+    opened_approx: bool = False
+    closed: int | None = None
+    closed_approx: bool = False
+    status: SiteStatus | None = None
+    confidence: Confidence | None = None
+    note: str | None = None  # one public sentence for a map popup
+    research_note: str | None = None  # staff only: never on a public or partner surface
+    citations: list[Citation] = field(default_factory=list)
+
+    @property
+    def years_text(self) -> str | None:
+        """Operating years as people write them: 'c. 1970–2014', '1958–', '–1989'."""
+        return years_text(self.opened, self.opened_approx, self.closed, self.closed_approx)
+
+
+def years_text(opened: int | None, opened_approx: bool, closed: int | None,
+               closed_approx: bool) -> str | None:
+    if opened is None and closed is None:
+        return None
+    a = f"{'c. ' if opened_approx else ''}{opened}" if opened else ""
+    b = f"{'c. ' if closed_approx else ''}{closed}" if closed else ""
+    return f"{a}–{b}"
+
+
+def operating_period(opened: int | None, opened_approx: bool, closed: int | None,
+                     closed_approx: bool) -> Period | None:
+    """The period a site operated, for overlap with testimony periods: whole years, widened by
+    the same margin as a testimony's "c. 1995" where a year is approximate."""
+    from .periods import CIRCA_YEARS
+
+    if opened is None and closed is None:
+        return None
+    start = date(opened - (CIRCA_YEARS if opened_approx else 0), 1, 1) if opened else None
+    end = date(closed + (CIRCA_YEARS if closed_approx else 0), 12, 31) if closed else None
+    return Period(years_text(opened, opened_approx, closed, closed_approx), start, end)
 
 
 @dataclass

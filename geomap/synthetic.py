@@ -95,6 +95,9 @@ def place_variants(site: Site, places: Sequence[Place]) -> list[str]:
 
 
 def _site_window(site: Site) -> tuple[int, int]:
+    if site.opened or site.closed:  # the structured list's operating years
+        start = site.opened or 1975
+        return start, max(start + 1, site.closed or 2020)
     years = [int(y) for y in re.findall(r"\b(19[5-9]\d|20[0-2]\d)\b", site.status_note or "")]
     start = min(years) if years else 1975
     closed = re.search(r"closed", site.status_note or "", re.IGNORECASE)

@@ -29,10 +29,10 @@ def test_testimonies_are_rfc7946_geojson_in_lon_lat_order(client):
 def test_site_geometry_is_lon_lat(client):
     doc = client.get("/api/sites").get_json(force=True)
     by_key = {f["id"]: f for f in doc["features"]}
-    camp25 = by_key["kwan-li-so-no-25-chongjin-camp-25"]
+    camp25 = by_key["kwalliso-25-chongjin"]
     assert camp25["geometry"]["coordinates"] == [129.72528, 41.834384]
     assert camp25["properties"]["admin1"] == "Hamgyŏng-bukto"
-    assert by_key["kwan-li-so-no-11-kyongsong"]["geometry"] is None
+    assert by_key["kwalliso-11-kyongsong"]["geometry"] is None
 
 
 def test_boundaries_carry_english_and_korean_names(client):

@@ -157,7 +157,7 @@ def test_the_map_pages_use_the_package_over_the_relief(pkg_app):
     from geomap.demo import load_reference_data
 
     load_reference_data(store)
-    dossier = client.get("/sites/kwan-li-so-no-15-yodok-camp-15").get_data(as_text=True)
+    dossier = client.get("/sites/kwalliso-15-yodok").get_data(as_text=True)
     assert "/tiles/basemap-pkg/nk/{z}/{x}/{y}.png" in dossier
 
 

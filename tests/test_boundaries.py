@@ -80,10 +80,10 @@ def test_remote_or_missing_paths_are_refused(store, path):
 
 
 @pytest.mark.parametrize("key, province", [
-    ("kwan-li-so-no-25-chongjin-camp-25", "Hamgyŏng-bukto"),
-    ("kyo-hwa-so-no-12-jongo-ri-chongori", "Hamgyŏng-bukto"),
-    ("kwan-li-so-no-14-kaechon-camp-14", "P'yŏngan-namdo"),
-    ("kyo-hwa-so-no-4-kangdong", "P'yŏngyang"),
+    ("kwalliso-25-chongjin", "Hamgyŏng-bukto"),
+    ("kyohwaso-12-jongo-ri", "Hamgyŏng-bukto"),
+    ("kwalliso-14-kaechon", "P'yŏngan-namdo"),
+    ("kyohwaso-4-kangdong", "P'yŏngyang"),
 ])
 def test_known_sites_fall_in_their_province(ref_store, key, province):
     units = {u.id: u for u in ref_store.boundary_units(1)}
@@ -94,7 +94,7 @@ def test_known_sites_fall_in_their_province(ref_store, key, province):
 
 def test_a_point_outside_every_unit_gets_the_nearest_one_flagged(ref_store):
     # the Hyesan holding centres lie just across the simplified Yalu border line
-    site = ref_store.site_by_key("ryanggang-provincial-mps-holding-centre-hyesan", SYSTEM)
+    site = ref_store.site_by_key("jipkyulso-hyesan-mps", SYSTEM)
     units = {u.id: u for u in ref_store.boundary_units(1)}
     assert units[site.admin1.unit_id].name_en == "Ryanggang"
     assert site.admin1.outside and 50 < site.admin1.distance_m < 1000

@@ -267,7 +267,7 @@ def test_swipe_comparison_shows_each_date_on_its_side(browser, live_store, live_
                        sensor=f"TEST-{year}")
         SceneStore(store).add(scene, actor="t")
     ctx, page = _new_page(browser, store, live_app, role="analyst")
-    page.goto(live_app + "/sites/kwan-li-so-no-15-yodok-camp-15")
+    page.goto(live_app + "/sites/kwalliso-15-yodok")
     page.click("text=Compare first and last")
     page.wait_for_url("**/imagery/compare**")
     wait_until(page, "document.querySelectorAll('#gm-compare-map img.leaflet-tile-loaded')"

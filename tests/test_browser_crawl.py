@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 SHOTS = ARTIFACTS / "crawl"
 PHONE = (390, 844)
 DESKTOP = (1280, 800)
-CAMP_15 = "kwan-li-so-no-15-yodok-camp-15"
+CAMP_15 = "kwalliso-15-yodok"
 MAX_PAGES = 60
 VARIANTS_PER_ROUTE = 2  # /sites/a and /sites/b are one route: two of them are enough
 
@@ -149,11 +149,20 @@ def _data_strings(store) -> list[str]:
     from sqlalchemy import text
 
     from geomap.policy import SYSTEM
+    from geomap.gazetteer import parse_facility_ref
+    from geomap.romanize import ascii_fold
 
     out = [cell for row in IMPORTED[1:] for cell in row]
     for s in store.sites(SYSTEM):
         out += [s.name, s.name_ko, s.facility_type_note, s.status_note, s.precision_note,
-                s.sources, *s.aliases, s.key]
+                s.sources, *s.aliases, s.key, s.note, s.research_note, s.years_text]
+        # the spelling a name match quotes: a site name or alias (or what is left of it once
+        # the facility words are taken off) folded to plain ASCII
+        for x in (s.name, *s.aliases):
+            ref = parse_facility_ref(x)
+            out += [ascii_fold(x)] + ([ref.rest, ascii_fold(ref.rest)] if ref and ref.rest else [])
+        for c in s.citations:
+            out += [c.publisher, c.title, c.url, c.date, c.accessed_via, c.detail]
     for u in store.boundary_units():
         out += [u.name_en]
     with store.read() as conn:

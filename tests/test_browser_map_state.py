@@ -209,7 +209,7 @@ def test_an_installed_basemap_package_is_the_base_layer_with_its_attribution_as_
                    ".some(t => t.src.includes('/basemap-pkg/nk-test/8/'))")
     _shot(pg, "map-package-z8-en-1280.png")
     # the dossier's map uses it too
-    pg.goto(base + "/sites/kwan-li-so-no-15-yodok-camp-15")
+    pg.goto(base + "/sites/kwalliso-15-yodok")
     wait_until(pg, "[...document.querySelectorAll('.leaflet-tile-loaded')]"
                    ".some(t => t.src.includes('/basemap-pkg/nk-test/'))")
     assert pg.errors == []

@@ -23,7 +23,7 @@ from .test_browser import ARTIFACTS, browser, sign_in_ui, wait_until  # noqa: F4
 pytestmark = pytest.mark.browser
 SHOTS = ARTIFACTS / "phone"
 PHONE, TABLET = (390, 844), (768, 1024)
-CAMP_15 = "kwan-li-so-no-15-yodok-camp-15"
+CAMP_15 = "kwalliso-15-yodok"
 
 # Visible elements whose box reaches past the viewport's right (or left) edge. Contents of a
 # map pane (tiles are drawn past the edge and clipped by the map), of a table's own scroll

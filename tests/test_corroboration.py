@@ -67,7 +67,7 @@ def test_a_name_can_carry_a_link_the_distance_alone_would_not(ref_store):
     corr.run_linking(ref_store, Gazetteer.from_store(ref_store, SYSTEM))
     linked = {k for k in _links(ref_store)}
     ids = {t: i for i, t in enumerate(["W1", "W2"], start=1)}
-    assert (ids["W1"], "kwan-li-so-no-15-yodok-camp-15") in linked
+    assert (ids["W1"], "kwalliso-15-yodok") in linked
     assert all(t != ids["W2"] for t, _ in linked)
 
 
@@ -229,16 +229,16 @@ def test_decisions_through_the_api_record_who_and_need_csrf_and_permission(linke
 
 def test_dossier_shows_grade_timeline_and_codes_by_role(linked_app):
     store = linked_app.extensions["geomap_store"]
-    camp = store.site_by_key("kwan-li-so-no-15-yodok-camp-15", SYSTEM)
+    camp = store.site_by_key("kwalliso-15-yodok", SYSTEM)
     ls = LinkStore(store)
     for row in [r for r in ls.all("candidate") if r["site_id"] == camp.id][:3]:
         ls.decide(row["testimony_id"], camp.id, "confirmed", actor="test")
     c, _ = _signed(linked_app, "researcher")
-    html = c.get("/sites/kwan-li-so-no-15-yodok-camp-15").data.decode()
+    html = c.get("/sites/kwalliso-15-yodok").data.decode()
     assert "요덕 제15호 관리소" in html and "gm-grade-" in html and "<svg class=\"gm-timeline\"" in html
     assert "SYN-W" in html  # researchers read witness codes
     analyst_html = _signed(linked_app, "analyst")[0].get(
-        "/sites/kwan-li-so-no-15-yodok-camp-15").data.decode()
+        "/sites/kwalliso-15-yodok").data.decode()
     assert "SYN-W" in analyst_html
     assert c.get("/sites/no-such-site").status_code == 404
 

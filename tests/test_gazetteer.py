@@ -61,7 +61,7 @@ def test_a_town_name_means_the_town_and_a_camp_word_means_the_camp(gazetteer):
     assert (town.kind, town.name) == ("populated_place", "Hoeryŏng")
     assert town.admin1 == "Hamgyŏng-bukto" and town.lat == pytest.approx(42.44, abs=0.05)
     [camp, *_] = gazetteer.lookup("Camp 22")
-    assert camp.ref == "kwan-li-so-no-22-hoeryong-camp-22" and camp.kind == "site"
+    assert camp.ref == "kwalliso-22-hoeryong" and camp.kind == "site"
 
 
 def test_labelled_variants_top1_and_top3(gazetteer):
@@ -96,6 +96,6 @@ def test_lookup_cli_prints_ranked_candidates_as_json(tmp_path):
     r = runner.invoke(main, ["--instance", inst, "gazetteer", "lookup", "요덕", "--json"])
     assert r.exit_code == 0, r.output
     cands = json.loads(r.output)
-    assert cands[0]["ref"] == "kwan-li-so-no-15-yodok-camp-15"
+    assert cands[0]["ref"] == "kwalliso-15-yodok"
     assert {"name", "kind", "score", "lon", "lat", "admin1"} <= set(cands[0])
     assert [c["score"] for c in cands] == sorted((c["score"] for c in cands), reverse=True)

@@ -82,7 +82,7 @@ def test_a_bare_town_name_is_not_made_ambiguous_by_camps_named_after_it(ref_stor
     d, reason, _ = decide(gaz, "Kaechon", {})
     assert d is not None and d.candidate.kind == "populated_place", reason
     d, _, _ = decide(gaz, "Camp 14", {})
-    assert d.candidate.ref == "kwan-li-so-no-14-kaechon-camp-14"
+    assert d.candidate.ref == "kwalliso-14-kaechon"
 
 
 def test_review_page_lists_candidates(geocoded, ref_store, settings):

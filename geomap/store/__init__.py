@@ -8,7 +8,7 @@ shapely for the exact predicate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,11 +35,15 @@ from ..crypto import FieldCipher
 from ..keys import KeyRing
 from ..model import (
     AdminTag,
+    Authority,
     BoundaryUnit,
+    Citation,
+    Confidence,
     FacilityType,
     Precision,
     Relationship,
     Site,
+    SiteStatus,
     Testimony,
     Tier,
     Violation,
@@ -50,6 +54,7 @@ from . import engine as _engine
 from .schema import (
     boundary_units,
     import_batches,
+    site_sources,
     sites,
     synthetic_truth,
     testimonies,
@@ -238,14 +243,30 @@ class Store:
             "admin1_id": s.admin1.unit_id if s.admin1 else None,
             "admin1_outside": bool(s.admin1 and s.admin1.outside),
             "admin1_distance_m": s.admin1.distance_m if s.admin1 else None,
+            "authority": str(s.authority) if s.authority else None,
+            "name_ko_composed": s.name_ko_composed, "extent_km2": s.extent_km2,
+            "opened": s.opened, "opened_approx": s.opened_approx, "closed": s.closed,
+            "closed_approx": s.closed_approx, "status": str(s.status) if s.status else None,
+            "confidence": str(s.confidence) if s.confidence else None, "note": s.note,
+            "research_note": s.research_note,
         }
 
-    def upsert_sites(self, items: Iterable[Site]) -> UpsertResult:
+    def upsert_sites(self, items: Iterable[Site],
+                     former_keys: Mapping[str, str] | None = None) -> UpsertResult:
+        """Insert or update sites by key, with their citations. `former_keys` (old key -> key)
+        lets a site stored under an earlier key take the new one, keeping its id and so its
+        links and decisions."""
         ins = upd = 0
+        earlier: dict[str, list[str]] = {}
+        for old, new in (former_keys or {}).items():
+            earlier.setdefault(new, []).append(old)
         with self.write() as conn:
             for s in items:
                 values = self._site_values(s)
                 existing = conn.execute(select(sites.c.id).where(sites.c.key == s.key)).scalar()
+                if existing is None and earlier.get(s.key):
+                    existing = conn.execute(select(sites.c.id).where(
+                        sites.c.key.in_(earlier[s.key]))).scalar()
                 if existing is None:
                     s.id = conn.execute(sites.insert().values(**values)).inserted_primary_key[0]
                     ins += 1
@@ -253,7 +274,29 @@ class Store:
                     conn.execute(sites.update().where(sites.c.id == existing).values(**values))
                     s.id = existing
                     upd += 1
+                conn.execute(site_sources.delete().where(site_sources.c.site_id == s.id))
+                if s.citations:
+                    conn.execute(site_sources.insert(), [{
+                        "site_id": s.id, "position": i, "publisher": c.publisher,
+                        "title": c.title, "url": c.url, "date": c.date,
+                        "supports": "|".join(c.supports), "accessed_via": c.accessed_via,
+                        "point_source": c.point_source, "detail": c.detail,
+                    } for i, c in enumerate(s.citations)])
         return UpsertResult(ins, upd)
+
+    def _with_citations(self, conn: Connection, out: list[Site]) -> list[Site]:
+        by_id = {s.id: s for s in out}
+        q = select(site_sources).order_by(site_sources.c.site_id, site_sources.c.position)
+        if len(by_id) <= _CHUNK:
+            q = q.where(site_sources.c.site_id.in_(list(by_id)))
+        for r in conn.execute(q):
+            if (s := by_id.get(r.site_id)) is not None:
+                s.citations.append(Citation(
+                    publisher=r.publisher, title=r.title, url=r.url, date=r.date,
+                    supports=[x for x in (r.supports or "").split("|") if x],
+                    accessed_via=r.accessed_via, point_source=bool(r.point_source),
+                    detail=r.detail))
+        return out
 
     @staticmethod
     def _site(r) -> Site:
@@ -264,6 +307,13 @@ class Store:
             location_status=r.location_status, precision=Precision(r.precision),
             period=_period(r), status_note=r.status_note, precision_note=r.precision_note,
             sources=r.sources, tier=Tier(r.tier), admin1=_admin(r), id=r.id,
+            authority=Authority(r.authority) if r.authority else None,
+            name_ko_composed=bool(r.name_ko_composed), extent_km2=r.extent_km2,
+            opened=r.opened, opened_approx=bool(r.opened_approx), closed=r.closed,
+            closed_approx=bool(r.closed_approx),
+            status=SiteStatus(r.status) if r.status else None,
+            confidence=Confidence(r.confidence) if r.confidence else None,
+            note=r.note, research_note=r.research_note,
         )
 
     def sites(
@@ -284,7 +334,7 @@ class Store:
         if bbox is not None:
             q = q.where(self._bbox_candidates(sites, bbox))
         with self.read() as conn:
-            out = [self._site(r) for r in conn.execute(q)]
+            out = self._with_citations(conn, [self._site(r) for r in conn.execute(q)])
         if bbox is not None:
             b = box(*bbox)
             out = [s for s in out if s.geometry is not None and s.geometry.intersects(b)]
@@ -325,7 +375,7 @@ class Store:
         with self.read() as conn:
             r = conn.execute(select(sites).where(
                 sites.c.key == key, sites.c.tier.in_([str(t) for t in viewer.tiers]))).first()
-        return self._site(r) if r else None
+            return self._with_citations(conn, [self._site(r)])[0] if r else None
 
     # -- testimonies --------------------------------------------------------------------------
     def add_testimonies(

@@ -71,6 +71,37 @@ sites = Table(
     Column("admin1_outside", Boolean, nullable=False, default=False),
     Column("admin1_distance_m", Float),
     *_bbox_columns(),
+    # facts of the structured public list (0011); status_note, precision_note and sources
+    # above are the free text of lists before it, NULL once the structured list is imported
+    Column("authority", String(8)),  # MSS | MPS
+    Column("name_ko_composed", Boolean, nullable=False, default=False, server_default="0"),
+    Column("extent_km2", Float),
+    Column("opened", Integer),
+    Column("opened_approx", Boolean, nullable=False, default=False, server_default="0"),
+    Column("closed", Integer),
+    Column("closed_approx", Boolean, nullable=False, default=False, server_default="0"),
+    Column("status", String(24)),
+    Column("confidence", String(8)),
+    Column("note", Text),  # one public sentence
+    Column("research_note", Text),  # staff only
+)
+
+# A site's sources as citations, in the order the list gives them.
+site_sources = Table(
+    "site_sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("publisher", Text, nullable=False),
+    Column("title", Text),
+    Column("url", Text),
+    Column("date", String(32)),
+    Column("supports", Text, nullable=False, default="", server_default=""),  # "location|name"
+    Column("accessed_via", Text),
+    Column("point_source", Boolean, nullable=False, default=False, server_default="0"),
+    Column("detail", Text),  # staff only
+    Index("ix_site_sources_site", "site_id", "position"),
 )
 
 testimonies = Table(

@@ -75,6 +75,12 @@ def dossier(key: str):
     store, viewer = get_store(), current_principal()
     site = store.site_by_key(key, viewer)
     if site is None:
+        from flask import redirect, url_for
+
+        from ..sites import LEGACY_KEYS
+
+        if key in LEGACY_KEYS:  # an address from before the structured list's keys
+            return redirect(url_for("corroboration.dossier", key=LEGACY_KEYS[key]), 301)
         abort(404)
     rows = confirmed_for_site(store, site.id, viewer)
     ev = corr.site_evidence(rows, _rule(), site.period.earliest if site.period else None,
@@ -88,7 +94,10 @@ def dossier(key: str):
     return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
                            timeline=_timeline(rows), vocab=vocab(), points=points,
                            basemap=_basemap(), scenes=scenes_for_site(site),
-                           rule=_rule().message())
+                           rule=_rule().message(),
+                           # research notes and source details: staff who read or edit records
+                           staff=viewer.can(Permission.READ_NARRATIVES)
+                           or viewer.can(Permission.EDIT))
 
 
 def _basemap() -> dict:

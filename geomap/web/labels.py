@@ -6,10 +6,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..model import (
+    AUTHORITY_LABELS,
+    CONFIDENCE_LABELS,
     FACILITY_COLOURS,
     FACILITY_LABELS,
     PRECISION_LABELS,
     RELATIONSHIP_LABELS,
+    SITE_STATUS_LABELS,
     VIOLATION_LABELS,
 )
 
@@ -26,6 +29,9 @@ _VOCAB_MSGIDS = [
     _l("Death in custody"), _l("Forced abortion / infanticide"), _l("Public execution"),
     _l("Was detained there"), _l("Saw directly"), _l("Heard from a victim"), _l("Hearsay"),
     _l("Internal"), _l("Partner"), _l("Public"),
+    _l("Ministry of State Security (MSS)"), _l("Ministry of Social Security (MPS)"),
+    _l("Operating"), _l("Closed"), _l("Reported closed (unconfirmed)"), _l("Unknown"),
+    _l("High"), _l("Medium"), _l("Low"),
 ]
 
 
@@ -39,6 +45,11 @@ def vocab() -> dict:
         "grades": {"strongly_corroborated": _("Strongly corroborated"),
                    "corroborated": _("Corroborated"), "single_source": _("Single source"),
                    "no_confirmed_testimony": _("No confirmed testimony")},
+        "authorities": {str(k): _(v) for k, v in AUTHORITY_LABELS.items()},
+        "statuses": {str(k): _(v) for k, v in SITE_STATUS_LABELS.items()},
+        "confidences": {str(k): _(v) for k, v in CONFIDENCE_LABELS.items()},
+        # what a citation supports (facility_sources.csv `supports`)
+        "supports": {"location": _("location"), "status": _("status"), "name": _("name")},
     }
 
 

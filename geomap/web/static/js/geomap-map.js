@@ -98,7 +98,7 @@
       grade ? el("div", { class: "gm-row" }, [el("span", { class: "gm-label", text: L_.grade }),
                                               el("span", { class: "gm-value" }, [grade])]) : null,
       row(L_.witnesses, p.grade ? String(p.witnesses || 0) : null),
-      p.status_note ? el("p", { class: "gm-note", text: p.status_note }) : null,
+      p.note ? el("p", { class: "gm-note", text: p.note }) : null,
       el("a", { href: "/sites/" + encodeURIComponent(p.key), text: L_.dossier, class: "gm-dossier-link" }),
     ];
   }
