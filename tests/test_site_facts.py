@@ -232,3 +232,13 @@ def test_citations_are_shown_as_text_with_safe_links(ref_store, settings):
     assert ('<a href="https://www.hrnk.org/r.pdf" rel="noopener noreferrer nofollow">'
             'A report</a>') in html
     assert "mirror &lt;i&gt;x&lt;/i&gt;" in html
+
+
+def test_the_linking_engine_reads_each_sites_operating_years_and_precision(ref_store):
+    from geomap.corroboration import site_refs
+
+    refs = {r.key: r for r in site_refs(ref_store.sites(SYSTEM))}
+    yodok = refs["kwalliso-15-yodok"]
+    assert (yodok.start, yodok.end) == (date(1968, 1, 1), date(2014, 12, 31))
+    assert refs["kwalliso-25-chongjin"].radius_m == 1_000.0  # locality, not the 10 km of "area"
+    assert refs["kwalliso-14-kaechon"].end is None  # still operating: open end
