@@ -148,8 +148,8 @@ def _data_strings(store) -> list[str]:
     before it is checked, longest first, so a UI word is never excused by appearing in data."""
     from sqlalchemy import text
 
-    from geomap.policy import SYSTEM
     from geomap.gazetteer import parse_facility_ref
+    from geomap.policy import SYSTEM
     from geomap.romanize import ascii_fold
 
     out = [cell for row in IMPORTED[1:] for cell in row]
