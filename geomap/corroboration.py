@@ -243,6 +243,18 @@ def run_linking(store, gaz: Gazetteer | None, threshold: float = THRESHOLD,
             "stored": stored}
 
 
+def link_testimonies(store, gaz: Gazetteer | None, ids: list[int],
+                     threshold: float = THRESHOLD) -> int:
+    """Propose links for these testimonies only (one a researcher just located)."""
+    from .policy import SYSTEM
+    from .store.links import LinkStore
+
+    ls = LinkStore(store)
+    sites = site_refs(store.sites(SYSTEM))
+    proposals = propose(ls.testimony_inputs(ids), sites, NameEvidence(gaz, sites), threshold)
+    return ls.replace_candidates_for(list(ids), proposals, ENGINE)
+
+
 def evaluate(store) -> dict:
     """Precision and recall of proposed links against the synthetic generator's ground truth."""
     from .store.links import LinkStore

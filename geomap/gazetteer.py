@@ -58,14 +58,28 @@ KIND_SITE, KIND_PLACE, KIND_PROVINCE = "site", "populated_place", "province"
 # words that say "a facility" (and of which type) rather than where
 _FACILITY_WORDS = {
     "kwalliso": ("kwalliso", "kwan-li-so", "kwan li so", "kwanliso", "gwalliso", "gwanriso",
-                 "political prison camp", "political prison", "concentration camp",
+                 "gwan-li-so", "political prison camp", "political prison", "concentration camp",
                  "관리소", "정치범수용소", "정치범 수용소", "수용소"),
-    "kyohwaso": ("kyohwaso", "kyo-hwa-so", "kyo hwa so", "gyohwaso", "re-education camp",
-                 "reeducation camp", "prison", "교화소"),
-    "jipkyulso": ("jipkyulso", "jipkyeolso", "holding centre", "holding center", "집결소"),
-    "kuryujang": ("kuryujang", "guryujang", "detention centre", "detention center", "구류장",
-                  "보위부", "bowibu"),
-    "": ("camp", "facility", "centre", "center"),
+    "kyohwaso": ("kyohwaso", "kyo-hwa-so", "kyo hwa so", "gyohwaso", "gyo-hwa-so",
+                 "re-education camp", "reeducation camp", "re-education", "prison", "교화소"),
+    "jipkyulso": ("jipkyulso", "jipkyeolso", "jipgyeolso", "chipkyolso", "chip-kyol-so",
+                  "jip-kyul-so", "jipkyolso", "holding centre", "holding center", "집결소"),
+    "rodong_danryondae": ("rodong danryondae", "rodong dallyondae", "nodong danryeondae",
+                          "rodong tallyondae", "nodong dallyeondae", "labour training camp",
+                          "labor training camp", "labour-training camp", "labor-training camp",
+                          "labour training", "labor training", "노동단련대", "노동 단련대", "단련대"),
+    "kuryujang": ("kuryujang", "guryujang", "detention centre", "detention center", "구류장"),
+    "": ("camp", "facility", "centre", "center", "jail", "감옥"),
+}
+# who runs it: twin centres of one town (MSS and MPS) are told apart by these words
+_AUTHORITY_WORDS = {
+    "MSS": ("보위부", "보위성", "보위국", "국가보위성", "bowibu", "powibu", "bowiseong", "powisong",
+            "state security", "ministry of state security", "mss"),
+    "MPS": ("보안서", "보안성", "보안부", "보안국", "안전부", "안전성", "안전국", "사회안전성",
+            "boanso", "boanseo", "poanso", "anjeonbu", "anjonbu", "anchonbu", "anjeonseong",
+            "anjonsong", "anchonsong", "people's security", "peoples security",
+            "public security", "ministry of people's security", "ministry of public security",
+            "social security", "police", "mps"),
 }
 _STOPWORDS = {"near", "around", "outside", "the", "of", "in", "at", "by", "close", "to",
               "근처", "부근", "인근", "no", "number", "che", "je"}
@@ -84,38 +98,81 @@ class Candidate:
     admin1: str | None
     score: float         # 0..100
     matched: str         # the spelling that matched
+    facility_type: str = ""        # sites: kwalliso, kyohwaso...
+    authority: str | None = None   # sites: MSS / MPS when known
+    name_ko: str | None = None     # the name in Hangul when known
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "ref": self.ref, "lon": self.lon,
                 "lat": self.lat, "admin1": self.admin1, "score": round(self.score, 1),
-                "matched": self.matched}
+                "matched": self.matched, "facility_type": self.facility_type,
+                "authority": self.authority, "name_ko": self.name_ko}
 
 
 @dataclass(frozen=True)
 class _Entry:
     key: str
     spelling: str
-    target: tuple  # (name, kind, ref, lon, lat, admin1, facility type or "", camp no., weight)
+    target: tuple  # (name, kind, ref, lon, lat, admin1, facility type or "", camp no., weight,
+    #                 authority, Hangul name)
     primary: bool  # the record's own name (not one of its alternate names)
+    town: bool = False  # a site spelled by its town's name: a site only with a facility word
 
 
 @dataclass(frozen=True)
 class FacilityRef:
     kind: str | None     # kwalliso / kyohwaso / jipkyulso / kuryujang / None
     number: int | None
-    rest: str            # the query without facility words and numbers
+    rest: str            # the query without facility and authority words and numbers
+    authority: str | None = None  # MSS / MPS / None
+
+
+def _word_pattern(w: str) -> re.Pattern:
+    # Latin words whole (so "mss" is not inside a name, "prison" not in "prisons' road"),
+    # Hangul anywhere in a word ("온성군보위부")
+    if is_hangul(w):
+        return re.compile(re.escape(w))
+    return re.compile(r"(?<![a-z0-9])" + re.escape(w) + r"(?![a-z0-9])")
+
+
+_KIND_PATTERNS = [(k, _word_pattern(w)) for k, words in _FACILITY_WORDS.items()
+                  for w in sorted(words, key=len, reverse=True)]
+_AUTHORITY_PATTERNS = [(a, _word_pattern(w)) for a, words in _AUTHORITY_WORDS.items()
+                       for w in sorted(words, key=len, reverse=True)]
+_KIND_PATTERNS.sort(key=lambda kp: -len(kp[1].pattern))
+_AUTHORITY_PATTERNS.sort(key=lambda kp: -len(kp[1].pattern))
+
+
+def site_authority(site) -> str | None:
+    """MSS / MPS for a site: its `authority` attribute when it has one, else the words in its
+    names and aliases ("Onsong county bowibu", "... MPS Holding Centre")."""
+    a = getattr(site, "authority", None)
+    if a:
+        return str(a).upper()
+    # the first spelling naming one authority (the name before aliases that may name both)
+    for sp in (site.name, getattr(site, "name_ko", None), *(site.aliases or [])):
+        if sp:
+            low = sp.lower() if is_hangul(sp) else ascii_fold(sp)
+            found = {auth for auth, pat in _AUTHORITY_PATTERNS if pat.search(low)}
+            if len(found) == 1:
+                return found.pop()
+    return None
 
 
 def parse_facility_ref(text: str) -> FacilityRef | None:
     """'Camp 15', 'Kwalliso No. 15', '15호 관리소', 'Yodok camp' -> kind, number, place part."""
     low = ascii_fold(text) if not is_hangul(text) else text.lower()
-    kind, found = None, False
-    for k, words in _FACILITY_WORDS.items():
-        for w in sorted(words, key=len, reverse=True):
-            if w in low:
-                found = True
-                kind = kind or (k or None)
-                low = low.replace(w, " ")
+    kind, authority, found = None, None, False
+    for k, pat in _KIND_PATTERNS:
+        if pat.search(low):
+            found = True
+            kind = kind or (k or None)
+            low = pat.sub(" ", low)
+    for a, pat in _AUTHORITY_PATTERNS:
+        if pat.search(low):
+            found = True
+            authority = authority or a
+            low = pat.sub(" ", low)
     number = None
     m = _NUMBER.search(low)
     # a bare number counts only next to a facility word ("Sŭngho 1-tong" is a place)
@@ -124,8 +181,8 @@ def parse_facility_ref(text: str) -> FacilityRef | None:
         low = low[: m.start()] + " " + low[m.end():]
     if not found and number is None:
         return None
-    rest = " ".join(w for w in re.split(r"[\s,.;:()]+", low) if w and w not in _STOPWORDS)
-    return FacilityRef(kind, number, rest)
+    rest = " ".join(w for w in re.split(r"[\s,.;:()/]+", low) if w and w not in _STOPWORDS)
+    return FacilityRef(kind, number, rest, authority)
 
 
 class Gazetteer:
@@ -147,19 +204,24 @@ class Gazetteer:
 
         entries: list[_Entry] = []
 
-        def add(spellings, target, n_primary=1):
+        def add(spellings, target, n_primary=1, towns=frozenset()):
             for i, sp in enumerate(dict.fromkeys(s for s in spellings if s and s.strip())):
                 k = skeleton(sp)
                 if len(k) >= 2:
-                    entries.append(_Entry(k, sp, target, i < n_primary))
+                    entries.append(_Entry(k, sp, target, i < n_primary, k in towns))
 
         place_admin = tag_admin([Point(p.lon, p.lat) for p in places])
         for p, admin in zip(places, place_admin, strict=True):
             weight = min(3.0, math.log10(max(p.population, 10)) / 2)
             latin = [a for a in p.alternates if a.isascii() or ascii_fold(a).isascii()]
             add([p.name, *p.hangul[:1], *p.hangul[1:], *latin],
-                (p.name, KIND_PLACE, str(p.geonameid), p.lon, p.lat, admin, "", None, weight),
+                (p.name, KIND_PLACE, str(p.geonameid), p.lon, p.lat, admin, "", None, weight,
+                 None, p.hangul[0] if p.hangul else None),
                 n_primary=1 + bool(p.hangul))
+        # a bare town (or province) name is the town, never an exact name of the facility
+        # named after it ("량강도 보위부 집결소" is not "량강도")
+        towns = frozenset(e.key for e in entries) | frozenset(
+            skeleton(n) for u in units for n in (u.name_en, u.name_ko) if n)
         site_admin = tag_admin([s.geometry for s in sites])
         for s, admin in zip(sites, site_admin, strict=True):
             g = s.geometry
@@ -171,12 +233,14 @@ class Gazetteer:
             spellings = [re.sub(r"\s*\((MR|RR|NKDB)\)$", "", sp or "") for sp in spellings]
             # a bare place name means the town; facility words lift sites (see lookup)
             add(spellings, (s.name, KIND_SITE, s.key, g.x if g else None, g.y if g else None,
-                            admin, str(s.facility_type), camp_number(s), 1.0),
-                n_primary=len(spellings))
+                            admin, str(s.facility_type), camp_number(s), 1.0,
+                            site_authority(s), s.name_ko),
+                n_primary=len(spellings), towns=towns)
         for u in units:
             c = u.geometry.representative_point()
             add([u.name_en, u.name_ko],
-                (u.name_en, KIND_PROVINCE, u.code, c.x, c.y, u.name_en, "", None, 1.0),
+                (u.name_en, KIND_PROVINCE, u.code, c.x, c.y, u.name_en, "", None, 1.0, None,
+                 u.name_ko),
                 n_primary=2)
         return cls(entries)
 
@@ -203,6 +267,18 @@ class Gazetteer:
 
         def offer(entry: _Entry, score: float):
             t = entry.target
+            if entry.town and not fac:
+                return  # "Hoeryong" is the town; "Hoeryong camp" may be the camp
+            # a kind or authority word the site contradicts ("Kaechon kyohwaso" for Camp 14,
+            # a kwalliso; "bowibu" for an MPS centre) makes it a weaker match, for geocoding
+            # and for linking alike; one it agrees with lifts it over its twin
+            if fac and t[1] == KIND_SITE:
+                if fac.kind is not None and t[6] and fac.kind != t[6]:
+                    score *= 0.8
+                if fac.authority is not None and t[9] and fac.authority != t[9]:
+                    score *= 0.8
+                if fac.number is not None and t[7] is not None and fac.number != t[7]:
+                    score *= 0.8  # "Kaechon 14호" is not Kyohwaso No. 1 of Kaechŏn
             # the score says how well the name matched; the rank adds what breaks ties: the
             # record's own name over another's alternate name, larger places, and sites
             # when the text speaks of a facility
@@ -212,8 +288,10 @@ class Gazetteer:
                     rank += 10 if fac.kind == t[6] else 3
                 else:  # "camp" alone: a camp rather than a detention centre
                     rank += 10 if t[6] in _CAMP_TYPES else 5
+                if fac.authority is not None and fac.authority == t[9]:
+                    rank += 8
             cand = Candidate(t[0], t[1], t[2], t[3], t[4], t[5], min(100.0, score),
-                             entry.spelling)
+                             entry.spelling, t[6], t[9], t[10])
             if (t[1], t[2]) not in best or best[(t[1], t[2])][0] < rank:
                 best[(t[1], t[2])] = (rank, cand)
 

@@ -2,15 +2,18 @@
 
 A name can only say so much: a town or village becomes an "area" (5 km radius), a site keeps
 the precision of the site's own location, a province tells only the admin unit (no point).
-Relative descriptions ("5 km north-east of Hoeryŏng", "회령 북동쪽 5km") become an offset point
-with a radius that grows with the distance. A name that is ambiguous (two different places
-score alike) or weak (low score) is not guessed: it goes to a review list with its candidates.
+Relative descriptions ("about 10 km to the north of Hoeryŏng", "회령에서 북쪽으로 10킬로미터쯤",
+"near X", "X 외곽"; see geomap.relative) become an offset point with a radius widened by the
+description's own uncertainty. Facility-kind and authority words ("Kaechon kyohwaso",
+"Onsong bowibu", "온성 안전부") choose among the facilities of a town and are kept on the
+decision (and in the stored note) for linking. A name that is ambiguous (two different places
+score alike) or weak (low score) is not guessed: it goes to a review list with its candidates,
+where a researcher picks one, places a point, or says it cannot be located (audited).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from .gazetteer import (
     parse_facility_ref,
 )
 from .model import PRECISION_MAX_RADIUS_M, Precision, precision_for_radius
+from .relative import Relative, parse_relative
 from .store import geom_columns
 from .store.schema import geocode_review, sites, testimonies
 
@@ -38,40 +42,8 @@ SAME_PLACE_M = 3_000  # candidates closer than this are the same place for this 
 TOWN_RADIUS_M = 5_000.0
 _GEOD = Geod(ellps="WGS84")
 
-_BEARINGS = {
-    "north": 0, "north-east": 45, "northeast": 45, "east": 90, "south-east": 135,
-    "southeast": 135, "south": 180, "south-west": 225, "southwest": 225, "west": 270,
-    "north-west": 315, "northwest": 315, "n": 0, "ne": 45, "e": 90, "se": 135, "s": 180,
-    "sw": 225, "w": 270, "nw": 315,
-    "북쪽": 0, "북동쪽": 45, "동쪽": 90, "남동쪽": 135, "남쪽": 180, "남서쪽": 225, "서쪽": 270,
-    "북서쪽": 315, "북": 0, "북동": 45, "동": 90, "남동": 135, "남": 180, "남서": 225, "서": 270,
-    "북서": 315,
-}
-_DIST = r"(?P<d>\d+(?:[.,]\d+)?)\s*(?P<u>km|kilometres?|kilometers?|m|metres?|meters?|킬로미터|킬로|리)"
-_REL_EN = re.compile(_DIST + r"\s+(?P<b>[a-z\-]+)\s+of\s+(?P<place>.+)$", re.IGNORECASE)
-_REL_KO = re.compile(r"(?P<place>.+?)\s*(?:에서\s*)?(?P<b>[북남동서]{1,2}쪽?)\s*(?:으로\s*)?(?:약\s*)?"
-                     + _DIST + r"$")
-
-
-@dataclass
-class Relative:
-    place: str
-    bearing_deg: float
-    distance_m: float
-
-
-def parse_relative(text: str) -> Relative | None:
-    s = text.strip()
-    m = _REL_EN.match(s) or _REL_KO.match(s)
-    if not m:
-        return None
-    bearing = _BEARINGS.get(m["b"].lower())
-    if bearing is None:
-        return None
-    d = float(m["d"].replace(",", "."))
-    unit = m["u"].lower()
-    metres = d * (1000 if unit.startswith(("k", "킬")) else 400 if unit == "리" else 1)
-    return Relative(m["place"].strip(), bearing, metres)
+NEAR_RADIUS_M = 10_000.0       # "near X": twice a town's own radius
+OUTSKIRTS_EXTRA_M = 3_000.0    # "outskirts of X": the town's radius and a ring round it
 
 
 @dataclass
@@ -81,44 +53,113 @@ class Decision:
     precision: Precision
     note: str
     candidate: Candidate
+    kind: str | None = None        # facility kind the place text names (kyohwaso...)
+    authority: str | None = None   # MSS / MPS named in the place text
+
+
+def qualifiers(text: str) -> tuple[str | None, str | None]:
+    """(facility kind, authority) the witness's words name, for geocoding and linking."""
+    ref = parse_facility_ref(text or "")
+    return (ref.kind, ref.authority) if ref else (None, None)
+
+
+def _fit(c: Candidate, kind: str | None, authority: str | None) -> int:
+    """How many of the named kind and authority a candidate agrees with."""
+    return (c.kind == KIND_SITE and kind is not None and c.facility_type == kind) + \
+        (c.kind == KIND_SITE and authority is not None and c.authority == authority)
+
+
+def place_decision(best: Candidate, rel: Relative | None, site_radius: dict[str, float],
+                   kind: str | None = None, authority: str | None = None) -> Decision:
+    """Where a chosen candidate puts the testimony, with the relative description applied."""
+    if best.kind == KIND_PROVINCE:
+        return Decision(None, None, Precision.ADMIN_UNIT, f"province {best.name}", best, kind,
+                        authority)
+    base = site_radius.get(best.ref, TOWN_RADIUS_M) if best.kind == KIND_SITE else TOWN_RADIUS_M
+    what = f"{best.name} ({best.kind}, score {best.score:.0f})"
+    if rel and rel.mode == "offset":
+        lon, lat, _ = _GEOD.fwd(best.lon, best.lat, rel.bearing_deg, rel.distance_m)
+        # the place's own extent plus where the description itself may be wrong (a guessed
+        # distance, a compass sector): see Relative.uncertainty_m
+        radius = base + rel.uncertainty_m()
+        note = f"{rel.distance_m / 1000:g} km at {rel.bearing_deg:g}° from {what}"
+        return Decision(Point(round(lon, 6), round(lat, 6)), radius, _point_precision(radius),
+                        note, best, kind, authority)
+    if rel and rel.mode == "ring":  # "10 km from X": somewhere on a circle round X
+        radius = base + rel.distance_m + rel.uncertainty_m()
+        note = f"{rel.distance_m / 1000:g} km from {what}"
+    elif rel and rel.mode == "near":
+        radius, note = max(NEAR_RADIUS_M, 2 * base), f"near {what}"
+    elif rel and rel.mode == "outskirts":
+        radius, note = base + OUTSKIRTS_EXTRA_M, f"outskirts of {what}"
+    else:
+        radius, note = base, what
+    if rel:
+        precision = _point_precision(radius)
+    elif best.kind == KIND_PLACE:
+        precision = Precision.AREA
+    else:
+        precision = precision_for_radius(radius)
+    return Decision(Point(best.lon, best.lat), radius, precision, note, best, kind, authority)
 
 
 def decide(gaz: Gazetteer, text: str, site_radius: dict[str, float]) -> tuple[Decision | None, str, list[Candidate]]:
     """(decision or None, reason when None, candidates)."""
-    rel = parse_relative(text)
+    try:
+        rel = parse_relative(text)
+    except Exception:  # noqa: BLE001 - a description we cannot read is looked up as a name
+        rel = None
     name = rel.place if rel else text
     cands = gaz.lookup(name, limit=5)
+    if not cands and rel:  # the grammar took too much: the whole text as a name
+        rel, name = None, text
+        cands = gaz.lookup(name, limit=5)
     if not cands:
         return None, "no candidate", []
+    kind, authority = qualifiers(name)
     best = cands[0]
     if best.score < MIN_SCORE:
         return None, f"best match scores {best.score:.0f} (< {MIN_SCORE:.0f})", cands
     # a bare place name means a place, "Camp 22" a facility: sites named after their town
-    # do not make the town's name ambiguous, nor towns a camp reference
+    # do not make the town's name ambiguous, nor towns a camp reference; a facility that fits
+    # fewer of the named kind and authority ("bowibu": the MSS twin) is no rival either
     facility = parse_facility_ref(name) is not None
-    rivals = [c for c in cands[1:] if (c.kind == KIND_SITE) == facility]
+    rivals = [c for c in cands[1:] if (c.kind == KIND_SITE) == facility
+              and _fit(c, kind, authority) >= _fit(best, kind, authority)
+              and not _own_name_beats_alternate(name, best, c)]
     for other in rivals:
         if best.score - other.score >= MARGIN:
             break
         if not _same_place(best, other):
             return None, (f"ambiguous: {best.name} ({best.score:.0f}) and {other.name} "
                           f"({other.score:.0f})"), cands
-    if best.lon is None:
+    if best.lon is None and best.kind != KIND_PROVINCE:
         return None, f"{best.name} has no coordinates", cands
-    if best.kind == KIND_PROVINCE:
-        return Decision(None, None, Precision.ADMIN_UNIT, f"province {best.name}", best), "", cands
-    base = site_radius.get(best.ref, TOWN_RADIUS_M) if best.kind == KIND_SITE else TOWN_RADIUS_M
-    if rel:
-        lon, lat, _ = _GEOD.fwd(best.lon, best.lat, rel.bearing_deg, rel.distance_m)
-        radius = base + rel.distance_m * 0.3
-        note = (f"{rel.distance_m / 1000:g} km at {rel.bearing_deg:g}° from {best.name} "
-                f"({best.kind}, score {best.score:.0f})")
-        return Decision(Point(round(lon, 6), round(lat, 6)), radius,
-                        max_precision(precision_for_radius(radius), Precision.AREA), note,
-                        best), "", cands
-    precision = Precision.AREA if best.kind == KIND_PLACE else precision_for_radius(base)
-    return Decision(Point(best.lon, best.lat), base, precision,
-                    f"{best.name} ({best.kind}, score {best.score:.0f})", best), "", cands
+    return place_decision(best, rel, site_radius, kind, authority), "", cands
+
+
+def _own_name_beats_alternate(query: str, best: Candidate, other: Candidate) -> bool:
+    """"Onsong" is the town called Onsŏng, not a town that once had that name among its
+    alternates (Namyang): a place's own name beats another's alternate name."""
+    from .romanize import skeleton
+
+    q = skeleton(query)
+    return (best.kind == other.kind == KIND_PLACE and skeleton(best.name) == q
+            and skeleton(other.name) != q)
+
+
+def _point_precision(radius: float) -> Precision:
+    """A name never gives better than "area"; a point with a wider radius is still an area
+    (the radius says how wide), not "admin unit only", which means no point at all."""
+    p = max_precision(precision_for_radius(radius), Precision.AREA)
+    return Precision.AREA if p == Precision.ADMIN_UNIT else p
+
+
+def evidence_note(d: Decision) -> str:
+    """The stored note: how the place was found, and the kind and authority the witness named
+    ("...; kind kyohwaso; authority MSS"), kept for the linking engine."""
+    return d.note + "".join(f"; {k} {v}" for k, v in (("kind", d.kind),
+                                                     ("authority", d.authority)) if v)
 
 
 def max_precision(a: Precision, floor: Precision) -> Precision:
@@ -174,7 +215,7 @@ def geocode_pending(store, gaz: Gazetteer, actor: str,
                         candidates=json.dumps([c.as_dict() for c in cands], ensure_ascii=False)))
                     res.review += 1
                     continue
-                values = {"location_source": "geocoded", "geocode_note": d.note,
+                values = {"location_source": "geocoded", "geocode_note": evidence_note(d),
                           "precision": str(d.precision)}
                 if d.point is not None:
                     [tag] = tagger.tag([d.point])
@@ -198,5 +239,111 @@ def review_items(store) -> list[dict]:
         rows = conn.execute(select(geocode_review, testimonies.c.place_text)
                             .join(testimonies, testimonies.c.id == geocode_review.c.testimony_id)
                             .order_by(geocode_review.c.testimony_id)).all()
-    return [{"testimony_id": r.testimony_id, "place_text": r.place_text, "reason": r.reason,
-             "candidates": json.loads(r.candidates)} for r in rows]
+    out = []
+    for r in rows:
+        kind, authority = qualifiers(r.place_text or "")
+        out.append({"testimony_id": r.testimony_id, "place_text": r.place_text,
+                    "reason": r.reason, "candidates": json.loads(r.candidates),
+                    "kind": kind, "authority": authority})
+    return out
+
+
+# -- a researcher's decisions on the review list -------------------------------------------
+
+MAX_RADIUS_M = 100_000.0
+
+
+def _admin_values(store, point) -> dict:
+    if point is None:
+        return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}
+    [tag] = AdminTagger(store.boundary_units(1)).tag([point])
+    return {"admin1_id": tag.unit_id if tag else None, "admin1_outside": bool(tag and tag.outside),
+            "admin1_distance_m": tag.distance_m if tag else None}
+
+
+def _review_item(store, testimony_id: int) -> dict:
+    from .errors import NotFound
+    from .store.geocoding import review_item
+
+    item = review_item(store, testimony_id)
+    if item is None:
+        raise NotFound(f"testimony {testimony_id} is not awaiting a place-name decision")
+    return item
+
+
+def choose_candidate(store, testimony_id: int, index, actor: str) -> dict:
+    """The researcher picks candidate `index` of the review entry: the testimony takes its
+    location (a relative description in the place text still applies), audited."""
+    from .errors import InvalidInput
+    from .store.geocoding import set_researcher_location, site_precisions
+
+    item = _review_item(store, testimony_id)
+    try:
+        i = int(index)
+        if i < 0:
+            raise IndexError
+        c = item["candidates"][i]
+    except (TypeError, ValueError, IndexError):
+        raise InvalidInput(f"candidate: no candidate {index!r} for this testimony",
+                           field="candidate") from None
+    cand = Candidate(c["name"], c["kind"], c["ref"], c["lon"], c["lat"], c["admin1"],
+                     c["score"], c["matched"], c.get("facility_type") or "",
+                     c.get("authority"), c.get("name_ko"))
+    if cand.lon is None and cand.kind != KIND_PROVINCE:
+        raise InvalidInput(f"candidate: {cand.name} has no coordinates; place a point instead",
+                           field="candidate")
+    site_radius = {k: PRECISION_MAX_RADIUS_M.get(Precision(p), 10_000.0)
+                   for k, p in site_precisions(store).items()}
+    try:
+        rel = parse_relative(item["place_text"] or "")
+    except Exception:  # noqa: BLE001 - unreadable description: the place itself
+        rel = None
+    kind, authority = qualifiers(rel.place if rel else item["place_text"] or "")
+    d = place_decision(cand, rel, site_radius, kind, authority)
+    admin = _admin_values(store, d.point)
+    if d.point is None:
+        units = {u.name_en: u.id for u in store.boundary_units(1)}
+        admin["admin1_id"] = units.get(cand.name)
+    return set_researcher_location(
+        store, testimony_id, actor, "geocode.choose", d.point, d.radius_m, str(d.precision),
+        "chosen by a researcher: " + evidence_note(d), admin,
+        {"candidate": cand.as_dict(), "place_text_kind": kind, "authority": authority})
+
+
+def place_point(store, testimony_id: int, lat, lon, radius_m, actor: str) -> dict:
+    """The researcher places a point with a radius on the map, audited."""
+    from .errors import InvalidInput
+    from .store.geocoding import set_researcher_location
+
+    def number(v, name, lo, hi):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name}: a number is required, got {v!r}", field=name) from None
+        if not (lo <= x <= hi) or x != x:
+            raise InvalidInput(f"{name}: must be between {lo:g} and {hi:g}, got {v!r}",
+                               field=name)
+        return x
+
+    la = number(lat, "lat", -90, 90)
+    lo = number(lon, "lon", -180, 180)
+    r = number(radius_m, "radius_m", 1, MAX_RADIUS_M)
+    _review_item(store, testimony_id)
+    point = Point(round(lo, 6), round(la, 6))
+    precision = precision_for_radius(r)
+    if precision == Precision.ADMIN_UNIT:
+        precision = Precision.AREA  # a point is never "admin unit only"; the radius says how wide
+    return set_researcher_location(
+        store, testimony_id, actor, "geocode.place", point, r, str(precision),
+        f"placed on the map by a researcher ({r:g} m)", _admin_values(store, point),
+        {"lat": la, "lon": lo, "radius_m": r})
+
+
+def mark_unlocatable(store, testimony_id: int, actor: str) -> dict:
+    """The researcher decides the place cannot be located: it leaves the list, no point."""
+    from .store.geocoding import set_researcher_location
+
+    _review_item(store, testimony_id)
+    return set_researcher_location(
+        store, testimony_id, actor, "geocode.unlocatable", None, None, None,
+        "cannot be located (researcher)", _admin_values(store, None), {})

@@ -69,6 +69,22 @@ class LinkStore:
                      "engine": engine} for p in fresh[i:i + batch]])
         return len(fresh)
 
+    def replace_candidates_for(self, testimony_ids: list[int], proposals: list[dict],
+                               engine: str) -> int:
+        """As `replace_candidates`, for these testimonies only (after one was located)."""
+        decided = self.decided_pairs()
+        fresh = [p for p in proposals if p["testimony_id"] in testimony_ids
+                 and (p["testimony_id"], p["site_id"]) not in decided]
+        with self.store.write() as conn:
+            conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
+                                             links.c.testimony_id.in_(testimony_ids)))
+            if fresh:
+                conn.execute(links.insert(), [
+                    {"status": "candidate", **p,
+                     "evidence": json.dumps(p["evidence"], ensure_ascii=False),
+                     "engine": engine} for p in fresh])
+        return len(fresh)
+
     def decide(self, testimony_id: int, site_id: int, status: str, actor: str,
                evidence: dict | None = None) -> None:
         """Confirm or reject a link (creating it if a person links a different site)."""

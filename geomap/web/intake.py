@@ -200,12 +200,65 @@ def quarantine():
 
 
 @bp.get("/review")
-def review():
-    """Place names the geocoder left for a person, with their candidates."""
+def review(error: str | None = None, status: int = 200):
+    """Place names the geocoder left for a person, with their candidates; each can be decided
+    here (a candidate, a point on the map, or "cannot be located")."""
     require(Permission.EDIT)
     from ..geocode import review_items
+    from .corroboration import _basemap
 
-    return render_template("geocode_review.html", items=review_items(get_store()))
+    store, viewer = get_store(), current_principal()
+    items = [it for it in review_items(store) if store.testimony_visible(it["testimony_id"],
+                                                                          viewer)]
+    for it in items:
+        _distances(it["candidates"])
+    return render_template("geocode_review.html", items=items, basemap=_basemap(),
+                           done=request.args.get("done"), error=error), status
+
+
+def _distances(cands: list[dict]) -> None:
+    """Each candidate's distance to the nearest other one, so a person sees whether two
+    candidates are one place or far apart."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    for c in cands:
+        ds = [geod.inv(c["lon"], c["lat"], o["lon"], o["lat"])[2] for o in cands
+              if o is not c and None not in (c["lon"], o["lon"])]
+        c["nearest_km"] = round(min(ds) / 1000, 1) if ds else None
+
+
+@bp.post("/review/<int:testimony_id>")
+def review_decide(testimony_id: int):
+    """One decision on a review entry: `action` = candidate (with `candidate`, its index),
+    point (`lat`, `lon`, `radius_m`) or unlocatable. Audited with the location before and
+    after; the testimony's links are proposed again at once."""
+    require(Permission.EDIT)
+    from ..corroboration import link_testimonies
+    from ..geocode import choose_candidate, mark_unlocatable, place_point
+
+    store, viewer = get_store(), current_principal()
+    if not store.testimony_visible(testimony_id, viewer):
+        abort(404)
+    action, f = request.form.get("action"), request.form
+    try:
+        if action == "candidate":
+            choose_candidate(store, testimony_id, f.get("candidate"), viewer.username)
+        elif action == "point":
+            place_point(store, testimony_id, f.get("lat"), f.get("lon"), f.get("radius_m"),
+                        viewer.username)
+        elif action == "unlocatable":
+            mark_unlocatable(store, testimony_id, viewer.username)
+        else:
+            raise InvalidInput("action: 'candidate', 'point' or 'unlocatable'", field="action")
+    except NotFound:
+        abort(404)
+    except InvalidInput as e:  # named on the page, with nothing changed
+        return review(_("This decision was not saved: %(reason)s", reason=message_text(e)), 400)
+    link_testimonies(store, Gazetteer.from_store(store, SYSTEM), [testimony_id])
+    from flask import redirect, url_for
+
+    return redirect(url_for("intake.review", done=testimony_id), 303)
 
 
 @bp.get("/quarantine.csv")
