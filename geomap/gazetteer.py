@@ -114,7 +114,7 @@ class _Entry:
     key: str
     spelling: str
     target: tuple  # (name, kind, ref, lon, lat, admin1, facility type or "", camp no., weight,
-    #                 authority, Hangul name)
+    #                 authority, Hangul name, numbers its spellings give it)
     primary: bool  # the record's own name (not one of its alternate names)
     town: bool = False  # a site spelled by its town's name: a site only with a facility word
 
@@ -216,7 +216,7 @@ class Gazetteer:
             latin = [a for a in p.alternates if a.isascii() or ascii_fold(a).isascii()]
             add([p.name, *p.hangul[:1], *p.hangul[1:], *latin],
                 (p.name, KIND_PLACE, str(p.geonameid), p.lon, p.lat, admin, "", None, weight,
-                 None, p.hangul[0] if p.hangul else None),
+                 None, p.hangul[0] if p.hangul else None, frozenset()),
                 n_primary=1 + bool(p.hangul))
         # a bare town (or province) name is the town, never an exact name of the facility
         # named after it ("량강도 보위부 집결소" is not "량강도")
@@ -231,16 +231,19 @@ class Gazetteer:
                 if sp and (ref := parse_facility_ref(sp)) and ref.rest:
                     spellings.append(ref.rest)
             spellings = [re.sub(r"\s*\((MR|RR|NKDB)\)$", "", sp or "") for sp in spellings]
+            # every number a spelling gives it ("Kyo-hwa-so No. 8, Sungho-ri")
+            numbers = frozenset(r.number for sp in spellings
+                                if sp and (r := parse_facility_ref(sp)) and r.number is not None)
             # a bare place name means the town; facility words lift sites (see lookup)
             add(spellings, (s.name, KIND_SITE, s.key, g.x if g else None, g.y if g else None,
                             admin, str(s.facility_type), camp_number(s), 1.0,
-                            site_authority(s), s.name_ko),
+                            site_authority(s), s.name_ko, numbers),
                 n_primary=len(spellings), towns=towns)
         for u in units:
             c = u.geometry.representative_point()
             add([u.name_en, u.name_ko],
                 (u.name_en, KIND_PROVINCE, u.code, c.x, c.y, u.name_en, "", None, 1.0, None,
-                 u.name_ko),
+                 u.name_ko, frozenset()),
                 n_primary=2)
         return cls(entries)
 
@@ -277,7 +280,7 @@ class Gazetteer:
                     score *= 0.8
                 if fac.authority is not None and t[9] and fac.authority != t[9]:
                     score *= 0.8
-                if fac.number is not None and t[7] is not None and fac.number != t[7]:
+                if fac.number is not None and fac.number != t[7] and fac.number not in t[11]:
                     score *= 0.8  # "Kaechon 14호" is not Kyohwaso No. 1 of Kaechŏn
             # the score says how well the name matched; the rank adds what breaks ties: the
             # record's own name over another's alternate name, larger places, and sites
@@ -300,7 +303,9 @@ class Gazetteer:
             for e in self.entries:
                 t = e.target
                 if t[1] == KIND_SITE and t[7] == fac.number and (fac.kind in (None, t[6])):
-                    offer(e, 100.0 if fac.kind else 97.0)
+                    # with a place beside the number ("No. 8, Sungho-ri") the number alone is
+                    # weaker: the site whose name also holds the place wins (matched below)
+                    offer(e, (100.0 if fac.kind else 97.0) - (10.0 if fac.rest else 0.0))
         words = [w for w in re.split(r"[\s,;:()]+", query) if w and w.lower() not in _STOPWORDS]
         q = skeleton(" ".join(words)) if words else ""
         if len(q) >= 2:
