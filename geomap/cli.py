@@ -332,6 +332,9 @@ def demo(ctx, n, seed, keep, fresh, host, port, no_serve):
                     {"testimonies": added, "seed": seed})
         click.echo(f"{added} synthetic testimonies added in {time.perf_counter() - t0:.1f} s "
                    f"(seed {seed})")
+        # as after an import: place names located and links proposed, so the review queue
+        # and the grades are not empty at first sign-in
+        _run_geocode(store)
         _print_credentials(*create_demo_user(store))
     else:
         click.echo(f"reusing {db_path} (demo account as printed when it was built; "

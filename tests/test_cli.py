@@ -182,3 +182,17 @@ def test_serve_runs_the_app_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_demo_review_queue_and_grades_are_not_empty_at_first_sign_in(tmp_path):
+    from geomap.store.links import LinkStore
+
+    inst = tmp_path / "inst"
+    r = _run(inst, "demo", "--testimonies", "300", "--no-serve")
+    assert r.exit_code == 0, r.output
+    assert "candidate links" in r.output
+    store = Store.for_instance(load_settings(inst))
+    try:
+        assert LinkStore(store).all("candidate")  # something to review at once
+    finally:
+        store.close()
