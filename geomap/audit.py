@@ -166,36 +166,6 @@ class Filter:
     since: str | None = None   # date
     until: str | None = None   # date, inclusive
 
-    def where(self) -> list:
-        from datetime import date, timedelta
 
-        w = []
-        if self.actor:
-            w.append(audit_log.c.actor == self.actor)
-        if self.action:
-            w.append(audit_log.c.action == self.action)
-        if self.since:
-            w.append(audit_log.c.ts >= self.since)
-        if self.until:
-            w.append(audit_log.c.ts < (date.fromisoformat(self.until)
-                                       + timedelta(days=1)).isoformat())
-        return w
-
-
-def entries(conn: Connection, f: Filter, limit: int | None = 50,
-            offset: int = 0) -> tuple[list, int]:
-    """(entries newest first, how many match in all)."""
-    from sqlalchemy import func
-
-    where = f.where()
-    total = conn.execute(select(func.count()).select_from(audit_log).where(*where)).scalar_one()
-    q = select(audit_log).where(*where).order_by(audit_log.c.id.desc()).offset(offset)
-    if limit is not None:
-        q = q.limit(limit)
-    return conn.execute(q).all(), total
-
-
-def actions(conn: Connection) -> list[str]:
-    """Every action name the log holds (for a filter's choices)."""
-    return [r[0] for r in conn.execute(select(audit_log.c.action).distinct()
-                                       .order_by(audit_log.c.action))]
+# the queries behind the audit page and its export live with the other SQL
+from .store.audit_log import actions, entries  # noqa: E402,F401
