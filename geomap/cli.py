@@ -236,30 +236,12 @@ def _print_credentials(username: str, password: str, secret: str, codes: list[st
 
 def _instance_holds(settings: Settings, db_path: Path) -> str:
     """What the instance's database holds, in words ("" for nothing worth keeping)."""
-    import sqlite3
+    from .store.engine import sqlite_holds
 
     if not settings.database_url.startswith("sqlite:///"):
         # a server database: never dropped by the demo, so nothing to ask about
         return ""
-    if not db_path.exists() or db_path.stat().st_size == 0:
-        return ""
-    counts = []
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            for table, word in (("testimonies", "testimonies"), ("sites", "sites"),
-                                ("users", "accounts")):
-                try:
-                    n = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
-                except sqlite3.DatabaseError:
-                    continue
-                if n:
-                    counts.append(f"{n} {word}")
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return "a database geomap cannot read"
-    return ", ".join(counts)
+    return sqlite_holds(db_path)
 
 
 def create_demo_user(store) -> tuple[str, str, str, list[str]]:
