@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import sqlite3
 import tempfile
 import threading
 import zlib
@@ -28,9 +27,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote
 
 from .errors import InvalidInput, NotFound
+from .store import mbtiles
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PMTILES_MAGIC = b"PMTiles"
@@ -141,18 +140,13 @@ def name_from_file(path: Path) -> str:
     return stem or "basemap"
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    # read-only and immutable: no journal, no locks, nothing written, whatever the file says
-    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    conn.execute("PRAGMA query_only = ON")
-    return conn
+_connect = mbtiles.connect  # read-only and immutable, whatever the file says
 
 
 def _metadata(conn) -> dict[str, str]:
     try:
-        rows = conn.execute("SELECT name, value FROM metadata").fetchall()
-    except sqlite3.DatabaseError as e:
+        rows = mbtiles.metadata_rows(conn)
+    except mbtiles.DatabaseError as e:
         raise InvalidInput(f"not an MBTiles file: no readable metadata table ({e})") from None
     return {str(k): str(v) for k, v in rows if k is not None and v is not None}
 
@@ -199,17 +193,16 @@ def _inspect_mbtiles(path: Path, name: str, source: str) -> Package:
     size = path.stat().st_size
     try:
         conn = _connect(path)
-    except sqlite3.Error as e:
+    except mbtiles.Error as e:
         raise InvalidInput(f"{source}: cannot open as SQLite: {e}") from None
     try:
         try:
-            kinds = dict(conn.execute(
-                "SELECT name, type FROM sqlite_master WHERE name IN ('tiles', 'metadata')"))
-            ok = conn.execute("PRAGMA quick_check").fetchone()
-        except sqlite3.DatabaseError as e:
+            kinds = mbtiles.object_kinds(conn)
+            ok = mbtiles.quick_check(conn)
+        except mbtiles.DatabaseError as e:
             raise InvalidInput(f"{source}: damaged SQLite database ({e})") from None
-        if not ok or ok[0] != "ok":
-            raise InvalidInput(f"{source}: damaged SQLite database ({ok and ok[0]})")
+        if ok != "ok":
+            raise InvalidInput(f"{source}: damaged SQLite database ({ok})")
         if kinds.get("tiles") not in ("table", "view"):
             raise InvalidInput(f"{source}: not an MBTiles file (no 'tiles' table or view)")
         if kinds.get("metadata") not in ("table", "view"):
@@ -224,9 +217,8 @@ def _inspect_mbtiles(path: Path, name: str, source: str) -> Package:
                                "png, jpg, webp")
         fmt = "jpg" if fmt == "jpeg" else fmt
         try:
-            zmin, zmax, count = conn.execute(
-                "SELECT MIN(zoom_level), MAX(zoom_level), COUNT(*) FROM tiles").fetchone()
-        except sqlite3.DatabaseError as e:
+            zmin, zmax, count = mbtiles.zoom_range(conn)
+        except mbtiles.DatabaseError as e:
             raise InvalidInput(f"{source}: the tiles table is not MBTiles' "
                                f"(zoom_level, tile_column, tile_row, tile_data): {e}") from None
         if not count:
@@ -245,8 +237,7 @@ def _inspect_mbtiles(path: Path, name: str, source: str) -> Package:
         # a sample of tiles spread over the zooms: each must be what the metadata says
         per_zoom = max(1, SAMPLE_TILES // (zmax - zmin + 1))
         for z in range(zmin, zmax + 1):
-            for (data,) in conn.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? "
-                                        "LIMIT ?", (z, per_zoom)):
+            for data in mbtiles.sample_tiles(conn, z, per_zoom):
                 if not isinstance(data, bytes):
                     raise InvalidInput(f"{source}: a tile at zoom {z} is not binary data")
                 got = sniff(data)
@@ -396,11 +387,9 @@ def read_tile(instance_path: Path, pkg: Package, z: int, x: int, y: int) -> byte
         for old in [k for k in cache if k[0] == key[0]]:
             cache.pop(old).close()
         conn = cache[key] = _connect(path)
-    row = conn.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? "
-                       "AND tile_row = ?", (z, x, 2**z - 1 - y)).fetchone()
-    if row is None or not isinstance(row[0], bytes) or len(row[0]) > MAX_TILE_BYTES:
+    data = mbtiles.tile(conn, z, x, 2**z - 1 - y)  # MBTiles rows are TMS
+    if not isinstance(data, bytes) or len(data) > MAX_TILE_BYTES:
         return None
-    data = row[0]
     return data if sniff(data) == pkg.format else None
 
 
