@@ -144,6 +144,20 @@ def serve_in_thread(app):
     return f"http://127.0.0.1:{server.effective_port}", stop
 
 
+def solid_geotiff(path, bounds, band):
+    """A real 256x256 RGB GeoTIFF in EPSG:4326 over `bounds`, one band lit (0 red, 2 blue)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    data = np.zeros((3, 256, 256), dtype="uint8")
+    data[band] = 200
+    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8",
+                       crs="EPSG:4326", transform=from_bounds(*bounds, 256, 256)) as dst:
+        dst.write(data)
+    return path
+
+
 # Figures tests measure (accuracy and the like) are printed at the end of the run.
 FIGURES: list[str] = []
 

@@ -22,6 +22,7 @@ from geomap.demo import load_synthetic_testimonies
 from geomap.web import create_app
 
 from .conftest import PASSWORD, make_user, serve_in_thread
+from .conftest import solid_geotiff as _tif
 from .test_browser import ARTIFACTS, browser, wait_until  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
@@ -68,19 +69,6 @@ COLLECT = """() => {
   const codes = [...document.querySelectorAll('code, kbd, samp')].map(el => el.textContent);
   return [out.join('\\n'), codes];
 }"""
-
-
-def _tif(path, bounds, band):
-    import numpy as np
-    import rasterio
-    from rasterio.transform import from_bounds
-
-    data = np.zeros((3, 256, 256), dtype="uint8")
-    data[band] = 200
-    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8",
-                       crs="EPSG:4326", transform=from_bounds(*bounds, 256, 256)) as dst:
-        dst.write(data)
-    return path
 
 
 @pytest.fixture(scope="module")
