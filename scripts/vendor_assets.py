@@ -26,6 +26,10 @@ COPIES = {
     "leaflet.markercluster/dist/MarkerCluster.Default.css": "markercluster/MarkerCluster.Default.css",
     "leaflet.markercluster/MIT-LICENCE.txt": "markercluster/LICENSE",
     "@fontsource/noto-sans-kr/LICENSE": "fonts/noto-sans-kr/LICENSE",
+    # drawing tools (site perimeters, later imagery annotations); its icons are data: URIs
+    "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js": "geoman/leaflet-geoman.min.js",
+    "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css": "geoman/leaflet-geoman.css",
+    "@geoman-io/leaflet-geoman-free/LICENSE": "geoman/LICENSE",
 }
 FONT_WEIGHTS = ("400", "700")
 
