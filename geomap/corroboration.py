@@ -1,13 +1,13 @@
 """Linking testimonies to sites, and how strongly each site is corroborated.
 
-A testimony is a point with an uncertainty radius; a site is a point whose precision says how
-far the facility may extend (a political prison camp is tens of km2). For every testimony the
-engine finds the sites within reach (STRtree over sites in UTM 52N metres), and scores each
-by distance against the combined uncertainty sqrt(r_testimony^2 + r_site^2), the name the
-witness gave (through the gazetteer), the overlap of periods (when the site's period is known)
-and whether the violations described fit the facility type. The best site above the threshold
-is proposed as a candidate link, with all of this kept as evidence and the runner-up named, so
-a person can confirm, reject or choose the other site quickly.
+A testimony is a point with an uncertainty radius; a site is a point with a location precision
+and, for camps, an extent. For every testimony the engine finds the sites within reach
+(STRtree over sites in UTM 52N metres) and computes the probability that the testimony speaks
+of each of them or of a facility not on the list (geomap.link_model: distance under a
+heavy-tailed model, the kind, authority, number and name words of the place text, operating
+years, violations). The best site is proposed as a candidate link when it is probable enough,
+with all of this kept as evidence and the runner-up named, so a person can confirm, reject or
+choose the other site quickly; twins the evidence cannot separate go to a person together.
 """
 
 from __future__ import annotations
@@ -18,108 +18,32 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 
-from .gazetteer import KIND_PLACE, KIND_SITE, Gazetteer
-from .model import PRECISION_MAX_RADIUS_M, FacilityType, Precision, Site
+from .gazetteer import Gazetteer
+from .link_model import (
+    BACKGROUND_PER_M2,
+    LINK_PROBABILITY,
+    METRIC,
+    PERIOD_SLACK_YEARS,
+    REVIEW_PROBABILITY,
+    REVIEW_SECOND,
+    TYPE_MISMATCH,
+    UNLIKELY,
+    SiteRef,
+    TextEvidence,
+    log_distance_density,
+    log_period_factor,
+    rounding_sigma_m,
+    site_refs,
+)
 
-ENGINE = "geomap-link-1"
-METRIC = Transformer.from_crs("EPSG:4326", "EPSG:32652", always_xy=True)
-REACH = 2.5            # look this many combined sigmas away
-# A site's precision class gives how far the facility may extend from its point at most; a
-# witness's point inside the facility is spread about half that far, so the site's sigma is
-# half its radius (with the full radius, neighbouring camps 6-10 km apart could not be told
-# apart by distance at all)
-SITE_SIGMA_FRACTION = 0.5
-W_DISTANCE, W_NAME = 0.65, 0.35
-THRESHOLD = 0.45
-# two sites scoring within this of each other cannot be told apart by the evidence (twin
-# MSS/MPS centres 60 m apart, camps sharing a town's name): both go to review, none is guessed
-AMBIGUOUS_MARGIN = 0.03
-TOWN_NEAR_SITE_M = 25_000
-# violations that do not fit a facility type (a weak signal, recorded and lightly penalised)
-UNLIKELY = {
-    FacilityType.KURYUJANG: {"forced_labour", "starvation", "public_execution"},
-    FacilityType.JIPKYULSO: {"public_execution", "enforced_disappearance"},
-}
+ENGINE = "geomap-link-2"
+THRESHOLD = LINK_PROBABILITY
+REACH_SCALES = 12.0   # pairs farther than this many scales (beyond the extent) are not scored
 
 
-@dataclass(frozen=True)
-class SiteRef:
-    id: int
-    key: str
-    name: str
-    x: float
-    y: float
-    lon: float
-    lat: float
-    radius_m: float
-    facility_type: FacilityType
-    start: object
-    end: object
-
-
-def site_refs(sites: list[Site]) -> list[SiteRef]:
-    out = []
-    for s in sites:
-        if s.geometry is None or s.id is None:
-            continue
-        x, y = METRIC.transform(s.geometry.x, s.geometry.y)
-        radius = PRECISION_MAX_RADIUS_M.get(Precision(s.precision), 10_000.0)
-        out.append(SiteRef(s.id, s.key, s.name, x, y, s.geometry.x, s.geometry.y, radius,
-                           FacilityType(s.facility_type),
-                           s.period.earliest if s.period else None,
-                           s.period.latest if s.period else None))
-    return out
-
-
-class NameEvidence:
-    """Which sites a place name points at, through the gazetteer (cached per distinct name)."""
-
-    def __init__(self, gaz: Gazetteer | None, sites: list[SiteRef]):
-        self.gaz = gaz
-        self.sites = sites
-        self.xy = np.array([[s.x, s.y] for s in sites]) if sites else np.zeros((0, 2))
-        self.cache: dict[str, dict[int, tuple[float, str]]] = {}
-        self.site_pos = {s.id: i for i, s in enumerate(sites)}
-
-    def for_name(self, text: str | None) -> dict[int, tuple[float, str]]:
-        """site id -> (0..1 support, what matched)."""
-        if not text or self.gaz is None:
-            return {}
-        if text in self.cache:
-            return self.cache[text]
-        out: dict[int, tuple[float, str]] = {}
-        by_key = {s.key: s for s in self.sites}
-        for c in self.gaz.lookup(text, limit=5):
-            if c.score < 85:
-                continue
-            if c.kind == KIND_SITE and c.ref in by_key:
-                sid = by_key[c.ref].id
-                # an exact name is strong; a near one ("... MSS ..." for "... MPS ...") much less
-                support = (c.score / 100) ** 4
-                out[sid] = max(out.get(sid, (0, "")), (support, f"site name {c.matched!r}"))
-            elif c.kind == KIND_PLACE and c.lon is not None and len(self.sites):
-                x, y = METRIC.transform(c.lon, c.lat)
-                d = np.hypot(self.xy[:, 0] - x, self.xy[:, 1] - y)
-                for i in np.nonzero(d <= TOWN_NEAR_SITE_M)[0]:
-                    sid = self.sites[i].id
-                    support = 0.5 * c.score / 100
-                    if out.get(sid, (0, ""))[0] < support:
-                        out[sid] = (support, f"town {c.name} {d[i] / 1000:.0f} km away")
-        self.cache[text] = out
-        return out
-
-
-def _overlap_years(s0, s1, t0, t1) -> float | None:
-    """Overlap of two periods in years (None when either is unknown); negative = a gap."""
-    if s0 is None and s1 is None or t0 is None and t1 is None:
-        return None
-    lo = max(d for d in (s0, t0) if d is not None) if (s0 or t0) else None
-    hi = min(d for d in (s1, t1) if d is not None) if (s1 or t1) else None
-    if lo is None or hi is None:
-        return None
-    return round((hi - lo).days / 365.25, 1)
+def _ordinal(d) -> float:
+    return float(d.toordinal()) if d is not None else np.nan
 
 
 _VIOLATION_BITS: dict[str, int] = {}
@@ -133,71 +57,108 @@ def _bits(codes: str | None) -> int:
     return out
 
 
-def _ordinal(d) -> float:
-    return float(d.toordinal()) if d is not None else np.nan
+def _overlap_years(s0, s1, t0, t1) -> float | None:
+    """Overlap of two periods in years (None when either is unknown); negative = a gap."""
+    if s0 is None and s1 is None or t0 is None and t1 is None:
+        return None
+    lo = max(d for d in (s0, t0) if d is not None) if (s0 or t0) else None
+    hi = min(d for d in (s1, t1) if d is not None) if (s1 or t1) else None
+    if lo is None or hi is None:
+        return None
+    return round((hi - lo).days / 365.25, 1)
+
+
+# kept under its old name: callers build the per-text evidence once for many testimonies
+NameEvidence = TextEvidence
 
 
 def propose(
-    inputs: dict, sites: list[SiteRef], names: NameEvidence, threshold: float = THRESHOLD,
+    inputs: dict, sites: list[SiteRef], names: TextEvidence, threshold: float = THRESHOLD,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """One candidate link per testimony (the best site above `threshold`), with evidence; two
-    (status "ambiguous") when the best two sites cannot be told apart. Vectorised over all
-    (testimony, site) pairs within reach."""
+    """Candidate links with their posterior probability (see geomap.link_model): one per
+    testimony whose best site reaches `threshold`; two (status "ambiguous") when the best two
+    sites hold most of the probability together and neither reaches it alone. Vectorised
+    over all (testimony, site) pairs within reach."""
     n_t = len(inputs["id"])
     if not sites or n_t == 0:
         return []
     sxy = np.array([[s.x, s.y] for s in sites])
-    srad = np.array([s.radius_m for s in sites]) * SITE_SIGMA_FRACTION
+    s_sigma = np.array([s.sigma_m for s in sites])
     tree = shapely.STRtree(shapely.points(sxy))
-    tx, ty = (np.asarray(v) for v in METRIC.transform(inputs["lon"], inputs["lat"]))
+    lon, lat = np.asarray(inputs["lon"], float), np.asarray(inputs["lat"], float)
+    tx, ty = (np.asarray(v) for v in METRIC.transform(lon, lat))
     trad = np.asarray(inputs["radius"], dtype=float)
-    reach = REACH * np.sqrt(trad ** 2 + srad.max() ** 2)
+    t_round2 = rounding_sigma_m(lon, lat) ** 2
+    reach = REACH_SCALES * np.sqrt(trad ** 2 + t_round2 + s_sigma.max() ** 2)
     t_idx, s_idx = tree.query(shapely.points(tx, ty), predicate="dwithin", distance=reach)
     d = np.hypot(tx[t_idx] - sxy[s_idx, 0], ty[t_idx] - sxy[s_idx, 1])
-    sigma = np.sqrt(trad[t_idx] ** 2 + srad[s_idx] ** 2)
-    keep = d <= REACH * sigma
-    t_idx, s_idx, d, sigma = t_idx[keep], s_idx[keep], d[keep], sigma[keep]
-    dist_score = np.exp(-0.5 * (d / sigma) ** 2)
-    score = W_DISTANCE * dist_score
+    scale2 = trad[t_idx] ** 2 + t_round2[t_idx] + s_sigma[s_idx] ** 2
+    keep = d <= REACH_SCALES * np.sqrt(scale2)
+    t_idx, s_idx, d, scale2 = t_idx[keep], s_idx[keep], d[keep], scale2[keep]
+    log_dist = log_distance_density(d, scale2)
+    log_l = log_dist.copy()
 
-    # names: only testimonies that give one, through the per-name cache
-    support = np.zeros(len(t_idx))
-    matched: dict[int, str] = {}
-    for k in np.nonzero([bool(inputs["place"][t]) for t in t_idx])[0] if len(t_idx) else []:
-        sup = names.for_name(inputs["place"][t_idx[k]]).get(sites[s_idx[k]].id)
-        if sup:
-            support[k], matched[int(k)] = sup
-    score += W_NAME * support
+    # what was said: per distinct text, factors for every site and for "not on the list"
+    log_none = np.full(n_t, math.log(BACKGROUND_PER_M2))
+    log_text = np.zeros(len(t_idx))
+    notes: dict[int, str] = {}
+    words: list[str | None] = [None] * n_t
+    pair_of_t: dict[int, list[int]] = {}
+    for k, t in enumerate(t_idx.tolist()):
+        pair_of_t.setdefault(t, []).append(k)
+    for t, ks in pair_of_t.items():
+        tf = names.for_text(inputs["place"][t])
+        if tf is None:
+            continue
+        log_none[t] += tf.log_none
+        words[t] = tf.words
+        for k in ks:
+            log_text[k] = tf.log_site[s_idx[k]]
+            if tf.notes[s_idx[k]]:
+                notes[k] = tf.notes[s_idx[k]]
+    log_l += log_text
 
-    # periods: a gap between the testimony and the site's known operation costs 0.2
+    # when: years outside the site's operating years
     s0 = np.array([_ordinal(s.start) for s in sites])[s_idx]
     s1 = np.array([_ordinal(s.end) for s in sites])[s_idx]
     t0 = np.array([_ordinal(x) for x in inputs["start"]])[t_idx]
     t1 = np.array([_ordinal(x) for x in inputs["end"]])[t_idx]
-    with np.errstate(invalid="ignore"):
-        gap = (np.fmax(s0, t0) > np.fmin(s1, t1))  # NaN compares False: unknown is no gap
-    score -= 0.2 * gap
+    slack = PERIOD_SLACK_YEARS + 2.0 * np.array(
+        [s.start_approx or s.end_approx for s in sites], dtype=float)[s_idx]
+    log_period = log_period_factor(s0, s1, t0, t1, slack)
+    log_l += log_period
 
-    # facility type against the violations described (a weak signal)
+    # what happened: violations against the facility type (a weak signal)
     tbits = np.array([_bits(v) for v in inputs["violations"]], dtype=np.int64)[t_idx]
     unlikely = {ft: _bits(",".join(v)) for ft, v in UNLIKELY.items()}
     sbits = np.array([unlikely.get(s.facility_type, 0) for s in sites], dtype=np.int64)[s_idx]
     mismatch = (tbits & sbits) != 0
-    score -= 0.05 * mismatch
+    log_l += math.log(TYPE_MISMATCH) * mismatch
 
-    # best and runner-up per testimony
-    order = np.lexsort((-score, t_idx))
+    # posterior over the sites in reach and "not on the list", per testimony
+    top = log_none.copy()
+    np.maximum.at(top, t_idx, log_l)
+    total = np.exp(log_none - top)
+    np.add.at(total, t_idx, np.exp(log_l - top[t_idx]))
+    prob = np.exp(log_l - top[t_idx]) / total[t_idx]
+    p_none = np.exp(log_none - top) / total
+
+    order = np.lexsort((-prob, t_idx))
     t_sorted = t_idx[order]
     first = np.r_[0, np.nonzero(np.diff(t_sorted))[0] + 1] if len(order) else np.array([], int)
     out: list[dict] = []
     for n, f in enumerate(first):
         b = order[f]
         r = order[f + 1] if f + 1 < len(order) and t_sorted[f + 1] == t_sorted[f] else None
-        tied = r is not None and score[b] - score[r] < AMBIGUOUS_MARGIN
-        for k, other in ([(b, r), (r, b)] if tied else [(b, r)]):
-            if score[k] < threshold:
-                continue
+        if prob[b] >= threshold:
+            chosen = [(b, r, "candidate")]
+        elif (r is not None and prob[r] >= REVIEW_SECOND
+              and prob[b] + prob[r] >= REVIEW_PROBABILITY):
+            chosen = [(b, r, "ambiguous"), (r, b, "ambiguous")]
+        else:
+            continue
+        for k, other, status in chosen:
             site = sites[s_idx[k]]
             ti = t_idx[k]
             overlap = None
@@ -206,18 +167,21 @@ def propose(
                                          inputs["end"][ti])
             out.append({
                 "testimony_id": int(inputs["id"][ti]), "site_id": site.id,
-                "score": round(float(score[k]), 4),
-                "status": "ambiguous" if tied else "candidate",
+                "score": round(float(prob[k]), 4), "status": status,
                 "evidence": {
                     "distance_m": round(float(d[k])), "testimony_radius_m": float(trad[ti]),
-                    "site_radius_m": site.radius_m, "combined_m": round(float(sigma[k])),
-                    "distance_score": round(float(dist_score[k]), 3),
-                    "name_score": round(float(support[k]), 3),
-                    "name_match": matched.get(int(k)), "overlap_years": overlap,
+                    "site_radius_m": site.radius_m, "site_extent_m": round(site.extent_m),
+                    "combined_m": round(float(math.sqrt(scale2[k]))),
+                    "distance_scales": round(float(d[k] / math.sqrt(scale2[k])), 2),
+                    "name_score": round(float(math.exp(log_text[k])), 3),
+                    "name_match": notes.get(int(k)), "words": words[ti],
+                    "overlap_years": overlap,
+                    "period_factor": round(float(math.exp(log_period[k])), 3),
                     "type_mismatch": bool(mismatch[k]),
+                    "unlisted_probability": round(float(p_none[ti]), 4),
                     "runner_up": ({"site_id": sites[s_idx[other]].id,
                                    "name": sites[s_idx[other]].name,
-                                   "score": round(float(score[other]), 4)}
+                                   "score": round(float(prob[other]), 4)}
                                   if other is not None else None),
                 },
             })

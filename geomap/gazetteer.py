@@ -83,8 +83,13 @@ _AUTHORITY_WORDS = {
 }
 _STOPWORDS = {"near", "around", "outside", "the", "of", "in", "at", "by", "close", "to",
               "근처", "부근", "인근", "no", "number", "che", "je"}
-_NUMBER = re.compile(r"(?:no\.?|number|#|camp)\s*(\d{1,3})\b|제?\s*(\d{1,3})\s*호|\b(\d{1,3})\b",
-                     re.IGNORECASE)
+# a facility's number: "No. 8", "Camp 14", "14호"; a bare number only when it is not a
+# distance, a year or part of a place ("7 km", "1-tong", "2동")
+_NUMBER_MARKED = re.compile(r"(?:no\.?|number|#|camp)\s*(\d{1,3})\b|제?\s*(\d{1,3})\s*호",
+                            re.IGNORECASE)
+_NUMBER_BARE = re.compile(r"(?<![\d.,])\b(\d{1,3})\b(?![.,]\d)(?!\s*(?:km|k\b|m\b|킬로|키로|미터|리\b|"
+                          r"-?\s*(?:tong|dong|ri|ni|gu|ku)\b|동|리|년|월|일|%|-\d))",
+                          re.IGNORECASE)
 _CAMP_TYPES = {"kwalliso", "kyohwaso", "rodong_danryondae"}
 
 
@@ -101,6 +106,7 @@ class Candidate:
     facility_type: str = ""        # sites: kwalliso, kyohwaso...
     authority: str | None = None   # sites: MSS / MPS when known
     name_ko: str | None = None     # the name in Hangul when known
+    numbers: frozenset = frozenset()  # sites: every number its spellings give it
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "ref": self.ref, "lon": self.lon,
@@ -174,9 +180,11 @@ def parse_facility_ref(text: str) -> FacilityRef | None:
             authority = authority or a
             low = pat.sub(" ", low)
     number = None
-    m = _NUMBER.search(low)
+    m = _NUMBER_MARKED.search(low)
     # a bare number counts only next to a facility word ("Sŭngho 1-tong" is a place)
-    if m and (m.group(1) or m.group(2) or found):
+    if m is None and found:
+        m = _NUMBER_BARE.search(low)
+    if m:
         number = int(next(g for g in m.groups() if g))
         low = low[: m.start()] + " " + low[m.end():]
     if not found and number is None:
@@ -260,6 +268,29 @@ class Gazetteer:
 
         return cls.build(store.sites(viewer), units, read_places(), tag_admin)
 
+    def sites_near(self, lon: float, lat: float, metres: float) -> list[Candidate]:
+        """Sites with a point within `metres` of (lon, lat), as candidates (score 0)."""
+        out, seen = [], set()
+        for e in self.entries:
+            t = e.target
+            if t[1] != KIND_SITE or t[2] in seen or t[3] is None:
+                continue
+            seen.add(t[2])
+            # equirectangular distance: enough to tell 25 km from 40 km
+            dx = (t[3] - lon) * 111_320 * math.cos(math.radians(lat))
+            dy = (t[4] - lat) * 110_540
+            if math.hypot(dx, dy) <= metres:
+                out.append(Candidate(t[0], t[1], t[2], t[3], t[4], t[5], 0.0, e.spelling,
+                                     t[6], t[9], t[10], t[11] | (
+                                         {t[7]} if t[7] is not None else set())))
+        return out
+
+    def via_town(self, c: Candidate) -> bool:
+        """Whether a site candidate matched only through its town's name (a spelling of the
+        site that is also a town's: "Sinuiju" for "Kyohwaso No. 3, Sinŭiju")."""
+        return c.kind == KIND_SITE and any(
+            e.town and e.target[2] == c.ref for e in self.by_key.get(skeleton(c.matched), ()))
+
     def lookup(self, text: str, limit: int = 5) -> list[Candidate]:
         """Ranked candidates for a place name as a witness or a researcher wrote it."""
         text = (text or "").strip()
@@ -294,7 +325,8 @@ class Gazetteer:
                 if fac.authority is not None and fac.authority == t[9]:
                     rank += 8
             cand = Candidate(t[0], t[1], t[2], t[3], t[4], t[5], min(100.0, score),
-                             entry.spelling, t[6], t[9], t[10])
+                             entry.spelling, t[6], t[9], t[10], t[11] | (
+                                 {t[7]} if t[7] is not None else set()))
             if (t[1], t[2]) not in best or best[(t[1], t[2])][0] < rank:
                 best[(t[1], t[2])] = (rank, cand)
 

@@ -14,6 +14,7 @@ where a researcher picks one, places a point, or says it cannot be located (audi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ MIN_SCORE = 88.0
 MARGIN = 6.0          # the best must beat a different place by this much
 SAME_PLACE_M = 3_000  # candidates closer than this are the same place for this purpose
 TOWN_RADIUS_M = 5_000.0
+TOWN_SITES_M = 25_000.0       # a town's facilities: the listed sites this close to it
+REFERENCE_FRACTION = 0.4       # "N km from a town" is measured from within 2 km of its point
 _GEOD = Geod(ellps="WGS84")
 
 NEAR_RADIUS_M = 10_000.0       # "near X": twice a town's own radius
@@ -63,10 +66,12 @@ def qualifiers(text: str) -> tuple[str | None, str | None]:
     return (ref.kind, ref.authority) if ref else (None, None)
 
 
-def _fit(c: Candidate, kind: str | None, authority: str | None) -> int:
-    """How many of the named kind and authority a candidate agrees with."""
+def _fit(c: Candidate, kind: str | None, authority: str | None,
+         number: int | None = None) -> int:
+    """How many of the named kind, authority and number a candidate agrees with."""
     return (c.kind == KIND_SITE and kind is not None and c.facility_type == kind) + \
-        (c.kind == KIND_SITE and authority is not None and c.authority == authority)
+        (c.kind == KIND_SITE and authority is not None and c.authority == authority) + \
+        (c.kind == KIND_SITE and number is not None and number in c.numbers)
 
 
 def place_decision(best: Candidate, rel: Relative | None, site_radius: dict[str, float],
@@ -79,9 +84,11 @@ def place_decision(best: Candidate, rel: Relative | None, site_radius: dict[str,
     what = f"{best.name} ({best.kind}, score {best.score:.0f})"
     if rel and rel.mode == "offset":
         lon, lat, _ = _GEOD.fwd(best.lon, best.lat, rel.bearing_deg, rel.distance_m)
-        # the place's own extent plus where the description itself may be wrong (a guessed
-        # distance, a compass sector): see Relative.uncertainty_m
-        radius = base + rel.uncertainty_m()
+        # where the description itself may be wrong (a guessed distance, a compass sector:
+        # see Relative.uncertainty_m) and where in the place it was measured from (a town is
+        # measured from near its centre: a fraction of its radius), independent errors
+        ref = base * REFERENCE_FRACTION if best.kind == KIND_PLACE else base
+        radius = math.hypot(ref, rel.uncertainty_m())
         note = f"{rel.distance_m / 1000:g} km at {rel.bearing_deg:g}° from {what}"
         return Decision(Point(round(lon, 6), round(lat, 6)), radius, _point_precision(radius),
                         note, best, kind, authority)
@@ -110,13 +117,23 @@ def decide(gaz: Gazetteer, text: str, site_radius: dict[str, float]) -> tuple[De
     except Exception:  # noqa: BLE001 - a description we cannot read is looked up as a name
         rel = None
     name = rel.place if rel else text
+    kind, authority = qualifiers(name)
     cands = gaz.lookup(name, limit=5)
+    if rel and rel.mode in ("offset", "ring"):
+        # "bowibu, 2 km south-east of Hoeryong": the facility is what lies 2 km away, the town
+        # is where it is measured from ("3 km north of Camp 14", with no town: the camp is)
+        fac = parse_facility_ref(name)
+        if fac is not None and fac.rest:
+            towns = [c for c in gaz.lookup(fac.rest, limit=5)
+                     if c.kind == KIND_PLACE and c.score >= MIN_SCORE]
+            if towns:
+                name, cands = fac.rest, towns
     if not cands and rel:  # the grammar took too much: the whole text as a name
         rel, name = None, text
+        kind, authority = qualifiers(name)
         cands = gaz.lookup(name, limit=5)
     if not cands:
         return None, "no candidate", []
-    kind, authority = qualifiers(name)
     best = cands[0]
     if best.score < MIN_SCORE:
         return None, f"best match scores {best.score:.0f} (< {MIN_SCORE:.0f})", cands
@@ -133,6 +150,21 @@ def decide(gaz: Gazetteer, text: str, site_radius: dict[str, float]) -> tuple[De
         if not _same_place(best, other):
             return None, (f"ambiguous: {best.name} ({best.score:.0f}) and {other.name} "
                           f"({other.score:.0f})"), cands
+    if best.kind == KIND_SITE and gaz.via_town(best):
+        # "Sinuiju powibu": the town's name with words that do not single out one of the
+        # town's facilities places the testimony at the town, and the linker weighs the words
+        # against each facility there. Not singled out: another site the same town name
+        # matched fits the words as well, or a site near the town fits them better.
+        number = fac.number if (fac := parse_facility_ref(name)) else None
+        fit = _fit(best, kind, authority, number)
+        town = next((c for c in cands if c.kind == KIND_PLACE and c.score >= MIN_SCORE), None)
+        if town is not None and (
+                any(c.kind == KIND_SITE and c.ref != best.ref and gaz.via_town(c)
+                    and c.score >= best.score and _fit(c, kind, authority, number) >= fit
+                    for c in cands)
+                or any(c.ref != best.ref and _fit(c, kind, authority, number) > fit
+                       for c in gaz.sites_near(town.lon, town.lat, TOWN_SITES_M))):
+            best = town
     if best.lon is None and best.kind != KIND_PROVINCE:
         return None, f"{best.name} has no coordinates", cands
     return place_decision(best, rel, site_radius, kind, authority), "", cands

@@ -73,8 +73,15 @@ def _nearest_place(p: BaseGeometry, places: Sequence[Place]) -> Place:
     return min(places, key=lambda pl: (pl.lon - p.x) ** 2 + ((pl.lat - p.y) * 1.3) ** 2)
 
 
-def place_variants(site: Site, places: Sequence[Place]) -> list[str]:
-    """How witnesses name a site: official names, romanisations, Hangul, camp numbers, towns."""
+def place_variants(site: Site, places: Sequence[Place],
+                   others: Sequence[Site] = ()) -> list[str]:
+    """How witnesses name a site: official names, romanisations, Hangul, camp numbers, towns.
+
+    A town's name alone (or with a generic kind word) is used only where it points at this
+    site and no other: when another listed site lies within 25 km of the town (the MSS and
+    MPS centres of one town, Camps 14 and 18 by Kaech'ŏn), a witness who said only the town
+    would leave the record undecidable, and the generator's records are meant to hold enough
+    for a careful reader to decide (undecidable records belong to review, not to a score)."""
     out = [site.name, *site.aliases]
     n = camp_number(site)
     if n is not None:
@@ -84,11 +91,19 @@ def place_variants(site: Site, places: Sequence[Place]) -> list[str]:
             out += [f"Kyohwaso No. {n}", f"제{n}호 교화소", f"{n}호 교화소"]
     if site.geometry is not None:
         town = _nearest_place(site.geometry, places)
-        out += [town.name, _ascii(town.name), f"near {_ascii(town.name)}"]
-        out += [f"{h} 근처" for h in town.hangul[:1]] + list(town.hangul[:2])
+        crowded = any(o.id != site.id and o.geometry is not None and _GEOD.inv(
+            town.lon, town.lat, o.geometry.x, o.geometry.y)[2] < 25_000 for o in others)
         kind = {FacilityType.KWALLISO: "camp", FacilityType.KYOHWASO: "prison",
                 FacilityType.JIPKYULSO: "holding centre"}.get(site.facility_type, "detention centre")
-        out.append(f"{_ascii(town.name)} {kind}")
+        same_kind_near = any(o.id != site.id and o.geometry is not None
+                             and o.facility_type == site.facility_type and _GEOD.inv(
+                                 town.lon, town.lat, o.geometry.x, o.geometry.y)[2] < 25_000
+                             for o in others)
+        if not crowded:
+            out += [town.name, _ascii(town.name), f"near {_ascii(town.name)}"]
+            out += [f"{h} 근처" for h in town.hangul[:1]] + list(town.hangul[:2])
+        if not same_kind_near:
+            out.append(f"{_ascii(town.name)} {kind}")
     # drop source notes such as "(MR)" and de-duplicate, keeping order
     cleaned = [re.sub(r"\s*\((MR|RR)\)$", "", v).strip() for v in out]
     return list(dict.fromkeys(v for v in cleaned if v))
@@ -142,7 +157,7 @@ def generate(
     if not located:
         raise ValueError("synthetic testimonies need at least one site with coordinates")
     weights = [_SITE_WEIGHT.get(s.facility_type, 1.0) for s in located]
-    variants = {s.id: place_variants(s, places) for s in located}
+    variants = {s.id: place_variants(s, places, located) for s in located}
     country_p = prepared.prep(country)
     minx, miny, maxx, maxy = country.bounds
     rel_values = [r for r, _ in _RELATIONSHIPS]

@@ -432,6 +432,12 @@ def generate_field(
                     ko = t.hangul[0] if t.hangul else town_s
                     place = rng.choice([f"{ko}에서 {name_ko}으로 {km}킬로미터쯤",
                                         f"{ko} {name_ko} {km}km", f"{ko}에서 {name_ko}으로 약 {km}킬로"])
+                if twin:
+                    # a witness from one of twin facilities says which, here too
+                    tag = (rng.choice(_AUTHORITY_WORDS[info.authority]) if info.authority
+                           else rng.choice([f"Camp {info.number}", f"{info.number}호"])
+                           if info.number is not None else _own_name(rng, site))
+                    place = rng.choice([f"{tag}, {place}", f"{place} ({tag})"])
             elif cat == "name_only":
                 place = _name_variant(rng, info, twin)
             elif cat == "missing_facility":

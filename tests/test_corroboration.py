@@ -60,14 +60,15 @@ def test_a_testimony_outside_the_combined_radius_does_not_link(two_sites):
 
 
 def test_a_name_can_carry_a_link_the_distance_alone_would_not(ref_store):
-    # 10 km from Camp 15's point with a 5 km radius: weak on distance, but named "요덕"
-    x, y = _offset(126.895, 39.713, 200, 10_000)
-    ref_store.add_testimonies([_t("W1", x, y, 5_000, place="요덕"),
-                               _t("W2", x, y, 5_000, place="somewhere")])
+    # 12 km north-west of Kyohwaso No. 1 (a locality point, no stated extent) with a 3 km
+    # radius: four radii away is weak on distance, but the witness named the prison
+    x, y = _offset(125.923061, 39.708375, 315, 12_000)
+    ref_store.add_testimonies([_t("W1", x, y, 3_000, place="Kaechon kyohwaso"),
+                               _t("W2", x, y, 3_000, place="somewhere")])
     corr.run_linking(ref_store, Gazetteer.from_store(ref_store, SYSTEM))
     linked = {k for k in _links(ref_store)}
     ids = {t: i for i, t in enumerate(["W1", "W2"], start=1)}
-    assert (ids["W1"], "kwalliso-15-yodok") in linked
+    assert (ids["W1"], "kyohwaso-1-kaechon") in linked
     assert all(t != ids["W2"] for t, _ in linked)
 
 

@@ -239,6 +239,9 @@ def test_the_linking_engine_reads_each_sites_operating_years_and_precision(ref_s
 
     refs = {r.key: r for r in site_refs(ref_store.sites(SYSTEM))}
     yodok = refs["kwalliso-15-yodok"]
-    assert (yodok.start, yodok.end) == (date(1968, 1, 1), date(2014, 12, 31))
+    # c. 1970 to 2014: the approximate opening year widens the slack the period factor allows
+    assert (yodok.start, yodok.end) == (date(1970, 1, 1), date(2014, 12, 31))
+    assert yodok.start_approx and not yodok.end_approx
+    assert yodok.extent_m == pytest.approx(10_970, rel=0.01)  # 378 km2
     assert refs["kwalliso-25-chongjin"].radius_m == 1_000.0  # locality, not the 10 km of "area"
     assert refs["kwalliso-14-kaechon"].end is None  # still operating: open end
