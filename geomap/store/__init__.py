@@ -480,9 +480,11 @@ class Store:
                                         "witness_code")
         return rows, total
 
-    def testimony(self, testimony_id: int, viewer: Principal) -> dict | None:
+    def testimony(self, testimony_id: int, viewer: Principal,
+                  narrative: bool = True) -> dict | None:
         """One testimony as `viewer` may see it (None if its tier is hidden from them). Reading
-        a narrative is recorded in the audit log in the same transaction that returns it."""
+        a narrative is recorded in the audit log in the same transaction that returns it;
+        `narrative=False` leaves it unread (a page that shows it only on request)."""
         t = testimonies
         with self.read() as conn:
             r = conn.execute(select(t).where(
@@ -500,7 +502,7 @@ class Store:
         if viewer.can(Permission.READ_WITNESS_CODES):
             out["witness_code"] = self.cipher.decrypt(r.witness_enc, "testimonies", r.key,
                                                       "witness_code")
-        if viewer.can(Permission.READ_NARRATIVES) and r.narrative_enc is not None:
+        if narrative and viewer.can(Permission.READ_NARRATIVES) and r.narrative_enc is not None:
             with self.audited(viewer.username, "narrative.view", f"testimony:{r.id}"):
                 out["narrative"] = self.cipher.decrypt(r.narrative_enc, "testimonies", r.key,
                                                        "narrative")

@@ -43,3 +43,10 @@ def actions(conn: Connection) -> list[str]:
     """Every action name the log holds (for a filter's choices)."""
     return [r[0] for r in conn.execute(select(audit_log.c.action).distinct()
                                        .order_by(audit_log.c.action))]
+
+
+def for_targets(conn: Connection, targets: list[str], limit: int = 200) -> list:
+    """Entries about these targets (e.g. "testimony:12"), newest first: one record's
+    history."""
+    return conn.execute(select(audit_log).where(audit_log.c.target.in_(targets))
+                        .order_by(audit_log.c.id.desc()).limit(limit)).all()

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from .schema import links, sites, testimonies
 
@@ -111,25 +111,40 @@ class LinkStore:
                     for r in conn.execute(q)]
 
 
-def review_queue(store, viewer, rule, limit: int = 200) -> list[dict]:
+def _queue_where(viewer) -> list:
+    t, s = testimonies, sites
+    tiers = [str(x) for x in viewer.tiers]
+    return [links.c.status.in_(["candidate", "ambiguous"]), t.c.tier.in_(tiers),
+            s.c.tier.in_(tiers)]
+
+
+def review_count(store, viewer) -> int:
+    """How many undecided links `viewer` may review (the queue's true size)."""
+    t, s = testimonies, sites
+    with store.read() as conn:
+        return conn.execute(
+            select(func.count()).select_from(links)
+            .join(t, t.c.id == links.c.testimony_id).join(s, s.c.id == links.c.site_id)
+            .where(*_queue_where(viewer))).scalar_one()
+
+
+def review_queue(store, viewer, rule, limit: int = 200, offset: int = 0) -> list[dict]:
     """Undecided links (candidates and ambiguous pairs) with what a reviewer needs, ordered by
     how much a decision would change the site's grade: first those whose confirmation would
-    raise a grade, then those adding a new independent witness, then by score."""
+    raise a grade, then those adding a new independent witness, then by score (ties by
+    testimony and site id, so pages do not overlap). `offset`/`limit` select a page: the
+    order needs every pair's few ordering columns, but only the page's rows are read in full
+    and have their witness codes decrypted."""
     from ..policy import Permission
 
     t, s = testimonies, sites
+    where = _queue_where(viewer)
     with store.read() as conn:
-        rows = conn.execute(
-            select(links.c.testimony_id, links.c.site_id, links.c.score, links.c.evidence,
-                   links.c.status, t.c.key, t.c.witness_ref, t.c.witness_enc, t.c.place_text,
-                   t.c.minx, t.c.miny, t.c.radius_m, t.c.period_text, t.c.violations,
-                   t.c.relationship, t.c.synthetic, s.c.key.label("site_key"),
-                   s.c.name.label("site_name"), s.c.minx.label("site_lon"),
-                   s.c.miny.label("site_lat"), s.c.precision.label("site_precision"))
+        keys = conn.execute(
+            select(links.c.testimony_id, links.c.site_id, links.c.score, t.c.witness_ref,
+                   t.c.relationship)
             .join(t, t.c.id == links.c.testimony_id).join(s, s.c.id == links.c.site_id)
-            .where(links.c.status.in_(["candidate", "ambiguous"]),
-                   t.c.tier.in_([str(x) for x in viewer.tiers]),
-                   s.c.tier.in_([str(x) for x in viewer.tiers]))).all()
+            .where(*where)).all()
         confirmed = conn.execute(
             select(links.c.site_id, t.c.witness_ref, t.c.relationship)
             .join(t, t.c.id == links.c.testimony_id).where(links.c.status == "confirmed")).all()
@@ -139,16 +154,41 @@ def review_queue(store, viewer, rule, limit: int = 200) -> list[dict]:
         witnesses.setdefault(site_id, set()).add(ref)
         if rel in ("detained", "saw_directly"):
             first_hand.setdefault(site_id, set()).add(ref)
+    grades: dict[tuple[int, int], tuple] = {}
+    for k in keys:
+        w, fh = witnesses.get(k.site_id, set()), first_hand.get(k.site_id, set())
+        first = k.relationship in ("detained", "saw_directly")
+        grades[(k.testimony_id, k.site_id)] = (
+            rule.grade(len(w), len(fh)),
+            rule.grade(len(w | {k.witness_ref}), len(fh | ({k.witness_ref} if first else set()))),
+            k.witness_ref not in w)
+    order = sorted(keys, key=lambda k: (
+        grades[(k.testimony_id, k.site_id)][0] == grades[(k.testimony_id, k.site_id)][1],
+        not grades[(k.testimony_id, k.site_id)][2], -k.score, k.testimony_id, k.site_id))
+    page = [(k.testimony_id, k.site_id) for k in order[offset:offset + limit]]
+    if not page:
+        return []
+    rows: dict[tuple[int, int], object] = {}
+    with store.read() as conn:
+        page_tids = sorted({tid for tid, _ in page})
+        for r in conn.execute(
+                select(links.c.testimony_id, links.c.site_id, links.c.score, links.c.evidence,
+                       links.c.status, t.c.key, t.c.witness_ref, t.c.witness_enc,
+                       t.c.place_text, t.c.minx, t.c.miny, t.c.radius_m, t.c.period_text,
+                       t.c.violations, t.c.relationship, t.c.synthetic,
+                       s.c.key.label("site_key"), s.c.name.label("site_name"),
+                       s.c.minx.label("site_lon"), s.c.miny.label("site_lat"),
+                       s.c.precision.label("site_precision"))
+                .join(t, t.c.id == links.c.testimony_id).join(s, s.c.id == links.c.site_id)
+                .where(*where, links.c.testimony_id.in_(page_tids))):
+            rows[(r.testimony_id, r.site_id)] = r
     codes = viewer.can(Permission.READ_WITNESS_CODES)
     out = []
-    for r in rows:
-        w, fh = witnesses.get(r.site_id, set()), first_hand.get(r.site_id, set())
-        new = r.witness_ref not in w
-        now = rule.grade(len(w), len(fh))
-        after = rule.grade(len(w | {r.witness_ref}),
-                           len(fh | ({r.witness_ref} if r.relationship in ("detained",
-                                                                           "saw_directly")
-                                     else set())))
+    for pair in page:
+        r = rows.get(pair)
+        if r is None:  # decided between the two reads
+            continue
+        now, after, new = grades[pair]
         item = {
             "testimony_id": r.testimony_id, "site_id": r.site_id, "score": r.score,
             "status": r.status, "evidence": json.loads(r.evidence),
@@ -163,9 +203,7 @@ def review_queue(store, viewer, rule, limit: int = 200) -> list[dict]:
             item["witness_code"] = store.cipher.decrypt(r.witness_enc, "testimonies", r.key,
                                                         "witness_code")
         out.append(item)
-    out.sort(key=lambda i: (i["grade_now"] == i["grade_if_confirmed"], not i["new_witness"],
-                            -i["score"]))
-    return out[:limit]
+    return out
 
 
 def confirmed_for_site(store, site_id: int, viewer) -> list[dict]:

@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(corroboration.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(imagery.bp)
+    from . import testimonies
+
+    app.register_blueprint(testimonies.bp)
     from . import site_edit
 
     app.register_blueprint(site_edit.bp)

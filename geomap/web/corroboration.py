@@ -9,7 +9,7 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from .. import corroboration as corr
 from ..errors import InvalidInput
 from ..policy import Permission
-from ..store.links import LinkStore, confirmed_for_site, review_queue
+from ..store.links import LinkStore, confirmed_for_site, review_count, review_queue
 from . import get_store
 from .labels import vocab
 from .security import current_principal, require
@@ -37,16 +37,29 @@ def _name_match_text(text: str) -> str:
     return text
 
 
+REVIEW_PAGE_SIZE = 50
+
+
 @bp.get("/review")
 def review():
+    """One page of the queue (`?page=`, 50 links a page), with the queue's true size."""
     require(Permission.LINK)
-    items = review_queue(get_store(), current_principal(), _rule())
+    from . import params
+
+    page = params.integer(request.args, "page", 1, 1, 1_000_000)
+    store, viewer = get_store(), current_principal()
+    total = review_count(store, viewer)
+    pages = max(1, -(-total // REVIEW_PAGE_SIZE))
+    page = min(page, pages)
+    offset = (page - 1) * REVIEW_PAGE_SIZE
+    items = review_queue(store, viewer, _rule(), limit=REVIEW_PAGE_SIZE, offset=offset)
     for it in items:
         ev = it.get("evidence") or {}
         if ev.get("name_match"):
             ev["name_match"] = _name_match_text(ev["name_match"])
     return render_template("review.html", items=items, rule=_rule().message(), vocab=vocab(),
-                           basemap=_basemap())
+                           basemap=_basemap(), total=total, page=page, pages=pages,
+                           first=offset + 1 if items else 0, last=offset + len(items))
 
 
 @bp.post("/api/links/decide")

@@ -17,13 +17,20 @@
 
   function show() {
     const left = items.filter((x) => !x.done).length;
-    $("gm-left").textContent = left + " " + L_.left;
-    if (!left) { $("gm-review-item").hidden = true; $("gm-review-empty").hidden = false; return; }
+    // the whole queue's size, less what was decided here (this page holds at most 50)
+    const leftAll = Math.max(left, (data.total || items.length) - (items.length - left));
+    $("gm-left").textContent = leftAll + " " + L_.left;
+    if (!left) {
+      $("gm-review-item").hidden = true;
+      $(leftAll > 0 ? "gm-review-more" : "gm-review-empty").hidden = false;
+      return;
+    }
     while (items[i].done) i = (i + 1) % items.length;
     const it = items[i], ev = it.evidence;
     $("gm-review-item").hidden = false;
     $("gm-r-title").textContent = (it.synthetic ? "[" + L_.synthetic + "] " : "") +
       L_.testimony + " " + (it.witness_code || "#" + it.testimony_id) + " → " + it.site_name;
+    $("gm-r-open").href = data.testimony_url.replace(/\/0$/, "/" + it.testimony_id);
     const dl = $("gm-r-facts"); dl.textContent = "";
     if (it.status === "ambiguous") row(dl, "!", L_.ambiguous);
     row(dl, L_.place, it.place_text);
