@@ -636,9 +636,11 @@ def quarantine_export(ctx, source, output):
 @click.option("--evaluate", is_flag=True,
               help="Print precision/recall against the synthetic generator's ground truth.")
 @click.option("--propose-sites", is_flag=True,
-              help="Also list groups of unlinked testimonies that may be an unknown site.")
+              help="Also list groups of testimonies no listed site explains that may be an "
+                   "unknown site (geomap.proposals).")
 @click.option("--json", "as_json", is_flag=True,
-              help="One JSON document (linking counts and, with --evaluate, the evaluation).")
+              help="One JSON document (linking counts and, with --evaluate, the evaluation; "
+                   "with --propose-sites, the proposed sites).")
 @click.pass_context
 def link(ctx, threshold, evaluate, propose_sites, as_json):
     """Propose testimony-site links (decisions people made are kept)."""
@@ -657,6 +659,10 @@ def link(ctx, threshold, evaluate, propose_sites, as_json):
         from .evaluation import evaluate_links, json_safe
 
         doc = {"linking": r, **({"evaluation": evaluate_links(store)} if evaluate else {})}
+        if propose_sites:
+            from .proposals import proposals_for
+
+            doc["proposed_sites"] = [p.as_dict() for p in proposals_for(store, SYSTEM)]
         click.echo(json.dumps(json_safe(doc), ensure_ascii=False, indent=1, allow_nan=False))
         return
     click.echo(f"{r['testimonies']:,} located testimonies, {r['sites']} sites: "
@@ -672,12 +678,12 @@ def link(ctx, threshold, evaluate, propose_sites, as_json):
         for line in report_lines(evaluate_links(store), "this instance"):
             click.echo(line)
     if propose_sites:
-        from .store.links import LinkStore
+        from .proposals import cluster, unexplained
 
-        inputs, refs = LinkStore(store).unlinked_inputs()
-        proposals = corr.propose_new_sites(inputs, refs)
+        inputs = unexplained(store, SYSTEM)
+        proposals = cluster(inputs)
         click.echo(f"{len(proposals)} possible unknown sites from "
-                   f"{len(inputs['id']):,} unlinked testimonies:")
+                   f"{len(inputs['id']):,} testimonies no listed site explains:")
         for p in proposals[:30]:
             click.echo(f"  {p.lat:.5f}, {p.lon:.5f}  ±{p.radius_m:,.0f} m  "
                        f"{len(p.testimony_ids)} testimonies, {p.witnesses} witnesses  "

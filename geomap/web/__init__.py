@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from . import site_edit
 
     app.register_blueprint(site_edit.bp)
+    from . import proposals
+
+    app.register_blueprint(proposals.bp)
     admin.register(app)
     errors.register(app)
 

@@ -1,0 +1,80 @@
+"""SQL for new-site proposals (geomap.proposals decides what to group and what to write)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from sqlalchemy import Connection, delete, select
+
+from .schema import links, testimonies
+
+# a testimony with one of these links is explained by a listed site (or waits for a person to
+# say whether it is); a rejected link explains nothing
+ACTIVE_LINK = ("candidate", "ambiguous", "confirmed")
+
+
+def unexplained_inputs(store, viewer) -> dict:
+    """Located testimonies `viewer` may see with no active link: the clustering's input
+    columns (metres are computed by the caller), witness refs (pseudonymous) included."""
+    t = testimonies
+    linked = select(links.c.testimony_id).where(links.c.status.in_(ACTIVE_LINK))
+    q = (select(t.c.id, t.c.minx, t.c.miny, t.c.radius_m, t.c.place_text, t.c.period_start,
+                t.c.period_end, t.c.witness_ref)
+         .where(t.c.minx.is_not(None), t.c.tier.in_([str(x) for x in viewer.tiers]),
+                ~t.c.id.in_(linked))
+         .order_by(t.c.id))
+    with store.read() as conn:
+        rows = conn.execute(q).all()
+    return {
+        "id": np.array([r.id for r in rows], dtype=np.int64),
+        "lon": np.array([r.minx for r in rows], dtype=float),
+        "lat": np.array([r.miny for r in rows], dtype=float),
+        # a located testimony without a radius: 1 km, as the linker assumes
+        "radius": np.array([r.radius_m or 1000.0 for r in rows], dtype=float),
+        "place": [r.place_text for r in rows],
+        "start": [r.period_start for r in rows], "end": [r.period_end for r in rows],
+        "witness": [r.witness_ref or f"#{r.id}" for r in rows],
+    }
+
+
+def member_rows(store, ids: list[int], viewer) -> list[dict]:
+    """What a proposal page shows of its testimonies; the witness code (decrypted) only for
+    roles that may read codes."""
+    from ..policy import Permission
+
+    if not ids:
+        return []
+    t = testimonies
+    with store.read() as conn:
+        rows = conn.execute(
+            select(t.c.id, t.c.key, t.c.witness_enc, t.c.place_text, t.c.period_text,
+                   t.c.minx, t.c.miny, t.c.radius_m)
+            .where(t.c.id.in_(ids), t.c.tier.in_([str(x) for x in viewer.tiers]))
+            .order_by(t.c.period_start, t.c.id)).all()
+    codes = viewer.can(Permission.READ_WITNESS_CODES)
+    out = []
+    for r in rows:
+        d = {"id": r.id, "place_text": r.place_text, "period_text": r.period_text,
+             "lon": r.minx, "lat": r.miny, "radius_m": r.radius_m or 1000.0}
+        if codes:
+            d["witness_code"] = store.cipher.decrypt(r.witness_enc, "testimonies", r.key,
+                                                     "witness_code")
+        out.append(d)
+    return out
+
+
+def add_candidate_links(conn: Connection, site_id: int, testimony_ids: list[int],
+                        evidence: dict, engine: str) -> int:
+    """Within the caller's transaction: the testimonies' undecided links give way to one
+    candidate link each to `site_id` (as LinkStore.replace_candidates_for, but in the
+    promotion's audited transaction so the site and its links land together)."""
+    if not testimony_ids:
+        return 0
+    conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
+                                     links.c.testimony_id.in_(testimony_ids)))
+    text = json.dumps(evidence, ensure_ascii=False)
+    conn.execute(links.insert(), [
+        {"testimony_id": tid, "site_id": site_id, "score": 0.0, "evidence": text,
+         "status": "candidate", "engine": engine} for tid in testimony_ids])
+    return len(testimony_ids)

@@ -1,0 +1,40 @@
+/* Proposed sites: a small map per proposal with its circle and its testimonies' circles.
+   Place texts reach the map only as escaped text (geomap.htmlText), never as HTML. */
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("gm-prop-data").textContent);
+
+  function setup(el) {
+    if (el.dataset.ready) return;
+    el.dataset.ready = "1";
+    const p = JSON.parse(el.dataset.prop);
+    const map = L.map(el, { attributionControl: false, maxZoom: 19 });
+    geomap.scaleBar(map);
+    if (data.basemap) geomap.basemap(map, data.basemap).addTo(map);
+    geomap.contextBoundaries(map, data.boundaries);
+    const group = L.featureGroup().addTo(map);
+    (p.members || []).forEach((m) => {
+      if (m.lat === null || m.lon === null) return;
+      L.circle([m.lat, m.lon], { radius: m.radius_m, color: "#0072B2", weight: 1, fillOpacity: 0.06 })
+        .addTo(group);
+      L.circleMarker([m.lat, m.lon], { radius: 4, color: "#fff", weight: 1, fillColor: "#0072B2", fillOpacity: 1 })
+        .bindTooltip(geomap.htmlText(data.labels.testimony + " " + m.id + (m.place_text ? ": " + m.place_text : "")))
+        .addTo(group);
+    });
+    const c = L.circle([p.lat, p.lon], { radius: p.radius_m, color: "#D55E00", weight: 3, fillOpacity: 0.15, className: "gm-prop-circle" })
+      .bindTooltip(geomap.htmlText(data.labels.proposal)).addTo(group);
+    L.circleMarker([p.lat, p.lon], { radius: 6, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(group);
+    map.fitBounds(group.getBounds().extend(c.getBounds()).pad(0.3), { maxZoom: 16 });
+  }
+
+  const maps = document.querySelectorAll(".gm-prop-map");
+  if ("IntersectionObserver" in window) {
+    // a long list makes each map when it scrolls into view
+    const io = new IntersectionObserver((entries) => {
+      entries.forEach((e) => { if (e.isIntersecting) { io.unobserve(e.target); setup(e.target); } });
+    }, { rootMargin: "200px" });
+    maps.forEach((el) => io.observe(el));
+  } else {
+    maps.forEach(setup);
+  }
+})();
