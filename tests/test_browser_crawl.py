@@ -266,7 +266,7 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
     pg.wait_for_url(base + "/")
     # error pages no link leads to: 404s, and a 405 (a form's address opened as a page)
     queue = ["/?lang=ko", f"/sites/{CAMP_15}", "/no-such-page", "/sites/no-such-site",
-             "/import/map/0123456789abcdef"]
+             "/import/map/0123456789abcdef", f"/sites/{CAMP_15}/edit", "/sites/new"]
     seen_paths: set[str] = set()
     per_route: dict[str, int] = defaultdict(int)
     visited = 0

@@ -152,7 +152,7 @@ def _import_a_file(pg, base, tmp):
 
 # the pages reached by URL besides those linked from the navigation
 EXTRA_PAGES = ["/sites/" + CAMP_15, "/review", "/import/quarantine", "/import/review",
-               "/imagery/?site=" + CAMP_15, "/no-such-page"]
+               "/imagery/?site=" + CAMP_15, "/no-such-page", "/sites/" + CAMP_15 + "/edit"]
 
 
 def _nav_links(pg, base):

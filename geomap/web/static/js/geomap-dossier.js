@@ -10,12 +10,15 @@
   const s = [d.site.lat, d.site.lon];
   // a view first: circles can only measure themselves on a map that has one
   const frame = L.latLngBounds([s, ...pts.map((p) => [p.lat, p.lon])]);
-  if (pts.length) map.fitBounds(frame.pad(0.2), { maxZoom: 13 });
+  // a drawn perimeter frames the view: the site is its outline, not its precision
+  const outline = d.site.perimeter ? L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }) : null;
+  if (outline) frame.extend(outline.getBounds());
+  if (pts.length || outline) map.fitBounds(frame.pad(0.2), { maxZoom: outline ? 16 : 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
   if (d.basemap) geomap.basemap(map, d.basemap).addTo(map);
   geomap.contextBoundaries(map, d.boundaries);
   const g = L.featureGroup().addTo(map);
-  if (d.site.perimeter) L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }).addTo(g);
+  if (outline) outline.addTo(g);
   else L.circle(s, { radius: d.site.radius, color: "#D55E00", weight: 2, fillOpacity: 0.06 }).addTo(g);
   for (const p of pts) {
     L.polyline([s, [p.lat, p.lon]], { color: "#555", weight: 1, opacity: 0.6 }).addTo(g);

@@ -45,22 +45,24 @@
     drawRectangle: true, drawPolygon: true, drawCircle: false, drawText: false,
     cutPolygon: false, rotateMode: false, dragMode: true, editMode: true, removalMode: true,
   });
-  map.pm.setPathOptions({ color: "#D55E00", weight: 2 });
+  // opt-in mode: what the tools draw must opt in too, or it could not be edited afterwards
+  map.pm.setPathOptions({ color: "#D55E00", weight: 2, pmIgnore: false });
 
   let point = null;
   function showPoint() {
     const la = parseFloat(lat.value), lo = parseFloat(lon.value);
     if (!isFinite(la) || !isFinite(lo)) { if (point) { point.remove(); point = null; } return; }
     if (!point) {
+      // its clicks bubble to the map (Leaflet's default), so a corner can be drawn on it
       point = L.circleMarker([la, lo], { radius: 8, color: "#fff", weight: 2, fillColor: "#D55E00",
-        fillOpacity: 1, interactive: false }).addTo(map);
+        fillOpacity: 1 }).addTo(map);
     } else point.setLatLng([la, lo]);
   }
 
-  function outlines() { return map.pm.getGeomanLayers().filter((l) => l instanceof L.Polygon); }
+  const outlines = new Set();  // the polygons on the map that make the perimeter
   function save() {
     const polys = [];
-    for (const l of outlines()) {
+    for (const l of outlines) {
       const g = l.toGeoJSON(6).geometry;
       if (g.type === "Polygon") polys.push(g.coordinates);
       else if (g.type === "MultiPolygon") polys.push(...g.coordinates);
@@ -69,6 +71,7 @@
       ? { type: "Polygon", coordinates: polys[0] } : { type: "MultiPolygon", coordinates: polys });
   }
   function watch(layer) {
+    outlines.add(layer);
     layer.on("pm:edit pm:dragend pm:markerdragend pm:vertexremoved", save);
   }
 
@@ -91,8 +94,8 @@
   else if (point) map.setView(point.getLatLng(), 13);
   else map.setView([40.3, 127.5], 6);
 
-  map.on("pm:create", (e) => { watch(e.layer); save(); });
-  map.on("pm:remove", save);
+  map.on("pm:create", (e) => { if (e.layer instanceof L.Polygon) { watch(e.layer); save(); } });
+  map.on("pm:remove", (e) => { outlines.delete(e.layer); save(); });
 
   // a click places the point, unless a Geoman tool is in use (the click belongs to it)
   let lastTool = 0;
