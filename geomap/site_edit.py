@@ -309,6 +309,11 @@ def _extent(v: dict, before: Site | None) -> None:
     left as it was while the outline changed is the old outline's, so it is measured again)."""
     per = v["perimeter"]
     if per is None:
+        # an outline removed takes its measured extent with it (one typed in stays)
+        if before is not None and before.perimeter is not None \
+                and v["extent_km2"] is not None and v["extent_km2"] == before.extent_km2 \
+                and before.extent_km2 == area_km2(before.perimeter):
+            v["extent_km2"] = None
         return
     changed = before is None or geojson.geometry(per) != geojson.geometry(before.perimeter)
     if v["extent_km2"] is None or (changed and before is not None

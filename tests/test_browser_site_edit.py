@@ -155,3 +155,30 @@ def test_a_hostile_site_name_is_text_in_the_map_popup(browser, site_app):  # noq
     assert pg.evaluate("window.pwned") is None
     assert not pg.errors and not pg.foreign, (pg.errors, pg.foreign)
     ctx.close()
+
+
+def test_a_stored_perimeter_can_be_removed_with_the_geoman_tool(browser, site_app):  # noqa: F811
+    base, store = site_app
+    square = {"type": "Polygon", "coordinates": [[[128.49, 40.49], [128.51, 40.49],
+                                                  [128.51, 40.51], [128.49, 40.51],
+                                                  [128.49, 40.49]]]}
+    site = create_site(store, {"name": "Outline test", "facility_type": "other",
+                               "precision": "vicinity", "tier": "internal", "lat": "40.5",
+                               "lon": "128.5", "perimeter": json.dumps(square)}, "test")
+    ctx, pg = _page(browser, store, base, 390)
+    pg.goto(f"{base}/sites/{site.key}/edit?lang=ko")
+    pg.wait_for_selector('#gm-site-map path[stroke="#D55E00"]')
+    assert json.loads(pg.locator("input[name=perimeter]").input_value())["type"] == "Polygon"
+    # the removal tool, then a click on the outline (away from the point in its middle)
+    pg.locator("#gm-site-map .leaflet-pm-icon-delete").click()
+    box = pg.locator('#gm-site-map path[stroke="#D55E00"]').first.bounding_box()
+    pg.mouse.click(box["x"] + 6, box["y"] + box["height"] / 2)
+    pg.wait_for_function("document.querySelector('input[name=perimeter]').value === ''")
+    pg.locator("#gm-site-map .leaflet-pm-icon-delete").click()  # the tool off again
+    pg.locator(".gm-site-form button[type=submit]").click()
+    pg.wait_for_url(f"**/sites/{site.key}")
+    assert store.site_by_key(site.key, SYSTEM).perimeter is None
+    [entry] = _updates(store, site.key)
+    assert entry["after"]["perimeter"] is None and entry["before"]["perimeter"]["type"] == "Polygon"
+    assert not pg.errors and not pg.csp and not pg.foreign, (pg.errors, pg.csp, pg.foreign)
+    ctx.close()

@@ -108,6 +108,13 @@ def test_a_drawn_perimeter_sets_the_extent_unless_one_was_given(store):
     fields["perimeter"] = json.dumps(half)
     s2 = update_site(store, s.key, fields, "bob")
     assert s2.extent_km2 == pytest.approx(s.extent_km2 / 2, rel=0.01)
+    # the outline removed: its measured extent goes with it; a typed one stays
+    fields = form_fields(s2)
+    fields["perimeter"] = ""
+    assert update_site(store, s.key, fields, "bob").extent_km2 is None
+    fields = form_fields(store.site_by_key(given.key, SYSTEM))
+    fields["perimeter"] = ""
+    assert update_site(store, given.key, fields, "bob").extent_km2 == 7
 
 
 @pytest.mark.parametrize("change, field", [
