@@ -290,3 +290,15 @@ def test_a_hostile_name_is_text_on_the_dossier_and_in_the_map_data(web):
     assert mine and mine[0]["properties"]["name"] == evil
     js = open("geomap/web/static/js/geomap-map.js", encoding="utf-8").read()
     assert not re.search(r"innerHTML\s*=\s*[^\"';]*name", js)
+
+
+def test_vendored_geoman_asks_no_other_host_for_anything():
+    """Its icons are data: URIs; the page's CSP (img-src 'self' data:) would refuse others."""
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parent.parent / "geomap" / "web" / "static" / "vendor" / "geoman"
+    css = (d / "leaflet-geoman.css").read_text(encoding="utf-8")
+    urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", css)
+    assert urls and all(u.startswith(("data:", "%23", "#")) for u in urls), urls
+    assert "@import" not in css
+    assert "MIT" in (d / "LICENSE").read_text(encoding="utf-8")
