@@ -235,9 +235,7 @@ def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> S
     point = Point(p.lon, p.lat)
     site = Site(key=key, name=v["name"], name_ko=v["name_ko"], facility_type=v["facility_type"],
                 geometry=point, precision=precision_for(p.radius_m), location_status="reported",
-                tier=v["tier"], admin1=tagger_for(store).tag([point])[0],
-                precision_note=f"proposed from {len(p.testimony_ids)} testimonies "
-                               f"({p.witnesses} witnesses), radius {p.radius_m:.0f} m")
+                tier=v["tier"], admin1=tagger_for(store).tag([point])[0])
     details = {
         "proposal": p.id, "testimonies": len(p.testimony_ids), "witnesses": p.witnesses,
         "site": {"key": key, "name": site.name, "name_ko": site.name_ko,

@@ -12,19 +12,23 @@
     geomap.scaleBar(map);
     if (data.basemap) geomap.basemap(map, data.basemap).addTo(map);
     geomap.contextBoundaries(map, data.boundaries);
+    const members = (p.members || []).filter((m) => m.lat !== null && m.lon !== null);
+    // the view first, from the circles' sizes (a circle measures itself only on a map with a
+    // view), set once so nothing is drawn mid-zoom
+    let bounds = L.latLng(p.lat, p.lon).toBounds(2 * p.radius_m);
+    members.forEach((m) => { bounds = bounds.extend(L.latLng(m.lat, m.lon).toBounds(2 * m.radius_m)); });
+    map.fitBounds(bounds.pad(0.15), { maxZoom: 16, animate: false });
     const group = L.featureGroup().addTo(map);
-    (p.members || []).forEach((m) => {
-      if (m.lat === null || m.lon === null) return;
+    members.forEach((m) => {
       L.circle([m.lat, m.lon], { radius: m.radius_m, color: "#0072B2", weight: 1, fillOpacity: 0.06 })
         .addTo(group);
       L.circleMarker([m.lat, m.lon], { radius: 4, color: "#fff", weight: 1, fillColor: "#0072B2", fillOpacity: 1 })
         .bindTooltip(geomap.htmlText(data.labels.testimony + " " + m.id + (m.place_text ? ": " + m.place_text : "")))
         .addTo(group);
     });
-    const c = L.circle([p.lat, p.lon], { radius: p.radius_m, color: "#D55E00", weight: 3, fillOpacity: 0.15, className: "gm-prop-circle" })
+    L.circle([p.lat, p.lon], { radius: p.radius_m, color: "#D55E00", weight: 3, fillOpacity: 0.15, className: "gm-prop-circle" })
       .bindTooltip(geomap.htmlText(data.labels.proposal)).addTo(group);
     L.circleMarker([p.lat, p.lon], { radius: 6, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(group);
-    map.fitBounds(group.getBounds().extend(c.getBounds()).pad(0.3), { maxZoom: 16 });
   }
 
   const maps = document.querySelectorAll(".gm-prop-map");
