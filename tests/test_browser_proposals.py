@@ -97,6 +97,12 @@ def test_a_researcher_promotes_a_proposal_in_korean(browser, prop_app, width):  
     assert "영문 이름" in pg.locator(f"#err-{p.id}").inner_text() or \
         "English name" in pg.locator(f"#err-{p.id}").inner_text()
     section = pg.locator(f"#gm-prop-{p.id}")
+    text = pg.inner_text("main")  # the page, the open form and its error: all in Korean
+    for english in ("Proposal", "Promote", "testimonies", "witnesses", "Witness code",
+                    "Reported place", "English name", "Type", "Visible to", "Not promoted",
+                    "Choose", "Internal", "Period", "Uncertainty"):
+        assert english not in text, english
+    section.screenshot(path=str(ARTIFACTS / f"proposals-ko-error-{width}.png"))
     section.locator("input[name=name]").fill(f"Valley work site {width}")
     section.locator("input[name=name_ko]").fill(f"골짜기 작업장 {width}")
     section.locator("select[name=facility_type]").select_option("rodong_danryondae")

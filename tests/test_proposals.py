@@ -63,6 +63,21 @@ def test_a_chain_of_overlapping_circles_does_not_become_one_proposal():
         assert len(p.testimony_ids) <= 3
 
 
+def test_two_groups_joined_by_a_line_of_overlapping_circles_stay_two_at_their_own_places():
+    east = GEOD.fwd(*FIELD, 90, 6000)[:2]
+    a, b = _group(FIELD, n=5), _group(east, n=5)
+    bridge = [GEOD.fwd(*FIELD, 90, 700 * i)[:2] for i in range(1, 9)]  # 500 m circles overlap
+    pts = a + b + bridge
+    props = cluster(_inputs(pts, [200.0] * 10 + [500.0] * 8,
+                            [f"w{i % 4}" for i in range(10)] + [f"b{i}" for i in range(8)]))
+    ids_a, ids_b = set(range(1, 6)), set(range(6, 11))
+    [pa] = [p for p in props if ids_a <= set(p.testimony_ids)]
+    [pb] = [p for p in props if ids_b <= set(p.testimony_ids)]
+    assert pa is not pb
+    assert GEOD.inv(*FIELD, pa.lon, pa.lat)[2] < 150 and GEOD.inv(*east, pb.lon, pb.lat)[2] < 150
+    assert pa.radius_m < 400 and pb.radius_m < 400
+
+
 def test_a_tight_group_from_three_witnesses_is_one_proposal_at_its_centre():
     pts = _group()
     far = [GEOD.fwd(*FIELD, 0, 30_000 + 900 * i)[:2] for i in range(2)]
@@ -244,3 +259,6 @@ def test_link_propose_sites_json_is_pure_json(ref_store, settings):
     [p] = doc["proposed_sites"]
     assert len(p["testimony_ids"]) == 4 and p["witnesses"] == 4
     assert date.fromisoformat(p["period_start"]).year == 1999
+    text = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "link",
+                                     "--propose-sites"])
+    assert text.exit_code == 0 and "1 possible unknown sites from" in text.output
