@@ -225,13 +225,18 @@ def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> S
     `pid` is no longer among them (or was promoted already)."""
     from .boundaries import tagger_for
     from .store import site_writes
-    from .store.proposals import add_candidate_links
+    from .store.proposals import add_candidate_links, any_active_link
 
     v = validate_promotion(fields)
     p = next((x for x in proposals_for(store, viewer) if x.id == pid), None)
     if p is None:
         raise ProposalGone(pid)
-    key = f"proposed-{p.id[:10]}"
+    key = base = f"proposed-{p.id[:10]}"
+    with store.read() as conn:
+        taken = site_writes.keys_like(conn, base)
+    n = 2
+    while key in taken:  # an earlier promotion of this group whose links were all rejected
+        key, n = f"{base}-{n}", n + 1
     point = Point(p.lon, p.lat)
     site = Site(key=key, name=v["name"], name_ko=v["name_ko"], facility_type=v["facility_type"],
                 geometry=point, precision=precision_for(p.radius_m), location_status="reported",
@@ -246,7 +251,8 @@ def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> S
     evidence = {"promoted_from_proposal": p.id, "note": "promoted from proposal",
                 "proposal_radius_m": p.radius_m, "witnesses": p.witnesses}
     with store.audited(actor, "site.promote", key, details) as conn:
-        if site_writes.key_taken(conn, key):
+        # read again inside the write: a promotion or linking that landed since explains them
+        if any_active_link(conn, p.testimony_ids) or site_writes.key_taken(conn, key):
             raise ProposalGone(pid)
         site_writes.insert_site(conn, store, site)
         add_candidate_links(conn, site.id, p.testimony_ids, evidence, ENGINE)

@@ -181,6 +181,21 @@ def test_promote_makes_a_site_with_candidate_links_in_one_audited_action(ref_sto
         promote(ref_store, p.id, {"name": "Again", "facility_type": "other"}, "tester", SYSTEM)
 
 
+def test_a_promotion_racing_a_link_to_its_testimonies_writes_nothing(ref_store, monkeypatch):
+    import geomap.proposals as proposals
+
+    ids = _add(ref_store, _group(FIELD), codes=["SYN-A", "SYN-B", "SYN-C", "SYN-D"])
+    stale = proposals_for(ref_store, SYSTEM)
+    site = ref_store.sites(SYSTEM)[0]
+    LinkStore(ref_store).decide(ids[0], site.id, "confirmed", "tester")  # lands meanwhile
+    monkeypatch.setattr(proposals, "proposals_for", lambda *a, **k: stale)
+    before = _audit_max(ref_store)
+    with pytest.raises(ProposalGone):
+        promote(ref_store, stale[0].id, {"name": "X", "facility_type": "other"}, "t", SYSTEM)
+    assert _audit_after(ref_store, before) == []
+    assert ref_store.site_by_key(f"proposed-{stale[0].id[:10]}", SYSTEM) is None
+
+
 @pytest.mark.parametrize("fields,field", [
     ({"name": " ", "facility_type": "other"}, "name"),
     ({"name": "X", "facility_type": "spaceport"}, "facility_type"),

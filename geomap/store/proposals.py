@@ -64,6 +64,13 @@ def member_rows(store, ids: list[int], viewer) -> list[dict]:
     return out
 
 
+def any_active_link(conn: Connection, testimony_ids: list[int]) -> bool:
+    """Within the caller's transaction: has any of these testimonies an active link now?"""
+    return conn.execute(select(links.c.testimony_id).where(
+        links.c.testimony_id.in_(testimony_ids), links.c.status.in_(ACTIVE_LINK))
+        .limit(1)).first() is not None
+
+
 def add_candidate_links(conn: Connection, site_id: int, testimony_ids: list[int],
                         evidence: dict, engine: str) -> int:
     """Within the caller's transaction: the testimonies' undecided links give way to one
