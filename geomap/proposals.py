@@ -219,6 +219,23 @@ def validate_promotion(fields: Mapping[str, Any]) -> dict:
     return {"name": name, "name_ko": name_ko, "facility_type": ftype, "tier": tier}
 
 
+def _promotion_evidence(store, p: Proposal, viewer) -> dict[int, dict]:
+    """Each member's link evidence, with the fields the review queue shows for any link
+    (distance to the new site's point, both radii, no name match)."""
+    from .store.proposals import member_rows
+
+    cx, cy = METRIC.transform(p.lon, p.lat)
+    out = {}
+    for m in member_rows(store, p.testimony_ids, viewer, with_codes=False):
+        x, y = METRIC.transform(m["lon"], m["lat"])
+        out[m["id"]] = {
+            "note": "promoted from proposal", "promoted_from_proposal": p.id,
+            "distance_m": round(math.hypot(x - cx, y - cy)),
+            "testimony_radius_m": float(m["radius_m"]), "site_radius_m": p.radius_m,
+            "site_extent_m": 0, "name_match": None, "name_score": 0, "witnesses": p.witnesses}
+    return out
+
+
 def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> Site:
     """Make proposal `pid` a listed site and its testimonies candidate links to it, in one
     audited transaction (site.promote). The proposals are computed again: ProposalGone when
@@ -248,12 +265,11 @@ def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> S
                  "precision": str(site.precision), "lon": p.lon, "lat": p.lat,
                  "radius_m": p.radius_m},
     }
-    evidence = {"promoted_from_proposal": p.id, "note": "promoted from proposal",
-                "proposal_radius_m": p.radius_m, "witnesses": p.witnesses}
+    evidence = _promotion_evidence(store, p, viewer)
     with store.audited(actor, "site.promote", key, details) as conn:
         # read again inside the write: a promotion or linking that landed since explains them
         if any_active_link(conn, p.testimony_ids) or site_writes.key_taken(conn, key):
             raise ProposalGone(pid)
         site_writes.insert_site(conn, store, site)
-        add_candidate_links(conn, site.id, p.testimony_ids, evidence, ENGINE)
+        add_candidate_links(conn, site.id, evidence, ENGINE)
     return site

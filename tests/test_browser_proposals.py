@@ -111,5 +111,9 @@ def test_a_researcher_promotes_a_proposal_in_korean(browser, prop_app, width):  
     assert f"골짜기 작업장 {width}" in pg.inner_text("main")
     assert pg.evaluate("document.documentElement.scrollWidth") <= width
     pg.screenshot(path=str(ARTIFACTS / f"proposals-dossier-ko-{width}.png"), full_page=True)
+    # the new candidate links show in the review queue like any other
+    pg.goto(base + "/review?lang=ko")
+    pg.wait_for_selector("#gm-review-map .leaflet-interactive")
+    assert "Valley work site" in pg.inner_text("main")  # the first promoted site's links
     assert not errors and not csp and not foreign, (errors, csp, foreign)
     ctx.close()

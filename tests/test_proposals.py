@@ -169,7 +169,9 @@ def test_promote_makes_a_site_with_candidate_links_in_one_audited_action(ref_sto
     assert GEOD.inv(*FIELD, stored.geometry.x, stored.geometry.y)[2] < 30
     cands = [x for x in LinkStore(ref_store).all("candidate") if x["site_id"] == site.id]
     assert sorted(x["testimony_id"] for x in cands) == ids
-    assert cands[0]["evidence"]["note"] == "promoted from proposal"
+    ev = cands[0]["evidence"]
+    assert ev["note"] == "promoted from proposal" and ev["promoted_from_proposal"] == p.id
+    assert 100 < ev["distance_m"] < 200 and ev["site_radius_m"] == p.radius_m  # what review shows
     [(actor, action, target, details)] = _audit_after(ref_store, before)
     assert (actor, action, target) == ("tester", "site.promote", site.key)
     d = json.loads(details)

@@ -38,7 +38,7 @@ def unexplained_inputs(store, viewer) -> dict:
     }
 
 
-def member_rows(store, ids: list[int], viewer) -> list[dict]:
+def member_rows(store, ids: list[int], viewer, with_codes: bool = True) -> list[dict]:
     """What a proposal page shows of its testimonies; the witness code (decrypted) only for
     roles that may read codes."""
     from ..policy import Permission
@@ -52,7 +52,7 @@ def member_rows(store, ids: list[int], viewer) -> list[dict]:
                    t.c.minx, t.c.miny, t.c.radius_m)
             .where(t.c.id.in_(ids), t.c.tier.in_([str(x) for x in viewer.tiers]))
             .order_by(t.c.period_start, t.c.id)).all()
-    codes = viewer.can(Permission.READ_WITNESS_CODES)
+    codes = with_codes and viewer.can(Permission.READ_WITNESS_CODES)
     out = []
     for r in rows:
         d = {"id": r.id, "place_text": r.place_text, "period_text": r.period_text,
@@ -71,17 +71,18 @@ def any_active_link(conn: Connection, testimony_ids: list[int]) -> bool:
         .limit(1)).first() is not None
 
 
-def add_candidate_links(conn: Connection, site_id: int, testimony_ids: list[int],
-                        evidence: dict, engine: str) -> int:
-    """Within the caller's transaction: the testimonies' undecided links give way to one
-    candidate link each to `site_id` (as LinkStore.replace_candidates_for, but in the
-    promotion's audited transaction so the site and its links land together)."""
-    if not testimony_ids:
+def add_candidate_links(conn: Connection, site_id: int, evidence: dict[int, dict],
+                        engine: str) -> int:
+    """Within the caller's transaction: each testimony of `evidence` (id -> its evidence)
+    gets a candidate link to `site_id`, its undecided links giving way (as
+    LinkStore.replace_candidates_for, but in the promotion's audited transaction so the site
+    and its links land together)."""
+    if not evidence:
         return 0
     conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
-                                     links.c.testimony_id.in_(testimony_ids)))
-    text = json.dumps(evidence, ensure_ascii=False)
+                                     links.c.testimony_id.in_(list(evidence))))
     conn.execute(links.insert(), [
-        {"testimony_id": tid, "site_id": site_id, "score": 0.0, "evidence": text,
-         "status": "candidate", "engine": engine} for tid in testimony_ids])
-    return len(testimony_ids)
+        {"testimony_id": tid, "site_id": site_id, "score": 0.0, "status": "candidate",
+         "evidence": json.dumps(ev, ensure_ascii=False), "engine": engine}
+        for tid, ev in evidence.items()])
+    return len(evidence)
