@@ -131,13 +131,15 @@ def cluster(inputs: Mapping[str, Any], *, eps_min_m: float = EPS_MIN_M,
 
     # densest first: most witnesses, most testimonies, then the most central (smallest
     # summed distance to its neighbours); ids break ties so the order is stable
+    pool = np.ones(n, dtype=bool)
+
     def rank(i: int) -> tuple:
-        m, w = support(i, np.ones(n, dtype=bool))
+        m, w = support(i, pool)
         return (-w, -len(m), sum(dist[i]), int(inputs["id"][i]))
 
-    pool = np.ones(n, dtype=bool)
     groups: list[list[int]] = []
-    for i in sorted(range(n), key=rank):
+    order = sorted(range(n), key=rank)  # ranked on the full pool, before any group is taken
+    for i in order:
         if not pool[i]:
             continue
         m, w = support(i, pool)
