@@ -57,6 +57,7 @@ def test_the_proposals_page_in_english_at_both_widths_before_any_promotion(brows
         pg.goto(base + "/proposals?lang=en")
         assert pg.locator("h1").inner_text().startswith("Proposed sites")
         assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        assert pg.locator(".gm-table-wrap").first.evaluate("e => e.scrollWidth <= e.clientWidth")
         pg.screenshot(path=str(ARTIFACTS / f"proposals-en-{width}.png"), full_page=True)
         assert not errors, errors
         ctx.close()
@@ -86,6 +87,8 @@ def test_a_researcher_promotes_a_proposal_in_korean(browser, prop_app, width):  
     assert section.locator(".leaflet-interactive").count() >= 1 + 2 * 4
     assert section.locator("tbody tr").count() == 4
     assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    table = section.locator(".gm-table-wrap")  # the table fits too, without its own scroll
+    assert table.evaluate("e => e.scrollWidth <= e.clientWidth")
     ARTIFACTS.mkdir(exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"proposals-ko-{width}.png"), full_page=True)
     # an empty name comes back with the field named, nothing created
@@ -100,7 +103,7 @@ def test_a_researcher_promotes_a_proposal_in_korean(browser, prop_app, width):  
     text = pg.inner_text("main")  # the page, the open form and its error: all in Korean
     for english in ("Proposal", "Promote", "testimonies", "witnesses", "Witness code",
                     "Reported place", "English name", "Type", "Visible to", "Not promoted",
-                    "Choose", "Internal", "Period", "Uncertainty"):
+                    "Choose", "Internal", "Period", "Radius"):
         assert english not in text, english
     section.screenshot(path=str(ARTIFACTS / f"proposals-ko-error-{width}.png"))
     section.locator("input[name=name]").fill(f"Valley work site {width}")
