@@ -38,7 +38,9 @@ def search(store, viewer: Principal, q: str | None, limit: int = 20) -> dict:
     places = []
     for c in Gazetteer.from_store(store, viewer).lookup(q, limit=limit):
         if c.kind == KIND_SITE and c.score >= SITE_MIN_SCORE and c.ref in by_key:
-            found[c.ref] = max(found.get(c.ref, (0.0, "")), (c.score, c.matched))
+            # the spelling that matched, when it is one of the site's other names
+            alias = c.matched if c.matched in by_key[c.ref].aliases else ""
+            found[c.ref] = max(found.get(c.ref, (0.0, "")), (c.score, alias))
         elif c.kind in (KIND_PLACE, KIND_PROVINCE) and c.score >= PLACE_MIN_SCORE \
                 and c.lon is not None:
             places.append({"name": c.name, "name_ko": c.name_ko, "kind": c.kind,
@@ -49,7 +51,7 @@ def search(store, viewer: Principal, q: str | None, limit: int = 20) -> dict:
         for s in visible:
             for sp in (s.name, s.name_ko, *s.aliases):
                 if sp and key in skeleton(sp) and s.key not in found:
-                    found[s.key] = (90.0, sp)
+                    found[s.key] = (90.0, sp if sp in s.aliases else "")
     for k, (score, matched) in sorted(found.items(), key=lambda kv: (-kv[1][0],
                                                                       by_key[kv[0]].name)):
         s = by_key[k]

@@ -31,6 +31,7 @@ PHONE = (390, 844)
 DESKTOP = (1280, 800)
 CAMP_15 = "kwalliso-15-yodok"
 MAX_PAGES = 60
+SEARCHED = "요덕"  # a site name in Hangul, for the search page
 VARIANTS_PER_ROUTE = 2  # /sites/a and /sites/b are one route: two of them are enough
 
 # Words that are not English prose in any language: the product's name, proper names of data
@@ -167,6 +168,10 @@ def _data_strings(store) -> list[str]:
         for (cands,) in conn.execute(text("SELECT candidates FROM geocode_review")):
             out += [c.get("name") for c in json.loads(cands)] + [
                 c.get("admin1") for c in json.loads(cands)]
+    # the gazetteer's places a search offers (the crawl opens one search)
+    from geomap.search import search
+
+    out += [p[k] for p in search(store, SYSTEM, SEARCHED)["places"] for k in ("name", "admin1")]
     out = {" ".join(x.split()) for x in out if isinstance(x, str)}
     return sorted((x for x in out if len(x) >= 3), key=len, reverse=True)
 
@@ -266,7 +271,8 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
     pg.wait_for_url(base + "/")
     # error pages no link leads to: 404s, and a 405 (a form's address opened as a page)
     queue = ["/?lang=ko", f"/sites/{CAMP_15}", "/no-such-page", "/sites/no-such-site",
-             "/import/map/0123456789abcdef", f"/sites/{CAMP_15}/edit", "/sites/new"]
+             "/import/map/0123456789abcdef", "/search?q=" + SEARCHED, "/testimonies/1/edit",
+             f"/sites/{CAMP_15}/edit", "/sites/new"]
     seen_paths: set[str] = set()
     per_route: dict[str, int] = defaultdict(int)
     visited = 0

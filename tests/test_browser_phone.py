@@ -152,7 +152,8 @@ def _import_a_file(pg, base, tmp):
 
 # the pages reached by URL besides those linked from the navigation
 EXTRA_PAGES = ["/sites/" + CAMP_15, "/review", "/import/quarantine", "/import/review",
-               "/imagery/?site=" + CAMP_15, "/no-such-page", "/sites/" + CAMP_15 + "/edit"]
+               "/imagery/?site=" + CAMP_15, "/no-such-page", "/search?q=Yodok",
+               "/search?q=SYN-W", "/sites/" + CAMP_15 + "/edit"]
 
 
 def _nav_links(pg, base):
@@ -199,7 +200,12 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     _fits(pg, "import report", size)
     _shot(pg, "import-report", size, lang)
     assert "/" in pages and len(pages) >= 4, pages
-    pages += [p for p in EXTRA_PAGES + ["/sites/" + linked] if p not in pages]
+    from geomap.store.links import LinkStore
+
+    tid = LinkStore(store).all("confirmed")[0]["testimony_id"]  # a testimony page, its form
+    pages += [p for p in EXTRA_PAGES + ["/sites/" + linked, f"/testimonies/{tid}",
+                                        f"/testimonies/{tid}?narrative=1",
+                                        f"/testimonies/{tid}/edit"] if p not in pages]
     # the compare page: linked from the imagery catalogue filtered to the site
     pg.goto(base + "/imagery/?site=" + CAMP_15)
     compare = pg.get_attribute("a[href*='/imagery/compare']", "href")
