@@ -86,6 +86,7 @@ def test_a_viewer_sees_neither_codes_nor_narratives_nor_history(page_app):
         assert "PAGE-PART-1" not in html and NARRATIVE not in html
         assert "gm-show-narrative" not in html and "gm-history" not in html
         assert "/edit" not in html
+        assert "test-decider" not in html  # staff names are for staff
     assert len(_reads(store, tid)) == before
 
 
