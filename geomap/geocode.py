@@ -34,6 +34,7 @@ from .gazetteer import (
 )
 from .model import PRECISION_MAX_RADIUS_M, Precision, precision_for_radius
 from .relative import Relative, parse_relative
+from .romanize import skeleton
 from .store import geom_columns
 from .store.schema import geocode_review, sites, testimonies
 
@@ -41,7 +42,8 @@ MIN_SCORE = 88.0
 MARGIN = 6.0          # the best must beat a different place by this much
 SAME_PLACE_M = 3_000  # candidates closer than this are the same place for this purpose
 TOWN_RADIUS_M = 5_000.0
-TOWN_SITES_M = 25_000.0       # a town's facilities: the listed sites this close to it
+TOWN_SITES_M = 25_000.0
+FACILITY_OF_TOWN_M = 15_000.0  # a facility the witness names by its town: where it may lie       # a town's facilities: the listed sites this close to it
 REFERENCE_FRACTION = 0.4       # "N km from a town" is measured from within 2 km of its point
 _GEOD = Geod(ellps="WGS84")
 
@@ -99,6 +101,9 @@ def place_decision(best: Candidate, rel: Relative | None, site_radius: dict[str,
         radius, note = max(NEAR_RADIUS_M, 2 * base), f"near {what}"
     elif rel and rel.mode == "outskirts":
         radius, note = base + OUTSKIRTS_EXTRA_M, f"outskirts of {what}"
+    elif best.kind == KIND_PLACE and (kind or authority):
+        # "Kangson kyohwaso": a facility named after a town lies outside it, often 10-30 km
+        radius, note = FACILITY_OF_TOWN_M, f"a facility of {what}"
     else:
         radius, note = base, what
     if rel:
@@ -122,12 +127,16 @@ def decide(gaz: Gazetteer, text: str, site_radius: dict[str, float]) -> tuple[De
     if rel and rel.mode in ("offset", "ring"):
         # "bowibu, 2 km south-east of Hoeryong": the facility is what lies 2 km away, the town
         # is where it is measured from ("3 km north of Camp 14", with no town: the camp is)
+        # "처마봉 통제구역, 14 km south-east of 개천": of the parts of the place, the town
         fac = parse_facility_ref(name)
-        if fac is not None and fac.rest:
-            towns = [c for c in gaz.lookup(fac.rest, limit=5)
+        tries = ([fac.rest] if fac is not None and fac.rest else []) + (
+            list(rel.parts) if len(rel.parts) > 1 else [])
+        for part in tries:
+            towns = [c for c in gaz.lookup(part, limit=5)
                      if c.kind == KIND_PLACE and c.score >= MIN_SCORE]
             if towns:
-                name, cands = fac.rest, towns
+                name, cands = part, towns
+                break
     if not cands and rel:  # the grammar took too much: the whole text as a name
         rel, name = None, text
         kind, authority = qualifiers(name)
@@ -143,7 +152,9 @@ def decide(gaz: Gazetteer, text: str, site_radius: dict[str, float]) -> tuple[De
     facility = parse_facility_ref(name) is not None
     rivals = [c for c in cands[1:] if (c.kind == KIND_SITE) == facility
               and _fit(c, kind, authority) >= _fit(best, kind, authority)
-              and not _own_name_beats_alternate(name, best, c)]
+              and not _own_name_beats_alternate(name, best, c)
+              and not (best.kind == KIND_SITE and skeleton(best.matched) == skeleton(name)
+                       and gaz.via_town(c))]
     for other in rivals:
         if best.score - other.score >= MARGIN:
             break

@@ -4,7 +4,7 @@ For one testimony, every listed site within reach is a hypothesis, and so is "a 
 on the list" (the list is far from complete: most county MSS and MPS jails are on no public
 list). Each hypothesis gets a likelihood, the product of independent factors:
 
-- **where**: a 2-D Student-t density (nu = 2) of the distance between the testimony's point
+- **where**: a 2-D Student-t density (nu = 3) of the distance between the testimony's point
   and the site, with a scale that combines the witness's stated radius, the site's location
   precision and extent and the rounding of the testimony's coordinates. Its tail is much
   heavier than a Gaussian's, because witnesses understate their uncertainty (often by 1-3x):
@@ -46,7 +46,7 @@ from .romanize import skeleton
 
 METRIC = Transformer.from_crs("EPSG:4326", "EPSG:32652", always_xy=True)
 
-NU = 2.0                      # Student-t degrees of freedom of the distance model
+NU = 3.0                      # Student-t degrees of freedom of the distance model
 # density of "a facility not on the list" per m2: about one per 5,000 km2 near where
 # testimonies fall (NK has ~200 counties, each with MSS and MPS holding cells)
 BACKGROUND_PER_M2 = 2e-10
@@ -69,7 +69,7 @@ NUMBER_MISMATCH = 0.01         # "Camp 14" for Camp 18
 NUMBER_ABSENT = 0.1            # "Camp 14" for a site with no number (or not on the list)
 NAME_MATCH = 12.0              # the site's own name (best spelling score 100)
 TOWN_MATCH = 3.0               # the town the site lies in or is named after
-TOWN_NEAR_SITE_M = 25_000.0
+TOWN_NEAR_SITE_M = 35_000.0  # facilities named after a town lie up to ~30 km from it
 TYPE_MISMATCH = 0.8            # violations that do not fit the facility type
 PERIOD_SLACK_YEARS = 1.0       # testimony years are vague; approximate site years get 2 more
 PERIOD_SCALE_YEARS = 2.0
@@ -221,7 +221,13 @@ class TextEvidence:
         if self.gaz is not None:
             name_boost = np.zeros(n)
             town_boost = np.zeros(n)
-            for c in self.gaz.lookup(text, limit=8):
+            # a relative description's place and pieces are names too ("18 km north-east of
+            # 회령": the town; "처마봉 통제구역, 14 km south-east of 개천": the facility's name)
+            rel = _relative(text)
+            pieces = list(dict.fromkeys(
+                [text, *((rel.place, *rel.parts) if rel is not None else ())]))
+            found = [c for p in pieces for c in self.gaz.lookup(p, limit=8)]
+            for c in found:
                 if c.score < 85:
                     continue
                 if c.kind == KIND_SITE and c.ref in self.pos:
@@ -253,6 +259,15 @@ class TextEvidence:
         out = TextFactors(log_f, log_none, notes, ", ".join(words) or None)
         self.cache[text] = out
         return out
+
+
+def _relative(text: str):
+    from .relative import parse_relative
+
+    try:
+        return parse_relative(text)
+    except Exception:  # noqa: BLE001 - a description we cannot read is a name
+        return None
 
 
 # -- when ----------------------------------------------------------------------------------------

@@ -92,6 +92,7 @@ class Relative:
     approximate: bool = False     # "about", "쯤", a range...
     spread_m: float = 0.0         # half the stated range ("10-15 km" -> 2500)
     sector_deg: float = 45.0      # width of the direction's compass sector (16-point: 22.5)
+    parts: tuple[str, ...] = ()   # the place's pieces the description kept apart
 
     def uncertainty_m(self) -> float:
         """How far the true spot may lie from the offset point, from the description alone.
@@ -186,13 +187,20 @@ def parse_relative(text: str) -> Relative | None:
     rest = list(s)
     for a, b in spans:
         for i in range(a, b):
-            rest[i] = " "
-    place = "".join(rest)
-    place = _FROM.sub(" ", place)
-    place = _KO_PARTICLES.sub(" ", place)
-    place = _KO_FILLERS.sub(" ", place)
-    place = _CONNECTORS.sub(" ", place)
-    place = re.sub(r"\s+", " ", place).strip(" .-")
+            rest[i] = "|"
+
+    def clean(text: str) -> str:
+        text = _FROM.sub(" ", text)
+        text = _KO_PARTICLES.sub(" ", text)
+        text = _KO_FILLERS.sub(" ", text)
+        text = _CONNECTORS.sub(" ", text)
+        return re.sub(r"\s+", " ", text).strip(" .-")
+
+    joined = "".join(rest)
+    place = clean(joined.replace("|", " "))
     if not place:
         return None
-    return Relative(place, bearing, distance, mode, approx, spread, sector)
+    # the pieces the description left apart ("처마봉 통제구역, 14 km south-east of 개천":
+    # the facility and the town it is measured from)
+    parts = tuple(p for p in (clean(x) for x in re.split(r"[|,;()]+", joined)) if p)
+    return Relative(place, bearing, distance, mode, approx, spread, sector, parts)

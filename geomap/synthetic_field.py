@@ -71,6 +71,7 @@ CATEGORIES: dict[str, float] = {
     "name_only": 0.10,         # a name variant, no coordinates
     "missing_facility": 0.09,  # a facility not in the list: no link is right
     "out_of_period": 0.07,     # period partly outside the facility's operating years
+    "inside_extent": 0.06,     # anywhere inside a large camp, far from its published point
 }
 NO_SITE_CATEGORIES = {"missing_facility"}
 
@@ -360,12 +361,17 @@ def generate_field(
     twins = _twin_groups(infos)
     twin_ids = sorted(twins)
     named_towns = [i for i in infos if i.town is not None]
-    untwinned_towns = [i for i in named_towns if i.site.id not in twins] or named_towns
+    # a bare town name is decidable only where the town has one listed facility: no other
+    # site within 25 km of it (Ch'ŏngjin's camp and holding centre 11 km apart are not twins,
+    # but "Chongjin" with a point between them names neither)
+    lonely_sites = _twin_groups(infos, max_m=25_000)
+    untwinned_towns = [i for i in named_towns if i.site.id not in lonely_sites] or named_towns
     country_p = prepared.prep(country)
     site_pts = [(i.site.geometry.x, i.site.geometry.y) for i in infos]
     lonely = [pl for pl in places if country_p.contains(Point(pl.lon, pl.lat)) and all(
         _GEOD.inv(pl.lon, pl.lat, x, y)[2] > 20_000 for x, y in site_pts)]
     cats, weights = list(CATEGORIES), list(CATEGORIES.values())
+    large_camps = [i for i in infos if (i.site.extent_km2 or 0) >= 10] or infos
 
     out: list[Testimony] = []
     truth: list[FieldTruth] = []
@@ -382,7 +388,7 @@ def generate_field(
             if cat == "twin" and twin_ids:
                 info = by_id[rng.choice(twin_ids)]
             if cat in ("bare_town", "relative_phrase") and (
-                    info.town is None or (cat == "bare_town" and info.site.id in twins)):
+                    info.town is None or (cat == "bare_town" and info.site.id in lonely_sites)):
                 info = rng.choice(untwinned_towns if cat == "bare_town" else named_towns)
             site, p = info.site, info.site.geometry
             lon = lat = radius = None
@@ -396,6 +402,18 @@ def generate_field(
                 radius = _stated_radius(rng)
                 lon, lat = _honest(rng, p, radius)
                 place = _name_variant(rng, info, twin) if twin or rng.random() < 0.7 else None
+            elif cat == "inside_extent":
+                # a camp of tens or hundreds of km2: the witness was in one of its villages or
+                # mines, anywhere in it, and gives that spot with an ordinary radius
+                if not info.site.extent_km2 or info.site.extent_km2 < 10:
+                    info = rng.choice(large_camps)
+                    site, p, site_id = info.site, info.site.geometry, info.site.id
+                    twin = site.id in twins
+                    town_s = town_spelling(rng, info.town) if info.town else None
+                r_camp = math.sqrt(info.site.extent_km2 / math.pi) * 1000
+                radius = _stated_radius(rng, 200, 3000)
+                lon, lat = _move(p, rng.uniform(0, 360), r_camp * math.sqrt(rng.random()))
+                place = _name_variant(rng, info, twin) if twin or rng.random() < 0.5 else None
             elif cat == "understated":
                 radius = _stated_radius(rng)
                 lon, lat = _understated(rng, p, radius)
