@@ -299,14 +299,19 @@ class Gazetteer:
         best: dict[tuple, tuple[float, Candidate]] = {}
         fac = parse_facility_ref(text)
 
+        whole = skeleton(text)
+
         def offer(entry: _Entry, score: float):
             t = entry.target
             if entry.town and not fac:
                 return  # "Hoeryong" is the town; "Hoeryong camp" may be the camp
+            # the whole text is this site's own name ("Kaechon concentration camp" is an alias
+            # of Kyohwaso No. 1): the words inside it cannot count against it
+            own = t[1] == KIND_SITE and not entry.town and entry.key == whole
             # a kind or authority word the site contradicts ("Kaechon kyohwaso" for Camp 14,
             # a kwalliso; "bowibu" for an MPS centre) makes it a weaker match, for geocoding
             # and for linking alike; one it agrees with lifts it over its twin
-            if fac and t[1] == KIND_SITE:
+            if fac and t[1] == KIND_SITE and not own:
                 if fac.kind is not None and t[6] and fac.kind != t[6]:
                     score *= 0.8
                 if fac.authority is not None and t[9] and fac.authority != t[9]:
@@ -316,7 +321,7 @@ class Gazetteer:
             # the score says how well the name matched; the rank adds what breaks ties: the
             # record's own name over another's alternate name, larger places, and sites
             # when the text speaks of a facility
-            rank = score + t[8] / 10 + (1.0 if entry.primary else 0.0)
+            rank = score + t[8] / 10 + (1.0 if entry.primary else 0.0) + (20.0 if own else 0.0)
             if fac and t[1] == KIND_SITE:
                 if fac.kind is not None:
                     rank += 10 if fac.kind == t[6] else 3
@@ -331,6 +336,9 @@ class Gazetteer:
                 best[(t[1], t[2])] = (rank, cand)
 
         query = fac.rest if fac else text
+        if fac:
+            for e in self.by_key.get(whole, ()):
+                offer(e, 100.0)
         if fac and fac.number is not None:
             for e in self.entries:
                 t = e.target
