@@ -39,7 +39,7 @@ from .link_model import (
 
 ENGINE = "geomap-link-2"
 THRESHOLD = LINK_PROBABILITY
-REACH_SCALES = 12.0   # pairs farther than this many scales (beyond the extent) are not scored
+REACH_SCALES = 8.0   # pairs farther than this many scales (beyond the extent) are not scored
 
 
 def _ordinal(d) -> float:
@@ -101,22 +101,26 @@ def propose(
 
     # what was said: per distinct text, factors for every site and for "not on the list"
     log_none = np.full(n_t, math.log(BACKGROUND_PER_M2))
-    log_text = np.zeros(len(t_idx))
-    notes: dict[int, str] = {}
-    words: list[str | None] = [None] * n_t
-    pair_of_t: dict[int, list[int]] = {}
-    for k, t in enumerate(t_idx.tolist()):
-        pair_of_t.setdefault(t, []).append(k)
-    for t, ks in pair_of_t.items():
-        tf = names.for_text(inputs["place"][t])
-        if tf is None:
+    text_of: dict[str, int] = {}
+    factors: list = []
+    text_id = np.full(n_t, -1)
+    for t in np.unique(t_idx).tolist():
+        place = inputs["place"][t]
+        if not place:
             continue
-        log_none[t] += tf.log_none
-        words[t] = tf.words
-        for k in ks:
-            log_text[k] = tf.log_site[s_idx[k]]
-            if tf.notes[s_idx[k]]:
-                notes[k] = tf.notes[s_idx[k]]
+        if place not in text_of:
+            tf = names.for_text(place)
+            if tf is None:
+                continue
+            text_of[place] = len(factors)
+            factors.append(tf)
+        text_id[t] = text_of[place]
+        log_none[t] += factors[text_id[t]].log_none
+    log_text = np.zeros(len(t_idx))
+    if factors:
+        table = np.vstack([tf.log_site for tf in factors])
+        has = text_id[t_idx] >= 0
+        log_text[has] = table[text_id[t_idx][has], s_idx[has]]
     log_l += log_text
 
     # when: years outside the site's operating years
@@ -174,7 +178,9 @@ def propose(
                     "combined_m": round(float(math.sqrt(scale2[k]))),
                     "distance_scales": round(float(d[k] / math.sqrt(scale2[k])), 2),
                     "name_score": round(float(math.exp(log_text[k])), 3),
-                    "name_match": notes.get(int(k)), "words": words[ti],
+                    "name_match": (factors[text_id[ti]].notes[s_idx[k]]
+                                   if text_id[ti] >= 0 else None),
+                    "words": factors[text_id[ti]].words if text_id[ti] >= 0 else None,
                     "overlap_years": overlap,
                     "period_factor": round(float(math.exp(log_period[k])), 3),
                     "type_mismatch": bool(mismatch[k]),
