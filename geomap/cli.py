@@ -632,7 +632,7 @@ def quarantine_export(ctx, source, output):
 # -- corroboration ------------------------------------------------------------------------------
 @main.command()
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Lowest score proposed as a candidate link (default 0.45).")
+              help="Lowest probability proposed as a candidate link (default 0.7).")
 @click.option("--evaluate", is_flag=True,
               help="Print precision/recall against the synthetic generator's ground truth.")
 @click.option("--propose-sites", is_flag=True,
