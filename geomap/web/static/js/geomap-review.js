@@ -40,12 +40,17 @@
     row(dl, L_.distance, ev.distance_m.toLocaleString() + " m");
     row(dl, L_.radii, Math.round(ev.testimony_radius_m).toLocaleString() + " m / " +
         Math.round(ev.site_radius_m).toLocaleString() + " m");
-    row(dl, L_.name, ev.name_match ? ev.name_match + " (" + ev.name_score + ")" : "—");
-    row(dl, L_.score, it.score.toFixed(2));
+    row(dl, L_.name, ev.name_match ? ev.name_match + " (×" + ev.name_score + ")" : "—");
+    // the engine's score is a probability (geomap.link_model)
+    const pct = (p) => Math.round(p * 100) + "%";
+    if (ev.words) row(dl, L_.words, ev.words.split(", ").map(
+      (w) => V.types[w] || V.authorities[w] || w).join(", "));
+    row(dl, L_.score, pct(it.score));
+    if (ev.unlisted_probability != null) row(dl, L_.unlisted, pct(ev.unlisted_probability));
     const grades = V.grades || {};
     row(dl, L_.grade, (grades[it.grade_now] || it.grade_now) + " → " +
         (grades[it.grade_if_confirmed] || it.grade_if_confirmed));
-    if (ev.runner_up) row(dl, L_.runner, ev.runner_up.name + " (" + ev.runner_up.score.toFixed(2) + ")");
+    if (ev.runner_up) row(dl, L_.runner, ev.runner_up.name + " (" + pct(ev.runner_up.score) + ")");
     draw(it);
   }
 
