@@ -19,7 +19,8 @@ from geomap.policy import Role
 from geomap.store import Store
 from geomap.store.accounts import AccountStore
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# fixtures the tests own (tests/data/ATTRIBUTION.md); tests read nothing outside the repository
+TEST_DATA = Path(__file__).resolve().parent / "data"
 PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)
 

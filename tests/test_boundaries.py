@@ -7,9 +7,9 @@ from geomap.boundaries import AdminTagger, import_boundaries, read_boundaries
 from geomap.errors import InvalidInput
 from geomap.policy import SYSTEM
 
-from .conftest import SHARED_DATA
+from .conftest import TEST_DATA
 
-RAW = SHARED_DATA / "boundaries" / "prk_admin1_natural_earth_raw.geojson"
+RAW = TEST_DATA / "prk_admin1_natural_earth_raw.geojson"
 
 
 def _fc(features):

@@ -13,7 +13,7 @@ from geomap.cli import main
 from geomap.config import load_settings
 from geomap.store import Store
 
-from .conftest import SHARED_DATA
+from .conftest import TEST_DATA
 
 
 def _run(instance, *args):
@@ -123,7 +123,7 @@ def test_instance_folder_comes_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_boundaries_import_command_reports_what_it_did(tmp_path):
-    raw = SHARED_DATA / "boundaries" / "prk_admin1_natural_earth_raw.geojson"
+    raw = TEST_DATA / "prk_admin1_natural_earth_raw.geojson"
     r = _run(tmp_path, "boundaries", "import", str(raw), "--level", "1")
     assert r.exit_code == 0
     assert "11 inserted, 0 updated, 1 skipped" in r.output
