@@ -190,8 +190,9 @@ def test_linking_accuracy_figures_per_category(tmp_path, generator):
         e = row["engine"]
         if e["with_site"]:
             assert e["precision"] >= 0.95 and e["recall"] >= 0.90, (cat, e)
-            # and better than the naive rule wherever the naive rule is not already perfect
-            assert e["recall"] >= row["naive"]["recall"] - 0.01, (cat, e, row["naive"])
+    # and better than the naive rule overall, on both counts
+    assert ev["engine"]["precision"] > ev["naive"]["precision"]
+    assert ev["engine"]["recall"] > ev["naive"]["recall"]
     # testimonies of facilities not on the list mostly stay unlinked (a person sees the
     # rest in review, where the evidence shows how weak they are)
     no_site = [r["engine"]["no_link"] for r in ev["categories"].values()
