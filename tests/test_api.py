@@ -109,8 +109,8 @@ def test_bad_parameters_get_a_400_naming_the_parameter(client, url, param, why):
     r = client.get(url)
     assert r.status_code == 400
     body = r.get_json()
-    assert body["parameter"] == param
-    assert why in body["error"]
+    assert body["field"] == body["parameter"] == param and body["error"] == "invalid_input"
+    assert why in body["message"]
 
 
 def test_unknown_api_path_is_a_json_404(client):
@@ -181,4 +181,4 @@ def test_large_answers_are_gzipped_for_clients_that_accept_it(client):
 def test_bad_grid_is_a_400(client, value, why):
     r = client.get(f"/api/testimonies?bbox={BBOX_ALL}&grid={value}")
     assert r.status_code == 400 and r.get_json()["parameter"] == "grid"
-    assert why in r.get_json()["error"]
+    assert why in r.get_json()["message"]

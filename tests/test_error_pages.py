@@ -136,7 +136,7 @@ def test_api_and_tile_errors_stay_json(signed_in):
     r = signed_in.get("/api/test-crash")
     assert r.status_code == 500 and r.mimetype == "application/json"
     body = r.get_json()
-    assert body["error"] == "internal error" and len(body["reference"]) == 8
+    assert body["error"] == "internal_error" and len(body["reference"]) == 8
     assert "secret" not in r.data.decode()
 
 

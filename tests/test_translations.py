@@ -118,13 +118,13 @@ def test_a_refused_file_is_explained_in_korean_with_its_name(tmp_path):
 
 
 def test_an_api_refusal_carries_its_reason_in_the_readers_language(client):
-    """A 400 from the API keeps "error" in English (scripts and logs) and adds "message" in the
+    """A 400 from the API carries a machine code in "error" (scripts) and "message" in the
     language the page is shown in, which the map shows in its status line."""
     client.get("/?lang=ko")  # the language switch sets the cookie the API reads too
     r = client.get("/api/testimonies?period=the+nineties")
     assert r.status_code == 400
     body = r.get_json()
-    assert body["parameter"] == "period" and "not in a form" in body["error"]
+    assert body["field"] == "period" and body["error"] == "invalid_input"
     assert "the nineties" in body["message"] and "형식이 아닙니다" in body["message"]
 
 

@@ -17,7 +17,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    abort,
     current_app,
     flash,
     get_flashed_messages,
@@ -31,7 +30,7 @@ from flask_babel import gettext as _
 
 from .. import accounts as acc
 from .. import audit as audit_lib
-from ..errors import InvalidInput
+from ..errors import BadRequest, InvalidInput, NotFound
 from ..policy import Permission, Role
 from . import get_settings, get_store
 from .security import current_principal, require
@@ -96,7 +95,7 @@ def _refusal(e: InvalidInput) -> str:
 def _user_or_404(user_id: int):
     user = _accounts().get(user_id)
     if user is None:
-        abort(404)
+        raise NotFound()
     return user
 
 
@@ -205,9 +204,9 @@ def sessions():
 def end_session():
     sid = request.form.get("session") or ""
     if not (len(sid) == 64 and all(c in "0123456789abcdef" for c in sid)):
-        abort(400)
+        raise BadRequest(field="session")
     if not _accounts().end_session(sid, actor=_actor()):
-        abort(404)
+        raise NotFound()
     flash(_("The session has ended."))
     return redirect(url_for("admin.sessions"), 303)
 

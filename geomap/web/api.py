@@ -6,10 +6,11 @@ import gzip
 import hashlib
 
 import orjson
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .. import geojson
 from ..boundaries import unit_names
+from ..errors import NotFound
 from ..model import FacilityType, Violation
 from ..policy import Permission
 from . import get_settings, get_store, params
@@ -85,7 +86,7 @@ def site_testimonies(key: str):
     store, viewer = get_store(), current_principal()
     site = store.site_by_key(key, viewer)
     if site is None:
-        abort(404)
+        raise NotFound()
     pts = store.linked_points(site.id, viewer)
     return geojson_response(geojson.collection(
         geojson.feature({"type": "Point", "coordinates": [round(p["lon"], 6),
@@ -131,7 +132,7 @@ def testimony(testimony_id: int):
     params.check_known(request.args, set())
     record = get_store().testimony(testimony_id, current_principal())
     if record is None:
-        abort(404)
+        raise NotFound()
     resp = jsonify(record)
     resp.cache_control.no_store = True
     return resp

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 
 from .. import corroboration as corr
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..policy import Permission
 from ..store.links import LinkStore, confirmed_for_site, review_count, review_queue
 from . import get_store
@@ -78,7 +78,7 @@ def decide():
     store, viewer = get_store(), current_principal()
     # a visibility check only: reads id and tier, decrypts and audits nothing
     if not (store.testimony_visible(tid, viewer) and store.site_visible(sid, viewer)):
-        abort(404)
+        raise NotFound()
     LinkStore(store).decide(tid, sid, status, actor=viewer.username)
     return jsonify({"ok": True, "testimony_id": tid, "site_id": sid, "status": status})
 
@@ -94,7 +94,7 @@ def dossier(key: str):
 
         if key in LEGACY_KEYS:  # an address from before the structured list's keys
             return redirect(url_for("corroboration.dossier", key=LEGACY_KEYS[key]), 301)
-        abort(404)
+        raise NotFound()
     rows = confirmed_for_site(store, site.id, viewer)
     ev = corr.site_evidence(rows, _rule(), site.period.earliest if site.period else None,
                             site.period.latest if site.period else None)

@@ -1,6 +1,8 @@
-"""One table mapping library exceptions to HTTP status codes, and the one place errors are
-answered: JSON on machine paths (/api/, /tiles/), a translated page with the site's layout
-elsewhere. A 500 is logged with a short reference the page shows (never a traceback)."""
+"""The one place errors are answered. Library errors (geomap.errors.GeomapError) carry their own
+status and machine code; werkzeug's HTTP errors and anything unexpected are mapped here too.
+JSON `{"error": code, "message": text, "field": name}` on machine paths (/api/, /tiles/) and to
+clients asking for JSON, a translated page with the site's layout elsewhere. A 500 is logged
+with a short reference the reader sees (never a traceback or the exception's text)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,21 @@ from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..errors import GeomapError, InvalidInput, NotFound
+from ..errors import GeomapError
 
-STATUS = [(InvalidInput, 400), (NotFound, 404), (GeomapError, 500)]
 JSON_PATHS = ("/api/", "/tiles/")
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(JSON_PATHS)
+    # a script's fetch that asks for JSON gets JSON on any path; browsers prefer text/html
+    return (request.path.startswith(JSON_PATHS)
+            or request.accept_mimetypes.best == "application/json")
 
 
 def _text(code: int) -> tuple[str, str]:
     """(title, what happened and what to do) for a status code, in the page's language."""
     table = {
+        401: (_("Sign-in required"), _("Sign in to see this.")),
         400: (_("Bad request"),
               _("The request could not be understood. If you sent a form, go back, reload "
                 "the page and try again.")),
@@ -30,6 +34,9 @@ def _text(code: int) -> tuple[str, str]:
         404: (_("Page not found"),
               _("There is nothing here, or you do not have access to it.")),
         405: (_("Not allowed"), _("This address does not accept that kind of request.")),
+        409: (_("Conflict"),
+              _("This contradicts what is already stored. Reload the page to see the current "
+                "state.")),
         413: (_("File too large"),
               _("What you sent is larger than this server accepts. Try a smaller file, or "
                 "split it.")),
@@ -64,12 +71,12 @@ def _signed_in_principal():
     return g.principal
 
 
-def _page(code: int, reference: str | None = None, headers=None):
+def _page(code: int, reference: str | None = None, headers=None, detail: str | None = None):
     title, explanation = _text(code)
     _signed_in_principal()
     try:
         body = render_template("error.html", code=code, title=title, explanation=explanation,
-                               reference=reference)
+                               reference=reference, detail=detail)
     except Exception:  # e.g. a request whose host no URL can be built for
         from markupsafe import escape
 
@@ -87,39 +94,56 @@ def _log_500(e: BaseException | None) -> str:
     return ref
 
 
+def _json(status: int, code: str, message: str, field: str | None = None, **extra):
+    body = {"error": code, "message": message, "field": field, **extra}
+    if field:
+        body["parameter"] = field  # the name clients used before "field"
+    return jsonify(body), status
+
+
+def _unexpected(e: BaseException | None):
+    """A 500: the reader gets a reference, the log gets the traceback under it."""
+    ref = _log_500(e)
+    if _wants_json():
+        return _json(500, "internal_error", _text(500)[1], reference=ref)
+    return _page(500, ref)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(GeomapError)
     def _geomap_error(e: GeomapError):
-        status = next(code for cls, code in STATUS if isinstance(e, cls))
-        ref = _log_500(e) if status == 500 else None
-        if _wants_json():
-            body = {"error": str(e) if status != 500 else "internal error"}
-            if status != 500 and getattr(e, "msg", None) is not None:
-                from .labels import message_text
+        status = e.status
+        if status >= 500:
+            return _unexpected(e)
+        from .labels import message_text
 
-                body["message"] = message_text(e)  # the same, in the reader's language
-            if isinstance(e, InvalidInput) and e.field:
-                body["parameter"] = e.field
-            if ref:
-                body["reference"] = ref
-            return jsonify(body), status
-        return _page(status, ref)
+        detail = message_text(e) if e.has_message else None  # in the reader's language
+        headers = {"WWW-Authenticate": 'Session realm="geomap"'} if status == 401 else {}
+        if _wants_json():
+            extra = e.as_dict() if hasattr(e, "as_dict") else {}
+            extra.pop("message", None)
+            resp, _status = _json(status, e.code, detail or _text(status)[1], e.field,
+                                  **{k: v for k, v in extra.items() if k != "error"})
+            return resp, status, headers
+        return _page(status, headers=headers, detail=detail)
 
     @app.errorhandler(InternalServerError)
     def _internal_error(e: InternalServerError):
-        ref = _log_500(e.original_exception or e)
-        if _wants_json():
-            return jsonify({"error": "internal error", "reference": ref}), 500
-        return _page(500, ref)
+        return _unexpected(e.original_exception or e)
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
         if e.code is None or e.code < 400:
             return e
+        headers = [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return jsonify({"error": e.description}), e.code
+            # werkzeug's own descriptions are English: the reader gets ours, translated;
+            # a description a view chose on purpose is kept
+            said = e.description if e.description != type(e).description else None
+            code = (e.name or "error").lower().replace(" ", "_").replace("'", "")
+            resp, _status = _json(e.code, code, said or _text(e.code)[1])
+            return resp, e.code, headers
         from flask_wtf.csrf import CSRFError
 
         g.csrf_failed = isinstance(e, CSRFError)
-        headers = [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
         return _page(e.code, headers=headers)

@@ -8,7 +8,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..errors import InvalidInput, NotFound
@@ -68,12 +68,12 @@ def compare():
     if key := request.args.get("site"):
         site = store.site_by_key(key, viewer)
         if site is None:
-            abort(404)
+            raise NotFound()
         scenes = scenes_for_site(site)
     else:
         scenes = readable(SceneStore(store).list(viewer))
     if not scenes:
-        abort(404)
+        raise NotFound()
     by_id = {s.id: s for s in scenes}
     left = by_id.get(request.args.get("a", ""), scenes[0])
     right = by_id.get(request.args.get("b", ""), scenes[-1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 
@@ -149,7 +149,7 @@ def import_mapped(upload_id: str):
     try:
         path, name = pending.get(upload_id, actor)
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     header = preview(path, {})["header"]
     mapping = {}
     for fld in DEFAULT_COLUMNS:
@@ -239,7 +239,7 @@ def review_decide(testimony_id: int):
 
     store, viewer = get_store(), current_principal()
     if not store.testimony_visible(testimony_id, viewer):
-        abort(404)
+        raise NotFound()
     action, f = request.form.get("action"), request.form
     try:
         if action == "candidate":
@@ -252,7 +252,7 @@ def review_decide(testimony_id: int):
         else:
             raise InvalidInput("action: 'candidate', 'point' or 'unlocatable'", field="action")
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     except InvalidInput as e:  # named on the page, with nothing changed
         return review(_("This decision was not saved: %(reason)s", reason=message_text(e)), 400)
     link_testimonies(store, Gazetteer.from_store(store, SYSTEM), [testimony_id])

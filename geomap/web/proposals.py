@@ -7,10 +7,10 @@ unexplained testimonies are clustered) and once per request.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..model import TIER_LABELS
 from ..policy import Permission
 from ..proposals import Proposal, ProposalGone, promote, proposals_for
@@ -25,7 +25,7 @@ bp = Blueprint("proposals", __name__)
 def _allowed() -> None:
     p = current_principal()
     if not (p.can(Permission.LINK) or p.can(Permission.EDIT)):
-        abort(404)  # what a role may not see does not exist for it
+        raise NotFound()  # what a role may not see does not exist for it
 
 
 def _proposals() -> list[Proposal]:
@@ -62,7 +62,7 @@ def promote_one(pid: str):
     _allowed()
     viewer = current_principal()
     if not viewer.can(Permission.EDIT):
-        abort(404)
+        raise NotFound()
     fields = {k: request.form.get(k, "") for k in ("name", "name_ko", "facility_type", "tier")}
     try:
         site = promote(get_store(), pid, fields, viewer.username, viewer)

@@ -11,9 +11,10 @@ import secrets
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, g, jsonify, redirect, request, session, url_for
+from flask import Flask, g, redirect, request, session, url_for
 from werkzeug.exceptions import BadRequest
 
+from ..errors import NotSignedIn
 from ..policy import Permission, Principal
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logout",
@@ -108,8 +109,7 @@ def install(app: Flask, accounts) -> None:
                 session.end()  # disabled or reset meanwhile: this cookie is finished
             if request.path.startswith(MACHINE_PATHS):
                 # tile and API clients (GDAL, QGIS, Leaflet) cannot follow an HTML sign-in page
-                return jsonify({"error": "sign in required"}), 401, {
-                    "WWW-Authenticate": 'Session realm="geomap"'}
+                raise NotSignedIn()  # JSON 401 with WWW-Authenticate (geomap.web.errors)
             # ended on the server (disabled, reset, an admin ended it): the sign-in page says so
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?"),
                                     ended=1 if uid is not None or getattr(session, "stale", False)

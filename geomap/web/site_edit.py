@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ..errors import Forbidden, NotFound
 from ..model import TIER_LABELS
 from ..policy import Permission
 from ..site_edit import SiteFormError, create_site, form_fields, update_site
@@ -31,7 +32,7 @@ _ROW = re.compile(r"src-(\d{1,3})-(\w+)")
 def _require_edit() -> None:
     # the site itself may be visible to this role (a viewer reads dossiers): refuse, not hide
     if not current_principal().can(Permission.EDIT):
-        abort(403)
+        raise Forbidden()
 
 
 def _submitted() -> dict:
@@ -83,7 +84,7 @@ def edit(key: str):
     store, viewer = get_store(), current_principal()
     site = store.site_by_key(key, viewer)
     if site is None:
-        abort(404)
+        raise NotFound()
     if request.method == "GET":
         return _render(form_fields(site), {}, key)
     fields = _submitted()

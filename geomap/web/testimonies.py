@@ -3,7 +3,7 @@ testimony edit form."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..errors import InvalidInput, NotFound
@@ -73,7 +73,7 @@ def testimony_page(testimony_id: int):
     show = request.args.get("narrative") == "1" and may_read
     record = store.testimony(testimony_id, viewer, narrative=show)
     if record is None:
-        abort(404)
+        raise NotFound()
     links = ts.links_of(store, testimony_id, viewer)
     staff = viewer.can(Permission.EDIT) or viewer.can(Permission.LINK)
     units = {u.id: u for u in store.boundary_units(1)}
@@ -127,7 +127,7 @@ def edit_form(testimony_id: int):
     store, viewer = get_store(), current_principal()
     current = ts.editable(store, testimony_id, viewer)
     if current is None:
-        abort(404)
+        raise NotFound()
     values = _form_values(current)
     if viewer.can(Permission.READ_NARRATIVES):
         if current["narrative"] is not None:  # shown in the form: a read like any other
@@ -143,7 +143,7 @@ def edit_save(testimony_id: int):
     require(Permission.EDIT)
     store, viewer = get_store(), current_principal()
     if not store.testimony_visible(testimony_id, viewer):
-        abort(404)
+        raise NotFound()
     form = request.form
     fields = {k: form.get(k, "") for k in EDITABLE if k != "violations"}
     fields["violations"] = form.getlist("violations")
@@ -152,7 +152,7 @@ def edit_save(testimony_id: int):
     try:
         update_testimony(store, testimony_id, fields, viewer)
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     except InvalidInput as e:  # the form again, as sent, with the message at the field
         values = {**fields, "narrative": fields.get("narrative", "")}
         return _edit_form(testimony_id, values, message_text(e), e.field, 400)

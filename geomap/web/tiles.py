@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 
 import rasterio
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
@@ -66,10 +66,10 @@ def _scene(scene_id: str):
     try:
         path = scene_dir(get_settings().instance_path / "imagery", scene_id) / "cog.tif"
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     scene = SceneStore(get_store()).get(scene_id, current_principal())
     if scene is None or not path.is_file():
-        abort(404)
+        raise NotFound()
     return scene, path
 
 
@@ -82,7 +82,7 @@ def basemap_tile(z: int, x: int, y: int):
     from ..basemap import ensure_basemap
 
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-        abort(404)
+        raise NotFound()
     b = ensure_basemap(get_settings().basemap_dir)
     etag = hashlib.blake2b(f"basemap/{b.path.stat().st_mtime_ns}/{z}/{x}/{y}".encode(),
                            digest_size=16).hexdigest()
@@ -96,7 +96,7 @@ def basemap_tile(z: int, x: int, y: int):
                 img = src.tile(x, y, z, tilesize=256, resampling_method="bilinear",
                                reproject_method="bilinear")
             except TileOutsideBounds:
-                abort(404)
+                raise NotFound() from None
         resp = Response(img.render(img_format="PNG", add_mask=True), mimetype="image/png")
     resp.set_etag(etag)
     resp.cache_control.private = True
@@ -113,16 +113,16 @@ def basemap_package_tile(name: str, z: int, x: int, y: int, ext: str):
     try:
         pkg = basemaps.get(get_settings().instance_path, name)
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     if ext != pkg.ext or not (0 <= z <= basemaps.MAX_ZOOM):
-        abort(404)
+        raise NotFound()
     etag = hashlib.blake2b(f"pkg/{pkg.sha256}/{z}/{x}/{y}".encode(), digest_size=16).hexdigest()
     if request.if_none_match.contains(etag):
         resp = Response(status=304)
     else:
         data = basemaps.read_tile(get_settings().instance_path, pkg, z, x, y)
         if data is None:
-            abort(404)
+            raise NotFound()
         resp = Response(data, mimetype=pkg.mimetype)
     resp.set_etag(etag)
     resp.cache_control.private = True
@@ -150,14 +150,14 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
     from rio_tiler.errors import TileOutsideBounds
 
     if fmt not in FORMATS or not (0 <= z <= 24) or not (0 <= x < 2**z and 0 <= y < 2**z):
-        abort(404)
+        raise NotFound()
     try:
         path = scene_dir(get_settings().instance_path / "imagery", scene_id) / "cog.tif"
     except NotFound:
-        abort(404)
+        raise NotFound() from None
     info = _tile_info(scene_id)
     if info is None or info["tier"] not in {str(t) for t in current_principal().tiers}:
-        abort(404)
+        raise NotFound()
     etag = hashlib.blake2b(f"{info['sha256']}/{z}/{x}/{y}.{fmt}".encode(),
                            digest_size=16).hexdigest()
     if request.if_none_match.contains(etag):
@@ -167,7 +167,7 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
         resp.cache_control.max_age = TILE_MAX_AGE
         return resp
     if not path.is_file():
-        abort(404)
+        raise NotFound()
     driver, mime = FORMATS[fmt]
     # display bands: RGB from the first three, otherwise the first (grey)
     indexes = (1, 2, 3) if info["bands"] >= 3 else (1,)
@@ -175,13 +175,13 @@ def tile(scene_id: str, z: int, x: int, y: int, fmt: str):
         try:
             img = _reader(path).tile(x, y, z, tilesize=256, indexes=indexes)
         except TileOutsideBounds:
-            abort(404)
+            raise NotFound() from None
         except (RasterioError, CPLE_BaseError, OSError, ValueError) as e:
             # a damaged working copy: this scene has no tiles, the server goes on
             log.warning("tiles: scene %s unreadable: %s", scene_id, e)
-            abort(404)
+            raise NotFound() from None
     if not img.mask.any():
-        abort(404)  # inside the bounds box but outside the footprint
+        raise NotFound()  # inside the bounds box but outside the footprint
     if info["rescale"]:
         img.rescale(in_range=[tuple(info["rescale"][i - 1]) for i in indexes])
     if driver == "JPEG" and not img.mask.all():
@@ -206,10 +206,10 @@ def tilejson(scene_id: str):
             minzoom, maxzoom = src.minzoom, src.maxzoom
     except (RasterioError, CPLE_BaseError, OSError, ValueError) as e:
         log.warning("tiles: scene %s unreadable: %s", scene_id, e)
-        abort(404)
+        raise NotFound() from None
     fmt = request.args.get("format", "png")
     if fmt not in FORMATS:
-        abort(404)
+        raise NotFound()
     template = url_for("tiles.tile", scene_id=scene_id, z=0, x=0, y=0, fmt=fmt, _external=True)
     template = template.replace("/0/0/0.", "/{z}/{x}/{y}.")
     minx, miny, maxx, maxy = scene.footprint.bounds
