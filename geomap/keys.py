@@ -7,7 +7,8 @@ never committed, never logged), readable by the owner only.
 - `index_key` (in the same JSON): HMAC key for blind indexes (e.g. counting witnesses without
   decrypting their codes) and content-derived record keys.
 
-`GEOMAP_KEYS_FILE` may point the field keys elsewhere (a mounted secret, for example).
+The keys_file setting (GEOMAP_KEYS_FILE) may point the field keys elsewhere (a mounted secret,
+for example).
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ class KeyRing:
     path: Path | None = field(default=None, repr=False)
 
     @classmethod
-    def load_or_create(cls, keys_dir: Path) -> KeyRing:
+    def load_or_create(cls, keys_dir: Path, keys_file: Path | None = None) -> KeyRing:
+        """The keys in `keys_dir` (created on first run); the field keys in `keys_file` when
+        set (Settings.keys_file, GEOMAP_KEYS_FILE)."""
         keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(keys_dir, 0o700)
         secret_path = keys_dir / "secret_key"
         if not secret_path.exists():
             _write_private(secret_path, secrets.token_bytes(32))
-        path = Path(os.environ.get("GEOMAP_KEYS_FILE") or keys_dir / "field-keys.json")
+        path = Path(keys_file or keys_dir / "field-keys.json")
         if not path.exists():
             _write_private(path, json.dumps({
                 "active": 1, "keys": {"1": _b64(secrets.token_bytes(32))},

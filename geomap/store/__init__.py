@@ -127,7 +127,7 @@ class Store:
     @classmethod
     def for_instance(cls, settings) -> Store:
         """The store of an instance folder, with its keys (created on first run)."""
-        keys = KeyRing.load_or_create(settings.instance_path / "keys")
+        keys = KeyRing.load_or_create(settings.instance_path / "keys", settings.keys_file)
         return cls(settings.database_url, keys, audit_head=settings.instance_path / "audit.head")
 
     def close(self) -> None:
