@@ -18,10 +18,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyproj import Geod
 from shapely.geometry import Point
-from sqlalchemy import delete, select, update
 
 from .boundaries import AdminTagger
 from .gazetteer import (
@@ -35,8 +35,11 @@ from .gazetteer import (
 from .model import PRECISION_MAX_RADIUS_M, Precision, precision_for_radius
 from .relative import Relative, parse_relative
 from .romanize import skeleton
+from .store import geocoding as sql
 from .store import geom_columns
-from .store.schema import geocode_review, sites, testimonies
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 MIN_SCORE = 88.0
 MARGIN = 6.0          # the best must beat a different place by this much
@@ -224,24 +227,15 @@ class GeocodeResult:
     admin_only: int = 0
 
 
-def geocode_pending(store, gaz: Gazetteer, actor: str,
+def geocode_pending(store: StoreLike, gaz: Gazetteer, actor: str,
                     progress: Callable[[int], None] | None = None,
                     keys: Sequence[str] | None = None) -> GeocodeResult:
     """Geocode every testimony with a place name and no location that is not under review;
     with `keys`, only those testimonies (one import's rows), so the counts are about them."""
-    pending_q = (select(testimonies.c.id, testimonies.c.place_text)
-                 .where(testimonies.c.minx.is_(None), testimonies.c.place_text.is_not(None),
-                        testimonies.c.location_source == "reported",
-                        ~testimonies.c.id.in_(select(geocode_review.c.testimony_id))))
     with store.read() as conn:
-        if keys is None:
-            pending = conn.execute(pending_q).all()
-        else:
-            keys = list(keys)
-            pending = [r for i in range(0, len(keys), 500) for r in conn.execute(
-                pending_q.where(testimonies.c.key.in_(keys[i:i + 500]))).all()]
-        site_radius = {r.key: PRECISION_MAX_RADIUS_M.get(Precision(r.precision), 10_000.0)
-                       for r in conn.execute(select(sites.c.key, sites.c.precision))}
+        pending = sql.pending_places(conn, keys)
+        site_radius = {k: PRECISION_MAX_RADIUS_M.get(Precision(p), 10_000.0)
+                       for k, p in sql.precisions_in(conn).items()}
     tagger = AdminTagger(store.boundary_units(1))
     unit_by_name = {u.name_en: u.id for u in store.boundary_units(1)}
     res = GeocodeResult()
@@ -252,10 +246,8 @@ def geocode_pending(store, gaz: Gazetteer, actor: str,
             for tid, place in chunk:
                 d, reason, cands = decide(gaz, place, site_radius)
                 if d is None:
-                    conn.execute(delete(geocode_review).where(geocode_review.c.testimony_id == tid))
-                    conn.execute(geocode_review.insert().values(
-                        testimony_id=tid, reason=reason, created_at=now,
-                        candidates=json.dumps([c.as_dict() for c in cands], ensure_ascii=False)))
+                    sql.queue_for_review(conn, tid, reason, json.dumps(
+                        [c.as_dict() for c in cands], ensure_ascii=False), now)
                     res.review += 1
                     continue
                 values = {"location_source": "geocoded", "geocode_note": evidence_note(d),
@@ -270,20 +262,16 @@ def geocode_pending(store, gaz: Gazetteer, actor: str,
                 else:
                     values.update(admin1_id=unit_by_name.get(d.candidate.name))
                     res.admin_only += 1
-                conn.execute(update(testimonies).where(testimonies.c.id == tid).values(**values))
+                sql.set_geocoded(conn, tid, values)
         if progress:
             progress(len(chunk))
     store.audit(actor, "testimonies.geocode", None, res.__dict__)
     return res
 
 
-def review_items(store) -> list[dict]:
-    with store.read() as conn:
-        rows = conn.execute(select(geocode_review, testimonies.c.place_text)
-                            .join(testimonies, testimonies.c.id == geocode_review.c.testimony_id)
-                            .order_by(geocode_review.c.testimony_id)).all()
+def review_items(store: StoreLike) -> list[dict]:
     out = []
-    for r in rows:
+    for r in sql.review_rows(store):
         kind, authority = qualifiers(r.place_text or "")
         out.append({"testimony_id": r.testimony_id, "place_text": r.place_text,
                     "reason": r.reason, "candidates": json.loads(r.candidates),
@@ -296,7 +284,7 @@ def review_items(store) -> list[dict]:
 MAX_RADIUS_M = 100_000.0
 
 
-def _admin_values(store, point) -> dict:
+def _admin_values(store: StoreLike, point) -> dict:
     if point is None:
         return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}
     [tag] = AdminTagger(store.boundary_units(1)).tag([point])
@@ -304,7 +292,7 @@ def _admin_values(store, point) -> dict:
             "admin1_distance_m": tag.distance_m if tag else None}
 
 
-def _review_item(store, testimony_id: int) -> dict:
+def _review_item(store: StoreLike, testimony_id: int) -> dict:
     from .errors import NotFound
     from .store.geocoding import review_item
 
@@ -314,7 +302,7 @@ def _review_item(store, testimony_id: int) -> dict:
     return item
 
 
-def choose_candidate(store, testimony_id: int, index, actor: str) -> dict:
+def choose_candidate(store: StoreLike, testimony_id: int, index, actor: str) -> dict:
     """The researcher picks candidate `index` of the review entry: the testimony takes its
     location (a relative description in the place text still applies), audited."""
     from .errors import InvalidInput
@@ -353,7 +341,7 @@ def choose_candidate(store, testimony_id: int, index, actor: str) -> dict:
         {"candidate": cand.as_dict(), "place_text_kind": kind, "authority": authority})
 
 
-def place_point(store, testimony_id: int, lat, lon, radius_m, actor: str) -> dict:
+def place_point(store: StoreLike, testimony_id: int, lat, lon, radius_m, actor: str) -> dict:
     """The researcher places a point with a radius on the map, audited."""
     from .errors import InvalidInput
     from .store.geocoding import set_researcher_location
@@ -382,7 +370,7 @@ def place_point(store, testimony_id: int, lat, lon, radius_m, actor: str) -> dic
         {"lat": la, "lon": lo, "radius_m": r})
 
 
-def mark_unlocatable(store, testimony_id: int, actor: str) -> dict:
+def mark_unlocatable(store: StoreLike, testimony_id: int, actor: str) -> dict:
     """The researcher decides the place cannot be located: it leaves the list, no point."""
     from .store.geocoding import set_researcher_location
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy import select, update
+from typing import TYPE_CHECKING
 
 from .crypto import FieldCipher
-from .store.schema import testimonies, users
+from .store import rotation as sql
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 BATCH = 2000
 
@@ -22,23 +24,20 @@ class RotationResult:
     retired: list[int]
 
 
-def rotate_keys(store, actor: str,
+def rotate_keys(store: StoreLike, actor: str,
                 progress: Callable[[int, int], None] | None = None) -> RotationResult:
     new_key = store.keys.add_key()
     store.cipher = FieldCipher(store.keys)
     c = store.cipher
     done = 0
     with store.read() as conn:
-        t_ids = [r.id for r in conn.execute(select(testimonies.c.id).order_by(testimonies.c.id))]
-        u_ids = [r.id for r in conn.execute(select(users.c.id).where(users.c.totp_enc.is_not(None)))]
+        t_ids = sql.testimony_ids(conn)
+        u_ids = sql.totp_user_ids(conn)
     total = len(t_ids) + len(u_ids)
     for i in range(0, len(t_ids), BATCH):
         chunk = t_ids[i : i + BATCH]
         with store.write() as conn:
-            rows = conn.execute(select(testimonies.c.id, testimonies.c.key,
-                                       testimonies.c.witness_enc, testimonies.c.narrative_enc)
-                                .where(testimonies.c.id.in_(chunk))).all()
-            for r in rows:
+            for r in sql.testimony_blobs(conn, chunk):
                 values = {}
                 for col, field in (("witness_enc", "witness_code"), ("narrative_enc", "narrative")):
                     blob = getattr(r, col)
@@ -46,17 +45,14 @@ def rotate_keys(store, actor: str,
                         values[col] = c.encrypt(c.decrypt(blob, "testimonies", r.key, field),
                                                 "testimonies", r.key, field)
                 if values:
-                    conn.execute(update(testimonies).where(testimonies.c.id == r.id)
-                                 .values(**values))
+                    sql.set_testimony_blobs(conn, r.id, values)
         done += len(chunk)
         if progress:
             progress(done, total)
     with store.write() as conn:
-        for r in conn.execute(select(users.c.id, users.c.totp_enc)
-                              .where(users.c.id.in_(u_ids))).all():
+        for r in sql.totp_blobs(conn, u_ids):
             secret = c.decrypt(r.totp_enc, "users", str(r.id), "totp")
-            conn.execute(update(users).where(users.c.id == r.id)
-                         .values(totp_enc=c.encrypt(secret, "users", str(r.id), "totp")))
+            sql.set_totp_blob(conn, r.id, c.encrypt(secret, "users", str(r.id), "totp"))
     done += len(u_ids)
     if progress and u_ids:
         progress(done, total)

@@ -15,16 +15,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import shapely
-from sqlalchemy import select, update
 
 from ..boundaries import AdminTagger
 from ..store import UpsertResult
-from ..store.schema import import_batches, quarantine
+from ..store import intake as sql
 from .mapping import require_columns
 from .readers import read_rows
 from .validate import Checked, Validator, resolve_columns
+
+if TYPE_CHECKING:
+    from ..store.protocol import Connection, StoreLike
 
 BATCH_ROWS = 2_000
 REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
@@ -99,7 +102,7 @@ def _chain(head, it):
 
 
 def import_testimonies(
-    store,
+    store: StoreLike,
     path: str | Path,
     actor: str,
     mapping: dict[str, str] | None = None,
@@ -201,15 +204,12 @@ def _check(validator: Validator, n: int, raw: dict) -> Checked:
             N_("this row could not be checked (%(error)s)"), error=msg[:200]))])
 
 
-def _fail_batch(store, report: ImportReport, e: BaseException) -> None:
+def _fail_batch(store: StoreLike, report: ImportReport, e: BaseException) -> None:
     status = "failed" if isinstance(e, Exception) else "interrupted"
     try:
-        with store.write() as conn:
-            conn.execute(update(import_batches)
-                         .where(import_batches.c.id == report.batch_id)
-                         .values(status=status, finished_at=datetime.now(UTC).replace(tzinfo=None),
-                                 report=json.dumps({"error": f"{type(e).__name__}: {e}"[:500]},
-                                                   ensure_ascii=False)))
+        sql.end_batch(store, report.batch_id, status, datetime.now(UTC).replace(tzinfo=None),
+                      json.dumps({"error": f"{type(e).__name__}: {e}"[:500]},
+                                 ensure_ascii=False))
     except Exception:  # the original error is the one to report
         pass
 
@@ -222,19 +222,13 @@ def _dup(first_row: int):
         N_("duplicate of row %(row)s in the same file"), row=first_row))
 
 
-def _start_batch(store, source: str, actor: str) -> int:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with store.write() as conn:
-        # a batch still 'running' from a killed process is not running any more
-        conn.execute(update(import_batches).where(import_batches.c.status == "running",
-                                                  import_batches.c.source == source)
-                     .values(status="interrupted"))
-        return conn.execute(import_batches.insert().values(
-            kind="testimonies", source=source, started_at=now, inserted=0, updated=0,
-            skipped=0, status="running", actor=actor)).inserted_primary_key[0]
+def _start_batch(store: StoreLike, source: str, actor: str) -> int:
+    # a batch still 'running' from a killed process is not running any more: start_batch
+    # marks it interrupted
+    return sql.start_batch(store, source, actor, datetime.now(UTC).replace(tzinfo=None))
 
 
-def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dry_run: bool,
+def _store_batch(store: StoreLike, checked: list[Checked], report: ImportReport, tagger, dry_run: bool,
                  occurrences: Counter):
     good = [c.testimony for c in checked if c.testimony is not None]
     bad = [c for c in checked if c.testimony is None]
@@ -256,28 +250,19 @@ def _store_batch(store, checked: list[Checked], report: ImportReport, tagger, dr
     with store.write() as conn:
         r: UpsertResult = store.add_testimonies(good, conn=conn) if good else UpsertResult()
         new_q, old_q = _quarantine(store, conn, bad, report, occurrences)
-        conn.execute(update(import_batches).where(import_batches.c.id == report.batch_id).values(
-            inserted=import_batches.c.inserted + r.inserted,
-            skipped=import_batches.c.skipped + r.skipped + old_q,
-            updated=import_batches.c.updated + new_q))
+        sql.add_counts(conn, report.batch_id, inserted=r.inserted, skipped=r.skipped + old_q,
+                       updated=new_q)
     report.inserted += r.inserted
     report.already_present += r.skipped
     report.quarantined += len(bad)
     report.quarantined_before += old_q
 
 
-def _existing_keys(store, keys: list[str]) -> set[str]:
-    from ..store.schema import testimonies
-
-    out: set[str] = set()
-    with store.read() as conn:
-        for i in range(0, len(keys), 500):
-            out.update(conn.execute(select(testimonies.c.key)
-                                    .where(testimonies.c.key.in_(keys[i:i + 500]))).scalars())
-    return out
+def _existing_keys(store: StoreLike, keys: list[str]) -> set[str]:
+    return sql.existing_testimony_keys(store, keys)
 
 
-def _quarantine(store, conn, bad: list[Checked], report: ImportReport,
+def _quarantine(store: StoreLike, conn: Connection, bad: list[Checked], report: ImportReport,
                 occurrences: Counter) -> tuple[int, int]:
     """Keep bad rows (encrypted) with their reasons; a row quarantined before is not doubled.
 
@@ -299,36 +284,25 @@ def _quarantine(store, conn, bad: list[Checked], report: ImportReport,
                      "reasons": json.dumps([p.as_dict() for p in c.problems],
                                            ensure_ascii=False),
                      "created_at": now})
-    keys = [r["key"] for r in rows]
-    existing = set(conn.execute(select(quarantine.c.key).where(quarantine.c.key.in_(keys)))
-                   .scalars())
-    fresh = [r for r in rows if r["key"] not in existing]
-    if fresh:
-        conn.execute(quarantine.insert(), fresh)
-    return len(fresh), len(rows) - len(fresh)
+    fresh = sql.insert_quarantine(conn, rows)
+    return fresh, len(rows) - fresh
 
 
-def _finish_batch(store, report: ImportReport) -> None:
-    with store.write() as conn:
-        conn.execute(update(import_batches).where(import_batches.c.id == report.batch_id).values(
-            status="done", finished_at=datetime.now(UTC).replace(tzinfo=None),
-            report=json.dumps({k: v for k, v in report.as_dict().items() if k != "problems"},
-                              ensure_ascii=False)))
+def _finish_batch(store: StoreLike, report: ImportReport) -> None:
+    sql.end_batch(store, report.batch_id, "done", datetime.now(UTC).replace(tzinfo=None),
+                  json.dumps({k: v for k, v in report.as_dict().items() if k != "problems"},
+                             ensure_ascii=False))
 
 
-def quarantine_rows(store, source: str | None = None) -> list[dict]:
+def quarantine_rows(store: StoreLike, source: str | None = None) -> list[dict]:
     """Quarantined rows, decrypted, with their reasons (for the review page and the export)."""
-    q = select(quarantine).order_by(quarantine.c.source, quarantine.c.row_number)
-    if source:
-        q = q.where(quarantine.c.source == source)
-    with store.read() as conn:
-        rows = conn.execute(q).all()
+    rows = sql.quarantine_records(store, source)
     return [{"id": r.id, "source": r.source, "row": r.row_number,
              "raw": json.loads(store.cipher.decrypt(r.raw_enc, "quarantine", r.key, "raw")),
              "reasons": json.loads(r.reasons)} for r in rows]
 
 
-def quarantine_csv(store, source: str | None = None) -> str:
+def quarantine_csv(store: StoreLike, source: str | None = None) -> str:
     """The quarantine as CSV: the original columns, corrected by hand, re-import as they are
     (the `_source`, `_row` and `_problems` columns are ignored on import)."""
     rows = quarantine_rows(store, source)
