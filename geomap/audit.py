@@ -18,15 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import Connection, select
+from typing import TYPE_CHECKING
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; a lone server process still writes heads in order
     fcntl = None
 
-from .store.schema import audit_log
+from .store import audit_chain
+
+if TYPE_CHECKING:
+    from .store.protocol import Connection
 
 GENESIS = "0" * 64
 
@@ -42,15 +44,14 @@ def canonical(entry_id: int, ts: str, actor: str, action: str, target: str | Non
 def append(conn: Connection, actor: str, action: str, target: str | None = None,
            details: dict | None = None) -> tuple[int, str]:
     """Append one entry inside the caller's write transaction; returns (id, hash)."""
-    last = conn.execute(select(audit_log.c.id, audit_log.c.hash)
-                        .order_by(audit_log.c.id.desc()).limit(1)).first()
-    entry_id, prev = (last.id + 1, last.hash) if last else (1, GENESIS)
+    last = audit_chain.newest(conn)
+    entry_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     h = hashlib.sha256(canonical(entry_id, ts, actor, action, target, details, prev)).hexdigest()
-    conn.execute(audit_log.insert().values(
-        id=entry_id, ts=ts, actor=actor, action=action, target=target,
-        details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
-        prev_hash=prev, hash=h))
+    audit_chain.insert(conn, entry_id=entry_id, ts=ts, actor=actor, action=action,
+                       target=target,
+                       details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+                       prev_hash=prev, h=h)
     return entry_id, h
 
 
@@ -125,7 +126,7 @@ def verify(conn: Connection, head_file: Path | None = None) -> tuple[int, list[P
     """(entries checked, problems). No problems means the chain is intact."""
     problems: list[Problem] = []
     prev, expected_id, n, last_id, last_hash = GENESIS, 1, 0, 0, GENESIS
-    for r in conn.execute(select(audit_log).order_by(audit_log.c.id)):
+    for r in audit_chain.in_order(conn):
         n += 1
         if r.id != expected_id:
             problems.append(Problem(r.id, f"expected entry {expected_id} here: entries "
