@@ -7,13 +7,14 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 from .policy import Principal, Role
 
 HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -47,6 +48,15 @@ def check_username(name: str) -> str:
     name = name.strip()
     if not (3 <= len(name) <= 64) or not all(c.isalnum() or c in "._-@" for c in name):
         raise InvalidInput("username: 3-64 letters, digits or . _ - @", field="username")
+    return name
+
+
+def new_username(name: str, taken: Callable[[str], bool]) -> str:
+    """`name` checked as a username no account has yet: `geomap users add` and the
+    administration page both ask this before adding an account."""
+    name = check_username(name)
+    if taken(name):
+        raise Conflict(f"a user named {name!r} exists already", field="username")
     return name
 
 

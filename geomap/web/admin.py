@@ -30,11 +30,11 @@ from flask_babel import gettext as _
 
 from .. import accounts as acc
 from .. import audit as audit_lib
-from ..errors import BadRequest, InvalidInput, NotFound
+from ..errors import BadRequest, Conflict, InvalidInput, NotFound
 from ..policy import Permission, Role
 from . import get_settings, get_store
 from .security import current_principal, require
-from .sessions import _hash
+from .sessions import token_hash
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 50
@@ -80,14 +80,13 @@ def gm_time(value) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _refusal(e: InvalidInput) -> str:
+def _refusal(e: InvalidInput | Conflict) -> str:
     """The library's refusals, said in the page's language."""
-    return {
+    return _("A user with this name exists already.") if isinstance(e, Conflict) else {
         "self": _("You cannot disable your own account."),
         "last_admin": _("This is the last enabled administrator: enable or add another "
                         "administrator first."),
         "username": _("Username: 3 to 64 letters, digits or . _ - @"),
-        "exists": _("A user with this name exists already."),
         "role": _("Choose a role."),
     }.get(e.field or "", _("That could not be done."))
 
@@ -131,12 +130,9 @@ def add_user():
     try:
         if role not in {r.value for r in Role}:
             raise InvalidInput("role: one of admin, researcher, analyst, viewer", field="role")
-        name = acc.check_username(username)
-        if _accounts().exists(name):
-            raise InvalidInput("a user with this name exists already", field="exists")
-    except InvalidInput as e:
-        return _users_page(_refusal(e), 409 if e.field == "exists" else 400,
-                           {"username": username, "role": role})
+        name = acc.new_username(username, _accounts().exists)
+    except (InvalidInput, Conflict) as e:  # named on the form, which keeps what was typed
+        return _users_page(_refusal(e), e.status, {"username": username, "role": role})
     user = _accounts().add(name, Role(role), acc.NO_PASSWORD, actor=_actor())
     token = _accounts().issue_password_link(user.id, actor=_actor())
     return _link_page(user, token, new=True)
@@ -195,7 +191,7 @@ def reset_password(user_id: int):
 def sessions():
     s = get_settings()
     rows = _accounts().active_sessions(s.session_idle_s, s.session_absolute_s)
-    mine = _hash(session.token) if getattr(session, "token", None) else None
+    mine = token_hash(session.token) if getattr(session, "token", None) else None
     return render_template("admin_sessions.html", rows=rows, mine=mine, roles=role_labels(),
                            messages=get_flashed_messages())
 
