@@ -11,6 +11,7 @@ from ..errors import InvalidInput, NotFound
 from ..policy import Permission
 from ..store.links import LinkStore, confirmed_for_site, review_count, review_queue
 from . import get_store
+from .helpers import basemap_context
 from .labels import vocab
 from .security import current_principal, require
 
@@ -58,7 +59,7 @@ def review():
         if ev.get("name_match"):
             ev["name_match"] = _name_match_text(ev["name_match"])
     return render_template("review.html", items=items, rule=_rule().message(), vocab=vocab(),
-                           basemap=_basemap(), total=total, page=page, pages=pages,
+                           basemap=basemap_context(), total=total, page=page, pages=pages,
                            first=offset + 1 if items else 0, last=offset + len(items))
 
 
@@ -106,26 +107,11 @@ def dossier(key: str):
 
     return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
                            timeline=_timeline(rows), vocab=vocab(), points=points,
-                           basemap=_basemap(), scenes=scenes_for_site(site),
+                           basemap=basemap_context(), scenes=scenes_for_site(site),
                            rule=_rule().message(),
                            # research notes and source details: staff who read or edit records
                            staff=viewer.can(Permission.READ_NARRATIVES)
                            or viewer.can(Permission.EDIT))
-
-
-def _basemap() -> dict:
-    from flask import url_for
-
-    from ..basemap import ensure_basemap
-    from . import get_settings
-
-    b = ensure_basemap(get_settings().basemap_dir)
-    url = url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0.", "/{z}/{x}/{y}.")
-    from .tiles import basemap_layers
-
-    # installed basemap packages go over the relief (geomap.basemap in geomap-core.js)
-    return {"url": url, "bounds": [list(x) for x in b.bounds], "maxzoom": b.maxzoom,
-            "packages": basemap_layers()}
 
 
 def _timeline(rows: list[dict]) -> dict:

@@ -49,7 +49,7 @@ def readable(scenes: list) -> list:
     return out
 
 
-def _layer(scene) -> dict:
+def scene_layer(scene) -> dict:
     """A scene as a map overlay; `scene` comes from `readable` (which found its zoom)."""
     maxzoom = scene.maxzoom
     tiles = url_for("tiles.tile", scene_id=scene.id, z=0, x=0, y=0, fmt="png")
@@ -61,7 +61,7 @@ def _layer(scene) -> dict:
 
 @bp.get("/compare")
 def compare():
-    from .corroboration import _basemap
+    from .helpers import basemap_context
 
     store, viewer = get_store(), current_principal()
     site = None
@@ -77,10 +77,10 @@ def compare():
     by_id = {s.id: s for s in scenes}
     left = by_id.get(request.args.get("a", ""), scenes[0])
     right = by_id.get(request.args.get("b", ""), scenes[-1])
-    a, b = _layer(left), _layer(right)
+    a, b = scene_layer(left), scene_layer(right)
     lo = [min(a["bounds"][0][0], b["bounds"][0][0]), min(a["bounds"][0][1], b["bounds"][0][1])]
     hi = [max(a["bounds"][1][0], b["bounds"][1][0]), max(a["bounds"][1][1], b["bounds"][1][1])]
-    data = {"left": a, "right": b, "bounds": [lo, hi], "basemap": _basemap(),
+    data = {"left": a, "right": b, "bounds": [lo, hi], "basemap": basemap_context(),
             "focus": [site.geometry.y, site.geometry.x] if site and site.geometry else None,
             "focusRadius": PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) if site else 0}
     return render_template("compare.html", scenes=scenes, left=left, right=right, site=site,

@@ -205,14 +205,14 @@ def review(error: str | None = None, status: int = 200):
     here (a candidate, a point on the map, or "cannot be located")."""
     require(Permission.EDIT)
     from ..geocode import review_items
-    from .corroboration import _basemap
+    from .helpers import basemap_context
 
     store, viewer = get_store(), current_principal()
     items = [it for it in review_items(store) if store.testimony_visible(it["testimony_id"],
                                                                           viewer)]
     for it in items:
         _distances(it["candidates"])
-    return render_template("geocode_review.html", items=items, basemap=_basemap(),
+    return render_template("geocode_review.html", items=items, basemap=basemap_context(),
                            done=request.args.get("done"), error=error), status
 
 

@@ -53,10 +53,10 @@ def map_page():
         basemap_packages=tuple(basemap_layers()), online_basemap=_online_basemap(settings),
     )
     from ..store.scenes import SceneStore
-    from .imagery import _layer, readable
+    from .imagery import readable, scene_layer
 
     # a scene whose COG cannot be read is left out (and logged), not a 500 for everyone
-    scenes = [_layer(s) for s in readable(SceneStore(get_store()).list(current_principal()))]
+    scenes = [scene_layer(s) for s in readable(SceneStore(get_store()).list(current_principal()))]
     m = build_map(urls, map_text(), vocab(), limit=min(settings.max_features, settings.points_per_view),
                   scenes=scenes)
     parts = render_parts(m, _static)

@@ -36,14 +36,14 @@ def _proposals() -> list[Proposal]:
 
 def _render(status: int = 200, error: str | None = None, error_for: str | None = None,
             field: str | None = None, values: dict | None = None):
-    from .corroboration import _basemap
+    from .helpers import basemap_context
 
     store, viewer = get_store(), current_principal()
     items = []
     for p in _proposals():
         items.append({"p": p, "members": member_rows(store, p.testimony_ids, viewer)})
     return render_template(
-        "proposals.html", items=items, vocab=vocab(), basemap=_basemap(),
+        "proposals.html", items=items, vocab=vocab(), basemap=basemap_context(),
         tiers={str(k): _(v) for k, v in TIER_LABELS.items()},
         can_promote=viewer.can(Permission.EDIT), codes=viewer.can(Permission.READ_WITNESS_CODES),
         error=error, error_for=error_for, field=field, values=values or {}), status

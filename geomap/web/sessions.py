@@ -24,7 +24,8 @@ ANONYMOUS_KEYS = {"csrf_token"}   # what an anonymous session may hold without a
 TOUCH_EVERY_S = 60  # refresh last_seen at most once a minute: reads stay reads
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the sessions table keeps of a session token (never the token itself)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -67,7 +68,7 @@ class DbSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(COOKIE)
         if token:
-            row = self.accounts.session(_hash(token))
+            row = self.accounts.session(token_hash(token))
             now = time.time()
             if row is not None and now - row.last_seen < self.idle_s \
                     and now - row.created_at < self.absolute_s:
@@ -75,7 +76,7 @@ class DbSessionInterface(SessionInterface):
 
                 return ServerSession(json.loads(row.data), token, row.created_at, row.last_seen)
             if row is not None:
-                self.accounts.delete_session(_hash(token))
+                self.accounts.delete_session(token_hash(token))
         stale = bool(token)
         pre = request.cookies.get(PRE_COOKIE)
         if pre:
@@ -97,7 +98,7 @@ class DbSessionInterface(SessionInterface):
         from_pre = session.from_pre_cookie
         if session.ended or (not session and not session.new and session.modified):
             if session.token:
-                self.accounts.delete_session(_hash(session.token))
+                self.accounts.delete_session(token_hash(session.token))
             response.delete_cookie(COOKIE, **secure)
             if from_pre or session.ended:
                 response.delete_cookie(PRE_COOKIE, **secure)
@@ -117,14 +118,14 @@ class DbSessionInterface(SessionInterface):
         new_row = session.rotate or session.token is None
         if new_row:
             if session.token:
-                self.accounts.delete_session(_hash(session.token))
+                self.accounts.delete_session(token_hash(session.token))
             else:
                 self.accounts.purge_sessions(self.idle_s, self.absolute_s)  # a new row: tidy up
             session.token = secrets.token_urlsafe(32)
             session.created_at = now if session.rotate or session.new else session.created_at
         elif not session.modified and now - session.last_seen < TOUCH_EVERY_S:
             return
-        if not self.accounts.save_session(_hash(session.token), session.get("uid"),
+        if not self.accounts.save_session(token_hash(session.token), session.get("uid"),
                                           dict(session), session.created_at, now,
                                           create=new_row):
             # the row went while this request ran (an admin ended the session, a reset, the

@@ -55,13 +55,13 @@ def _submitted() -> dict:
 
 
 def _render(values: dict, errors: dict, site_key: str | None, status: int = 200):
-    from .corroboration import _basemap
+    from .helpers import basemap_context
 
     store, viewer = get_store(), current_principal()
     site = store.site_by_key(site_key, viewer) if site_key else None
     return render_template(
         "site_form.html", values=values, errors=errors, site=site, vocab=vocab(),
-        tiers={str(k): _(v) for k, v in TIER_LABELS.items()}, basemap=_basemap(),
+        tiers={str(k): _(v) for k, v in TIER_LABELS.items()}, basemap=basemap_context(),
     ), status
 
 

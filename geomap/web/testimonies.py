@@ -37,9 +37,9 @@ def search_page():
 
 
 def _map_data(record: dict, links: list[dict]) -> dict:
-    from .corroboration import _basemap
+    from .helpers import basemap_context
 
-    return {"basemap": _basemap(), "boundaries": url_for("api.boundaries", level=1),
+    return {"basemap": basemap_context(), "boundaries": url_for("api.boundaries", level=1),
             "point": None if record["lon"] is None else {
                 "lat": record["lat"], "lon": record["lon"], "radius_m": record["radius_m"]},
             "sites": [{"lat": x["lat"], "lon": x["lon"], "name": x["site_name"],
