@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -36,6 +37,9 @@ from .link_model import (
     rounding_sigma_m,
     site_refs,
 )
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 ENGINE = "geomap-link-2"
 THRESHOLD = LINK_PROBABILITY
@@ -196,7 +200,7 @@ def propose(
     return out
 
 
-def run_linking(store, gaz: Gazetteer | None, threshold: float = THRESHOLD,
+def run_linking(store: StoreLike, gaz: Gazetteer | None, threshold: float = THRESHOLD,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Propose links for all located testimonies; decisions by people are kept."""
     from .policy import SYSTEM
@@ -213,7 +217,7 @@ def run_linking(store, gaz: Gazetteer | None, threshold: float = THRESHOLD,
             "stored": stored}
 
 
-def link_testimonies(store, gaz: Gazetteer | None, ids: list[int],
+def link_testimonies(store: StoreLike, gaz: Gazetteer | None, ids: list[int],
                      threshold: float = THRESHOLD) -> int:
     """Propose links for these testimonies only (one a researcher just located)."""
     from .policy import SYSTEM
@@ -225,7 +229,7 @@ def link_testimonies(store, gaz: Gazetteer | None, ids: list[int],
     return ls.replace_candidates_for(list(ids), proposals, ENGINE)
 
 
-def evaluate(store) -> dict:
+def evaluate(store: StoreLike) -> dict:
     """Precision and recall of proposed links against the synthetic generator's ground truth."""
     from .store.links import LinkStore
 

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 Truth = Mapping[int, tuple[int | None, str]]
 
@@ -88,7 +92,7 @@ def naive_links(inputs: dict, sites) -> dict[int, int]:
     return out
 
 
-def evaluate_links(store) -> dict:
+def evaluate_links(store: StoreLike) -> dict:
     """The engine's stored candidate links and the naive baseline, against the ground truth."""
     from .corroboration import site_refs
     from .policy import SYSTEM

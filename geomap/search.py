@@ -10,17 +10,22 @@ whether a code exists or not.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .gazetteer import KIND_PLACE, KIND_PROVINCE, KIND_SITE, Gazetteer
 from .policy import Principal
 from .romanize import skeleton
 from .store.testimony_records import witness_matches
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 MAX_QUERY = 100  # characters; longer is no name or code anyone types
 SITE_MIN_SCORE = 70.0
 PLACE_MIN_SCORE = 75.0
 
 
-def search(store, viewer: Principal, q: str | None, limit: int = 20) -> dict:
+def search(store: StoreLike, viewer: Principal, q: str | None, limit: int = 20) -> dict:
     """{"query", "problem" ("empty" | "too_long" | None), "sites", "places", "testimonies"}:
     plain data, each list best first."""
     q = " ".join((q or "").split())

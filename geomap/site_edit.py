@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
@@ -35,6 +35,9 @@ from .model import (
     operating_period,
 )
 from .sites import site_key
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 # The Korean peninsula and its islands, roughly: a point outside is a typo (swapped or
 # sign-flipped coordinates), not a site.
@@ -281,7 +284,7 @@ def snapshot(s: Site) -> dict:
     }
 
 
-def _apply(site: Site, v: dict, store) -> Site:
+def _apply(site: Site, v: dict, store: StoreLike) -> Site:
     """`site` with the form's values; operating period and province follow what changed."""
     from .boundaries import tagger_for
 
@@ -321,7 +324,7 @@ def _extent(v: dict, before: Site | None) -> None:
         v["extent_km2"] = area_km2(per)
 
 
-def new_key(store, name: str) -> str:
+def new_key(store: StoreLike, name: str) -> str:
     """A free key from the English name: slug, then slug-2, slug-3..."""
     from .store import site_writes
 
@@ -336,7 +339,7 @@ def new_key(store, name: str) -> str:
     return f"{base}-{n}"
 
 
-def create_site(store, fields: Mapping[str, Any], actor: str) -> Site:
+def create_site(store: StoreLike, fields: Mapping[str, Any], actor: str) -> Site:
     """Check the form and add the site, audited as site.create with its values as `after`."""
     from .store import site_writes
 
@@ -358,7 +361,7 @@ def create_site(store, fields: Mapping[str, Any], actor: str) -> Site:
     return site
 
 
-def update_site(store, key: str, fields: Mapping[str, Any], actor: str) -> Site:
+def update_site(store: StoreLike, key: str, fields: Mapping[str, Any], actor: str) -> Site:
     """Check the form and change the site `key`, audited as site.update with before/after of
     the fields that changed (an entry with nothing changed still records the save)."""
     from .store import site_writes

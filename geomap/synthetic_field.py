@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from pyproj import Geod
 from shapely import prepared
@@ -54,6 +55,9 @@ from .model import (
     precision_for_radius,
 )
 from .periods import parse_period
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 WITNESS_PREFIX = "SYN-F"
 SYNTHETIC_NOTE = "[SYNTHETIC] Generated test record (field model); not a real account."
@@ -505,7 +509,7 @@ def generate_field(
     return out, truth
 
 
-def load_field_testimonies(store, n: int, seed: int = 1, batch: int = 5_000) -> int:
+def load_field_testimonies(store: StoreLike, n: int, seed: int = 1, batch: int = 5_000) -> int:
     """Generate `n` field-model testimonies, tag provinces, and store them with their truth."""
     import shapely
 

@@ -10,6 +10,7 @@ the testimony's links again (geomap.corroboration.link_testimonies).
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from shapely.geometry import Point
 
@@ -19,6 +20,9 @@ from .messages import N_, Message
 from .model import Precision, Relationship, Tier, Violation, precision_for_radius
 from .periods import parse_period
 from .policy import SYSTEM, Principal
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 EDITABLE = ("witness_code", "place_text", "lat", "lon", "radius_m", "precision", "period",
             "relationship", "violations", "interview_date", "tier", "narrative")
@@ -162,7 +166,7 @@ def _current_plain(current: dict) -> dict:
     }
 
 
-def update_testimony(store, testimony_id: int, fields: dict, actor: Principal | str,
+def update_testimony(store: StoreLike, testimony_id: int, fields: dict, actor: Principal | str,
                      gazetteer=None) -> dict:
     """Apply the submitted `fields` (form strings; see EDITABLE) to one testimony.
 
@@ -209,7 +213,7 @@ def update_testimony(store, testimony_id: int, fields: dict, actor: Principal | 
     return {"changed": names, "relinked": relinked}
 
 
-def _admin_values(store, point) -> dict:
+def _admin_values(store: StoreLike, point) -> dict:
     """The province the new point falls in (or the nearest), as the import tags it."""
     if point is None:
         return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}

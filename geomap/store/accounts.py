@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -14,9 +15,12 @@ from ..errors import InvalidInput
 from ..policy import Role
 from .schema import audit_log, login_attempts, password_resets, sessions, users
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 
 class AccountStore:
-    def __init__(self, store):
+    def __init__(self, store: StoreLike):
         self.store = store
 
     @property

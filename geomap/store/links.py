@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import and_, delete, func, select, update
 
 from .schema import links, sites, testimonies
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 
 class LinkStore:
-    def __init__(self, store):
+    def __init__(self, store: StoreLike):
         self.store = store
 
     def testimony_inputs(self, ids: list[int] | None = None) -> dict[str, np.ndarray | list]:
@@ -118,7 +122,7 @@ def _queue_where(viewer) -> list:
             s.c.tier.in_(tiers)]
 
 
-def review_count(store, viewer) -> int:
+def review_count(store: StoreLike, viewer) -> int:
     """How many undecided links `viewer` may review (the queue's true size)."""
     t, s = testimonies, sites
     with store.read() as conn:
@@ -128,7 +132,7 @@ def review_count(store, viewer) -> int:
             .where(*_queue_where(viewer))).scalar_one()
 
 
-def review_queue(store, viewer, rule, limit: int = 200, offset: int = 0) -> list[dict]:
+def review_queue(store: StoreLike, viewer, rule, limit: int = 200, offset: int = 0) -> list[dict]:
     """Undecided links (candidates and ambiguous pairs) with what a reviewer needs, ordered by
     how much a decision would change the site's grade: first those whose confirmation would
     raise a grade, then those adding a new independent witness, then by score (ties by
@@ -206,7 +210,7 @@ def review_queue(store, viewer, rule, limit: int = 200, offset: int = 0) -> list
     return out
 
 
-def confirmed_for_site(store, site_id: int, viewer) -> list[dict]:
+def confirmed_for_site(store: StoreLike, site_id: int, viewer) -> list[dict]:
     from ..policy import Permission
 
     t = testimonies

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
 from ..errors import InvalidInput, NotFound
 from .schema import column_mappings
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 MAX_NAME = 100
 
 
 class MappingStore:
-    def __init__(self, store):
+    def __init__(self, store: StoreLike):
         self.store = store
 
     def names(self) -> list[str]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Connection, delete, select
 
 from .schema import links, testimonies
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 # a testimony with one of these links is explained by a listed site (or waits for a person to
 # say whether it is); a rejected link explains nothing
 ACTIVE_LINK = ("candidate", "ambiguous", "confirmed")
 
 
-def unexplained_inputs(store, viewer) -> dict:
+def unexplained_inputs(store: StoreLike, viewer) -> dict:
     """Located testimonies `viewer` may see with no active link: the clustering's input
     columns (metres are computed by the caller), witness refs (pseudonymous) included."""
     t = testimonies
@@ -38,7 +42,7 @@ def unexplained_inputs(store, viewer) -> dict:
     }
 
 
-def member_rows(store, ids: list[int], viewer, with_codes: bool = True) -> list[dict]:
+def member_rows(store: StoreLike, ids: list[int], viewer, with_codes: bool = True) -> list[dict]:
     """What a proposal page shows of its testimonies; the witness code (decrypted) only for
     roles that may read codes."""
     from ..policy import Permission

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from .schema import scenes
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 
 class SceneStore:
-    def __init__(self, store):
+    def __init__(self, store: StoreLike):
         self.store = store
 
     def by_sha(self, sha: str):

@@ -4,6 +4,7 @@ geomap.testimony_edit). Visibility by the viewer's tiers is applied here, in the
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import shapely
 from sqlalchemy import delete, select, update
@@ -13,12 +14,15 @@ from . import geom_columns
 from .audit_log import for_targets
 from .schema import geocode_review, links, sites, testimonies, testimony_violations
 
+if TYPE_CHECKING:
+    from .protocol import StoreLike
+
 
 def _tiers(viewer: Principal) -> list[str]:
     return [str(x) for x in viewer.tiers]
 
 
-def witness_matches(store, viewer: Principal, q: str, limit: int = 50) -> list[dict]:
+def witness_matches(store: StoreLike, viewer: Principal, q: str, limit: int = 50) -> list[dict]:
     """Testimonies whose witness code is `q` or starts with it (case-insensitive), for roles
     that may read codes; anyone else gets [] whatever exists. Codes are encrypted at rest, so
     an exact code is found by its keyed index and a prefix by decrypting the visible codes."""
@@ -40,7 +44,7 @@ def witness_matches(store, viewer: Principal, q: str, limit: int = 50) -> list[d
     return out[:limit]
 
 
-def editable(store, testimony_id: int, viewer: Principal) -> dict | None:
+def editable(store: StoreLike, testimony_id: int, viewer: Principal) -> dict | None:
     """Every stored field of a testimony as the edit form and the update compare them, with
     the witness code and narrative decrypted (None when `viewer` may not see it). Not a read
     shown to anyone: the caller audits a narrative it displays."""
@@ -66,7 +70,7 @@ def editable(store, testimony_id: int, viewer: Principal) -> dict | None:
     }
 
 
-def write_update(store, testimony_id: int, key: str, values: dict, actor: str,
+def write_update(store: StoreLike, testimony_id: int, key: str, values: dict, actor: str,
                  details: dict) -> None:
     """Store the changed `values` (domain values: geometry, violations list, clear witness
     code and narrative, which are encrypted here) and the audit entry, in one transaction."""
@@ -98,7 +102,7 @@ def write_update(store, testimony_id: int, key: str, values: dict, actor: str,
                     for v in sorted(set(values["violations"]))])
 
 
-def links_of(store, testimony_id: int, viewer: Principal) -> list[dict]:
+def links_of(store: StoreLike, testimony_id: int, viewer: Principal) -> list[dict]:
     """The testimony's links to sites `viewer` may see: status, score, who decided and when."""
     s = sites
     with store.read() as conn:
@@ -116,7 +120,7 @@ def links_of(store, testimony_id: int, viewer: Principal) -> list[dict]:
             for r in rows]
 
 
-def history(store, testimony_id: int, limit: int = 200) -> list[dict]:
+def history(store: StoreLike, testimony_id: int, limit: int = 200) -> list[dict]:
     """Audit entries about this testimony, newest first: edits, placements, link decisions,
     narrative reads."""
     with store.read() as conn:
@@ -129,7 +133,7 @@ def point_of(lon: float | None, lat: float | None):
     return shapely.Point(lon, lat) if lon is not None and lat is not None else None
 
 
-def has_narrative(store, testimony_id: int) -> bool:
+def has_narrative(store: StoreLike, testimony_id: int) -> bool:
     """Whether a narrative is stored (nothing decrypted, nothing audited)."""
     t = testimonies
     with store.read() as conn:
