@@ -78,6 +78,23 @@ def test_sql_only_in_the_store():
     assert not bad, "SQL belongs in geomap/store/:\n" + "\n".join(bad)
 
 
+def test_no_statements_run_on_a_connection_outside_the_store():
+    """Raw SQL needs no import: `conn.exec_driver_sql("...")` or `conn.execute(...)` outside
+    geomap/store/ would break the rule too."""
+    bad = []
+    for p in _modules():
+        rel = _rel(p)
+        if rel.startswith("geomap/store/") or _allowed(rel):
+            continue
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "exec_driver_sql", "scalar", "scalars")
+                    and isinstance(node.func.value, ast.Name)
+                    and "conn" in node.func.value.id):
+                bad.append(f"{rel}:{node.lineno} {node.func.value.id}.{node.func.attr}(...)")
+    assert not bad, "SQL belongs in geomap/store/:\n" + "\n".join(bad)
+
+
 def test_only_the_web_package_imports_flask():
     bad = []
     for p in _modules():
