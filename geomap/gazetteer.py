@@ -86,7 +86,9 @@ _AUTHORITY_WORDS = {
             "social security", "police", "mps"),
 }
 _STOPWORDS = {"near", "around", "outside", "the", "of", "in", "at", "by", "close", "to",
-              "근처", "부근", "인근", "no", "number", "che", "je"}
+              "근처", "부근", "인근", "no", "number", "che", "je",
+              # who was held there, not where ("Kaechon women's prison")
+              "women's", "womens", "women", "woman's", "female", "여성", "여자"}
 # a facility's number: "No. 8", "Camp 14", "14호"; a bare number only when it is not a
 # distance, a year or part of a place ("7 km", "1-tong", "2동")
 _NUMBER_MARKED = re.compile(r"(?:no\.?|number|#|camp)\s*(\d{1,3})\b|제?\s*(\d{1,3})\s*호",
@@ -242,6 +244,10 @@ class Gazetteer:
             for sp in list(spellings):
                 if sp and (ref := parse_facility_ref(sp)) and ref.rest:
                     spellings.append(ref.rest)
+                # "Ryanggang Provincial MSS Holding Centre, Hyesan" -> "Hyesan"
+                if sp and "," in sp and (tail := sp.rsplit(",", 1)[1].strip()) and \
+                        not re.search(r"\d", tail):
+                    spellings.append(tail)
             spellings = [re.sub(r"\s*\((MR|RR|NKDB)\)$", "", sp or "") for sp in spellings]
             # every number a spelling gives it ("Kyo-hwa-so No. 8, Sungho-ri")
             numbers = frozenset(r.number for sp in spellings

@@ -185,3 +185,13 @@ def test_facility_numbers_are_not_distances_or_village_numbers():
         is None
     assert parse_facility_ref("6km east of Sungho 1-tong (Kyo hwa so No. 8)").number == 8
     assert parse_facility_ref("Kaechon 14호").number == 14
+
+
+def test_a_site_named_town_last_is_found_by_its_town_and_words(world):
+    # "Ryanggang Provincial MSS Holding Centre, Hyesan" has no "Hyesan ..." alias
+    gaz, _, _ = world
+    for text in ("Hyesan MSS holding centre", "혜산 보위부 집결소"):
+        d, reason, _ = decide(gaz, text, {})
+        assert d is not None and d.candidate.ref == "jipkyulso-hyesan-mss", (text, reason)
+    d, reason, _ = decide(gaz, "Kaechon women's prison", {})
+    assert d is not None and d.candidate.ref == "kyohwaso-1-kaechon", reason
