@@ -226,6 +226,9 @@ def test_a_bad_setting_stops_the_cli_with_one_line(tmp_path, monkeypatch):
     assert r.exit_code != 0
     assert "GEOMAP_PROXY_COUNT: expected an integer, got 'x'" in r.output
     assert "Traceback" not in r.output
+    r = _cli("--instance", str(tmp_path / "inst"), "settings", "--json")
+    assert r.exit_code != 0
+    assert json.loads(r.output)["message"] == "GEOMAP_PROXY_COUNT: expected an integer, got 'x'"
 
 
 def test_serve_listens_where_the_settings_say_unless_told(tmp_path, monkeypatch):
