@@ -269,6 +269,18 @@ def geocode_pending(store: StoreLike, gaz: Gazetteer, actor: str,
     return res
 
 
+def locate_and_link(store: StoreLike, actor: str,
+                    keys: Sequence[str] | None = None) -> tuple[GeocodeResult, dict]:
+    """Place names located, then candidate links proposed (the linking's counts): what follows
+    an import on the upload page and in `geomap import`, `geomap geocode` and the demo build.
+    `keys` limits the geocoding to those testimonies (an import's own rows)."""
+    from .corroboration import run_linking
+    from .policy import SYSTEM
+
+    gaz = Gazetteer.from_store(store, SYSTEM)
+    return geocode_pending(store, gaz, actor=actor, keys=keys), run_linking(store, gaz)
+
+
 def review_items(store: StoreLike) -> list[dict]:
     out = []
     for r in sql.review_rows(store):

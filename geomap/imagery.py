@@ -29,7 +29,7 @@ from rasterio.features import shapes
 from rasterio.warp import transform_geom
 from shapely.geometry import shape
 
-from .errors import GeomapError, InvalidInput, NotFound
+from .errors import Conflict, GeomapError, InvalidInput, NotFound
 from .messages import N_, Message
 from .model import Tier
 from .paths import check_local_path
@@ -447,6 +447,21 @@ def ingest(
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # nothing half-written stays behind
         raise
+
+
+def catalogue(store, scene: Scene, root: Path, actor: str) -> Scene:
+    """Add an ingested scene to the catalogue. The same file (SHA-256) catalogued already is a
+    Conflict naming that scene, and the new copies are removed. `geomap imagery add` and the
+    imagery upload page both end here."""
+    from .store.scenes import SceneStore
+
+    scenes = SceneStore(store)
+    if (existing := scenes.by_sha(scene.sha256)) is not None:
+        shutil.rmtree(root / scene.id, ignore_errors=True)
+        raise Conflict(Message(N_("This file is already scene %(id)s."), id=existing),
+                       field="file")
+    scenes.add(scene, actor=actor)
+    return scene
 
 
 class UnreadableScene(GeomapError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import click
 
-from ..errors import Conflict, NotFound
+from ..errors import NotFound
 from . import _actor, _settings, _store, main
 
 
@@ -37,9 +36,8 @@ def imagery_add(ctx, file, acquired, sensor, provider, licence, tier, max_expans
     """Ingest a GeoTIFF: evidentiary copy with SHA-256, COG working copy, footprint."""
     import dataclasses
 
-    from ..imagery import Limits, ingest
+    from ..imagery import Limits, catalogue, ingest
     from ..model import Tier
-    from ..store.scenes import SceneStore
 
     store = _store(ctx)
     root = _settings(ctx).instance_path / "imagery"
@@ -50,12 +48,7 @@ def imagery_add(ctx, file, acquired, sensor, provider, licence, tier, max_expans
     scene = ingest(file, root, acquired.date(), actor=_actor(), sensor=sensor,
                    provider=provider, licence=licence, tier=Tier(tier), progress_out=sys.stderr,
                    limits=limits)
-    scenes = SceneStore(store)
-    if (existing := scenes.by_sha(scene.sha256)) is not None:
-        shutil.rmtree(root / scene.id, ignore_errors=True)
-        raise Conflict(f"{Path(file).name} is already scene {existing} (same SHA-256); "
-                       "nothing added")
-    scenes.add(scene, actor=_actor())
+    catalogue(store, scene, root, _actor())  # Conflict: the same file is a scene already
     click.echo(f"scene {scene.id}: {scene.label()}, {scene.width}x{scene.height}x{scene.bands} "
                f"{scene.dtype}, {scene.res_m:g} m, {scene.crs}, sha256 {scene.sha256}")
 

@@ -10,14 +10,9 @@ from . import _actor, _store, main
 
 
 def _run_geocode(store, keys=None, echo: bool = True) -> dict:
-    from ..corroboration import run_linking
-    from ..gazetteer import Gazetteer
-    from ..geocode import geocode_pending
-    from ..policy import SYSTEM
+    from ..geocode import locate_and_link
 
-    gaz = Gazetteer.from_store(store, SYSTEM)
-    r = geocode_pending(store, gaz, actor=_actor(), keys=keys)
-    links = run_linking(store, gaz)
+    r, links = locate_and_link(store, _actor(), keys=keys)
     if echo:
         click.echo(f"geocoded {r.geocoded} place names, {r.admin_only} to a province only, "
                    f"{r.review} left for review (`geomap geocode --review`)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..imagery import UnreadableScene, cog_maxzoom
 from ..model import PRECISION_MAX_RADIUS_M, Tier
 from ..policy import Permission
@@ -90,7 +89,7 @@ def compare():
 @bp.route("/", methods=["GET", "POST"])
 def catalogue():
     """The scene catalogue (filter by date and site) and, for imagery managers, the upload."""
-    from ..imagery import Limits, display_name, ingest
+    from ..imagery import Limits, catalogue, display_name, ingest
 
     store, viewer = get_store(), current_principal()
     error, added, status = None, None, 200
@@ -122,15 +121,10 @@ def catalogue():
                     # language (a GDAL/PROJ detail inside it stays as the library wrote it)
                     raise InvalidInput(_("Not added: %(reason)s", reason=message_text(e))
                                        ) from None
-            scenes = SceneStore(store)
-            if (existing := scenes.by_sha(scene.sha256)) is not None:
-                shutil.rmtree(get_settings().instance_path / "imagery" / scene.id,
-                              ignore_errors=True)
-                raise InvalidInput(_("This file is already scene %(id)s.", id=existing))
-            scenes.add(scene, actor=viewer.username)
-            added = scene
-        except (InvalidInput, ValueError) as e:
-            error, status = str(e), 400
+            added = catalogue(store, scene, get_settings().instance_path / "imagery",
+                              viewer.username)
+        except (InvalidInput, Conflict, ValueError) as e:  # said on the form, in its language
+            error, status = message_text(e), 400
     since = _date_arg("since")
     until = _date_arg("until")
     site = None

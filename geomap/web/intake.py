@@ -10,7 +10,7 @@ from werkzeug.utils import secure_filename
 
 from ..errors import InvalidInput, NotFound, UnmappedColumns
 from ..gazetteer import Gazetteer
-from ..geocode import geocode_pending
+from ..geocode import locate_and_link
 from ..intake.mapping import DEFAULT_COLUMNS, preview
 from ..intake.pending import PendingUploads
 from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
@@ -182,13 +182,9 @@ def import_mapped(upload_id: str):
     pending.delete(upload_id)
     geocoded = None
     if report.inserted:
-        from ..corroboration import run_linking
-
-        store = get_store()
-        gaz = Gazetteer.from_store(store, SYSTEM)
-        # this file's testimonies only, so the counts shown are about this upload
-        geocoded = geocode_pending(store, gaz, actor=actor, keys=report.keys)
-        run_linking(store, gaz)  # new testimonies get their candidate links at once
+        # this file's testimonies only, so the counts shown are about this upload; new
+        # testimonies get their candidate links at once
+        geocoded, _links = locate_and_link(get_store(), actor, keys=report.keys)
     return render_template("import.html", step="done", report=report, error=None,
                            geocoded=geocoded, saved=MappingStore(get_store()).names())
 
