@@ -129,11 +129,9 @@ def quarantine_() -> None:
 @click.pass_context
 def quarantine_export(ctx, source, output):
     """CSV of quarantined rows with their problems: correct it and import it again."""
-    from ..intake.run import quarantine_csv
+    from ..intake.run import export_quarantine
 
-    store = _store(ctx)
-    text = quarantine_csv(store, source)
-    store.audit(_actor(), "quarantine.export", source or "*")
+    text = export_quarantine(_store(ctx), _actor(), source)
     if output:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")

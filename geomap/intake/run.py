@@ -314,3 +314,11 @@ def quarantine_csv(store: StoreLike, source: str | None = None) -> str:
         w.writerow([r["source"], r["row"], " | ".join(p["message"] for p in r["reasons"]),
                     *[r["raw"].get(c, "") for c in cols]])
     return buf.getvalue()
+
+
+def export_quarantine(store: StoreLike, actor: str, source: str | None = None) -> str:
+    """`quarantine_csv`, audited: quarantined rows hold witness data, so who took a copy is
+    recorded (`geomap quarantine export` and the import page's download)."""
+    text = quarantine_csv(store, source)
+    store.audit(actor, "quarantine.export", source or "*")
+    return text

@@ -13,7 +13,7 @@ from ..gazetteer import Gazetteer
 from ..geocode import locate_and_link
 from ..intake.mapping import DEFAULT_COLUMNS, preview
 from ..intake.pending import PendingUploads
-from ..intake.run import import_testimonies, quarantine_csv, quarantine_rows
+from ..intake.run import export_quarantine, import_testimonies, quarantine_rows
 from ..policy import SYSTEM, Permission
 from ..store.mappings import MappingStore
 from . import get_settings, get_store
@@ -262,8 +262,7 @@ def quarantine_export():
     require(Permission.EDIT)
     store = get_store()
     source = request.args.get("source") or None
-    text = quarantine_csv(store, source)
-    store.audit(current_principal().username, "quarantine.export", source or "*")
+    text = export_quarantine(store, current_principal().username, source)
     resp = Response(text, mimetype="text/csv")
     resp.headers["Content-Disposition"] = "attachment; filename=quarantine.csv"
     resp.cache_control.no_store = True
