@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -33,6 +34,9 @@ from .errors import Conflict, GeomapError, InvalidInput, NotFound
 from .messages import N_, Message
 from .model import Tier
 from .paths import check_local_path
+
+if TYPE_CHECKING:
+    from .store.protocol import StoreLike
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +453,7 @@ def ingest(
         raise
 
 
-def catalogue(store, scene: Scene, root: Path, actor: str) -> Scene:
+def catalogue(store: StoreLike, scene: Scene, root: Path, actor: str) -> Scene:
     """Add an ingested scene to the catalogue. The same file (SHA-256) catalogued already is a
     Conflict naming that scene, and the new copies are removed. `geomap imagery add` and the
     imagery upload page both end here."""
