@@ -117,6 +117,9 @@ def test_a_library_message_is_in_korean_on_a_korean_page_and_in_the_api(client):
     assert r.status_code == 400 and "<h1>잘못된 요청</h1>" in html
     assert "1990/13" in html and "Bad request" not in html
     assert "does not exist" not in html  # the message itself is translated
+    # plain English text from the library is not put on a Korean page: the generic text is
+    html = client.get("/test-raise/conflict").data.decode()
+    assert "<h1>충돌</h1>" in html and "refused" not in html
     body = client.get("/api/test-period").get_json()
     assert body["error"] == "invalid_input"
     assert "1990/13" in body["message"] and "does not exist" not in body["message"]

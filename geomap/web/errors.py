@@ -125,7 +125,14 @@ def register(app: Flask) -> None:
             resp, _status = _json(status, e.code, detail or _text(status)[1], e.field,
                                   **{k: v for k, v in extra.items() if k != "error"})
             return resp, status, headers
-        return _page(status, headers=headers, detail=detail)
+        # a page shows the library's words when they can be in the reader's language: a
+        # Message always, plain (English) text to an English reader only
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        english = locale is None or locale.language == "en"
+        return _page(status, headers=headers,
+                     detail=detail if e.msg is not None or english else None)
 
     @app.errorhandler(InternalServerError)
     def _internal_error(e: InternalServerError):
