@@ -64,7 +64,9 @@ def _client_as(app, role):
                                   "/api/stats", "/api/testimonies/1"])
 def test_unauthenticated_api_requests_get_401(app, path):
     r = https_client(app).get(path)
-    assert r.status_code == 401 and r.get_json() == {"error": "sign in required"}
+    assert r.status_code == 401 and r.get_json() == {
+        "error": "not_signed_in", "message": "Sign in to see this.", "field": None}
+    assert r.headers["WWW-Authenticate"] == 'Session realm="geomap"'  # nothing more revealed
 
 
 @pytest.mark.parametrize("path", ["/", "/basemap/relief.png"])
