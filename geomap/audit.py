@@ -3,8 +3,9 @@
 Each entry stores the hash of the previous entry and its own hash over its canonical content
 (id, time, actor, action, target, details, previous hash), so editing, removing or reordering
 any entry breaks the chain at a place `verify` names. The newest id and hash are also written
-to `audit.head` in the instance folder, so removing the newest entries is detected too. On
-SQLite, triggers refuse UPDATE and DELETE on the table.
+to `audit.head` in the instance folder, so removing the newest entries is detected too.
+Triggers refuse UPDATE and DELETE on the table (and TRUNCATE on PostgreSQL, where appends
+also take an advisory lock so concurrent writers stay in one chain).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ except ImportError:  # Windows: no flock; a lone server process still writes hea
     fcntl = None
 
 from .store import audit_chain
+from .store.audit_log import lock_chain
 
 if TYPE_CHECKING:
     from .store.protocol import Connection
@@ -44,6 +46,7 @@ def canonical(entry_id: int, ts: str, actor: str, action: str, target: str | Non
 def append(conn: Connection, actor: str, action: str, target: str | None = None,
            details: dict | None = None) -> tuple[int, str]:
     """Append one entry inside the caller's write transaction; returns (id, hash)."""
+    lock_chain(conn)
     last = audit_chain.newest(conn)
     entry_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     ts = datetime.now(UTC).isoformat(timespec="microseconds")

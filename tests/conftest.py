@@ -4,6 +4,7 @@ Flask app over them, signed-in test clients, and a real WSGI server for browser 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from geomap.demo import load_reference_data, load_synthetic_testimonies
 from geomap.policy import Role
 from geomap.store import Store
 from geomap.store.accounts import AccountStore
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 # fixtures the tests own (tests/data/ATTRIBUTION.md); tests read nothing outside the repository
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -25,9 +27,23 @@ PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)
 
 
+# GEOMAP_TEST_BACKEND=postgis runs the `settings`/`store` tests on a throw-away PostgreSQL +
+# PostGIS cluster (tests/pg.py) instead of SQLite files.
+BACKEND = os.environ.get("GEOMAP_TEST_BACKEND", "sqlite")
+
+
+def pytest_runtest_setup(item):
+    if BACKEND == "postgis" and item.get_closest_marker("sqlite_only"):
+        pytest.skip("about SQLite itself (GEOMAP_TEST_BACKEND=postgis)")
+
+
 @pytest.fixture
-def settings(tmp_path):
-    return load_settings(tmp_path / "instance")
+def settings(tmp_path, request, monkeypatch):
+    url = None
+    if BACKEND == "postgis":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("DATABASE_URL", url)  # for the CLI commands a test invokes
+    return load_settings(tmp_path / "instance", database_url=url)
 
 
 @pytest.fixture

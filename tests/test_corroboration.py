@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from shapely.geometry import Point
+from sqlalchemy import text
 
 from geomap import corroboration as corr
 from geomap.gazetteer import Gazetteer
@@ -294,8 +295,9 @@ def test_a_link_decision_does_not_log_a_narrative_view(linked_app, monkeypatch):
     assert r.status_code == 200
     assert [d for d in decrypted if d[0] == "testimonies"] == []
     with store.read() as conn:
-        entries = conn.exec_driver_sql(
-            "SELECT actor, action, target FROM audit_log WHERE id > ?", (before,)).all()
+        entries = conn.execute(text(
+            "SELECT actor, action, target FROM audit_log WHERE id > :b ORDER BY id"),
+            {"b": before}).all()
     assert [tuple(e) for e in entries] == [
         (user.username, "link.rejected", f"testimony:{item['testimony_id']}")]
     # a testimony or site the decider may not see is still a 404, like one that does not exist

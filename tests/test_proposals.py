@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 from shapely.geometry import Point
+from sqlalchemy import text
 
 from geomap.errors import InvalidInput
 from geomap.model import Testimony
@@ -146,9 +147,9 @@ def test_linked_testimonies_are_left_out_but_a_rejected_link_does_not_hide_one(r
 # -- promotion ---------------------------------------------------------------------------------
 def _audit_after(store, before):
     with store.read() as conn:
-        return conn.exec_driver_sql(
-            "SELECT actor, action, target, details FROM audit_log WHERE id > ? ORDER BY id",
-            (before,)).all()
+        return conn.execute(text(
+            "SELECT actor, action, target, details FROM audit_log WHERE id > :b ORDER BY id"),
+            {"b": before}).all()
 
 
 def _audit_max(store):

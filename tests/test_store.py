@@ -27,6 +27,7 @@ def _testimony(i: int, x: float, y: float, **kw) -> Testimony:
     return Testimony(**values)
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_with_full_sync(store, settings):
     with store.write() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -35,6 +36,7 @@ def test_sqlite_runs_in_wal_with_full_sync(store, settings):
     assert (settings.instance_path / "geomap.sqlite3").is_file()
 
 
+@pytest.mark.sqlite_only
 def test_write_transactions_take_the_write_lock_at_begin(store, settings):
     """BEGIN IMMEDIATE: a second writer cannot start while the first holds the lock."""
     other = sqlite3.connect(settings.instance_path / "geomap.sqlite3", timeout=0,
@@ -81,6 +83,7 @@ def test_a_failed_batch_leaves_nothing_behind(store):
     assert store.count_testimonies() == 1
 
 
+@pytest.mark.sqlite_only
 def test_the_rtree_follows_inserts_updates_and_deletes(store):
     [u] = [BoundaryUnit(1, "A", "A", None, box(0, 0, 1, 1))]
     store.upsert_boundary_units([u])
@@ -178,7 +181,7 @@ def test_upgrading_a_0001_database_backfills_violation_codes(settings):
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO testimonies (id, key, witness_code, tier, synthetic, admin1_outside) "
-            "VALUES (1, 'k1', 'SYN-W1', 'internal', 1, 0)")
+            "VALUES (1, 'k1', 'SYN-W1', 'internal', TRUE, FALSE)")
         conn.exec_driver_sql("INSERT INTO testimony_violations VALUES (1, 'torture'), "
                              "(1, 'forced_labour')")
     engine.dispose()

@@ -1,8 +1,8 @@
 """The store: every read and write of geomap's database goes through `Store`.
 
 Callers get domain objects or plain dicts back; SQL stays in this package. Bounding-box
-queries use SQLite's R*Tree (or the bbox columns on other databases) to find candidates and
-shapely for the exact predicate.
+queries use an index to find candidates (SQLite's R*Tree, PostGIS's GiST: spatial_sqlite.py,
+spatial_postgis.py) and shapely for the exact predicate.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 
@@ -51,6 +50,7 @@ from ..model import (
 from ..periods import Period
 from ..policy import Permission, Principal
 from . import engine as _engine
+from . import spatial_postgis, spatial_sqlite
 from .schema import (
     boundary_units,
     import_batches,
@@ -121,6 +121,8 @@ class Store:
         self.audit_head = audit_head
         self.reader, self.writer = _engine.make_engines(url)
         self.dialect = self.writer.dialect.name
+        # the dialect's spatial SQL (index-backed bbox candidates, grid cells)
+        self.spatial = {"sqlite": spatial_sqlite, "postgresql": spatial_postgis}.get(self.dialect)
         if migrate:
             _engine.upgrade(self.writer, keys=keys)
 
@@ -168,14 +170,9 @@ class Store:
     # -- spatial candidates -------------------------------------------------------------------
     def _bbox_candidates(self, table, bbox: BBox):
         """A WHERE clause selecting rows of `table` whose bbox may intersect `bbox`."""
+        if self.spatial is not None:
+            return self.spatial.bbox_candidates(table, bbox)
         minx, miny, maxx, maxy = bbox
-        if self.dialect == "sqlite":
-            rt = f"{table.name}_rtree"
-            return table.c.id.in_(
-                select(text("id")).select_from(text(rt)).where(
-                    text("minx <= :qmaxx AND maxx >= :qminx AND miny <= :qmaxy AND maxy >= :qminy")
-                ).params(qminx=minx, qminy=miny, qmaxx=maxx, qmaxy=maxy)
-            )
         return and_(table.c.minx <= maxx, table.c.maxx >= minx,
                     table.c.miny <= maxy, table.c.maxy >= miny)
 
@@ -537,9 +534,10 @@ class Store:
         the count and the mean position of its testimonies."""
         t = testimonies
         ox, oy = (f.bbox[0], f.bbox[1]) if f.bbox else (-180.0, -90.0)
-        # CAST truncates toward zero; offsets from the bbox corner are >= 0, so this is floor()
-        gx = func.cast((t.c.minx - ox) / cell, Integer)
-        gy = func.cast((t.c.miny - oy) / cell, Integer)
+        # offsets from the bbox corner are >= 0
+        floor = self.spatial.floor_nonnegative if self.spatial else spatial_sqlite.floor_nonnegative
+        gx = floor((t.c.minx - ox) / cell)
+        gy = floor((t.c.miny - oy) / cell)
         q = (select(func.count().label("n"), func.avg(t.c.minx).label("x"),
                     func.avg(t.c.miny).label("y"))
              .where(*self._testimony_where(f, viewer)).group_by(gx, gy))

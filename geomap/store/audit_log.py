@@ -6,12 +6,24 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from .schema import audit_log
 
 if TYPE_CHECKING:
     from ..audit import Filter
+
+
+# pg_advisory_xact_lock key of the chain's head (any constant no other lock uses)
+_CHAIN_LOCK = 0x6765_6F6D_6170
+
+
+def lock_chain(conn: Connection) -> None:
+    """Serialise appends to the hash chain until the caller's transaction ends. SQLite's write
+    transactions (BEGIN IMMEDIATE) are already serial; on PostgreSQL two transactions would
+    otherwise both read the same head and write entries with the same id and previous hash."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
 
 
 def where_clauses(f: Filter) -> list:

@@ -334,5 +334,9 @@ SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """For migration autogeneration: SQLite's R*Tree tables are managed by hand, not by metadata."""
-    return not (type_ == "table" and "_rtree" in (name or ""))
+    """For migration autogeneration: the bbox indexes (SQLite's R*Tree tables, PostGIS's GiST
+    indexes) are managed by hand, not by metadata, and PostGIS's own table is not ours."""
+    name = name or ""
+    if type_ == "table":
+        return "_rtree" not in name and name != "spatial_ref_sys"
+    return not (type_ == "index" and name.endswith("_bbox_gist"))

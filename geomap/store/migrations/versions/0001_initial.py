@@ -1,5 +1,6 @@
 """Initial schema: boundaries, sites, testimonies, violations, synthetic truth, import batches,
-and on SQLite an R*Tree bbox index per spatial table kept in step by triggers.
+and a bbox index per spatial table: on SQLite an R*Tree kept in step by triggers, on
+PostgreSQL a PostGIS GiST index on the bbox envelope.
 
 Revision ID: 0001
 Revises:
@@ -113,9 +114,13 @@ def upgrade() -> None:
         sa.Column("skipped", sa.Integer, nullable=False),
         sa.Column("report", sa.Text),
     )
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         for t in SPATIAL_TABLES:
             _sqlite_rtree(t)
+    elif dialect == "postgresql":
+        for t in SPATIAL_TABLES:
+            _postgis_gist(t)
 
 
 def _sqlite_rtree(t: str) -> None:
@@ -137,10 +142,25 @@ def _sqlite_rtree(t: str) -> None:
         END""")
 
 
+def _postgis_gist(t: str) -> None:
+    # A GiST index on the bbox envelope, computed from the bbox columns the store writes (the
+    # geometry itself stays WKB for shapely): nothing to keep in step, no column to add.
+    # geomap.store.spatial_postgis queries this exact expression. The extension is created
+    # by the database's owner beforehand (CREATE EXTENSION needs superuser for PostGIS);
+    # IF NOT EXISTS makes this a no-op then, and creates it when geomap's role may.
+    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    op.execute(f"CREATE INDEX ix_{t}_bbox_gist ON {t} "
+               f"USING gist (ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))")
+
+
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
         for t in SPATIAL_TABLES:
             op.execute(f"DROP TABLE IF EXISTS {t}_rtree")
+    elif dialect == "postgresql":
+        for t in SPATIAL_TABLES:
+            op.execute(f"DROP INDEX IF EXISTS ix_{t}_bbox_gist")
     for t in ("import_batches", "synthetic_truth", "testimony_violations", "testimonies",
               "sites", "boundary_units"):
         op.drop_table(t)

@@ -66,6 +66,13 @@ def upgrade() -> None:
                 CREATE TRIGGER audit_log_no_{what.lower()} BEFORE {what} ON audit_log BEGIN
                   SELECT RAISE(ABORT, 'the audit log is append-only');
                 END""")
+    elif op.get_bind().dialect.name == "postgresql":
+        op.execute("""
+            CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""")
+        op.execute("""
+            CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+              ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""")
 
     # -- testimonies: encrypt witness codes and narratives ---------------------------------
     op.add_column("testimonies", sa.Column("witness_enc", sa.LargeBinary))
