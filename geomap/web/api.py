@@ -8,11 +8,10 @@ import hashlib
 import orjson
 from flask import Blueprint, Response, jsonify, request
 
-from .. import geojson
-from ..boundaries import unit_names
+from .. import features, geojson
+from ..corroboration import GradeRule
 from ..errors import NotFound
 from ..model import FacilityType, Violation
-from ..policy import Permission
 from . import get_settings, get_store, params
 from .security import current_principal
 
@@ -43,10 +42,6 @@ def geojson_response(doc: dict, max_age: int = 0, confidential: bool = False) ->
     return resp.make_conditional(request)
 
 
-def _units():
-    return unit_names(get_store().boundary_units(1))
-
-
 @bp.get("/boundaries")
 def boundaries():
     params.check_known(request.args, {"level"})
@@ -59,46 +54,24 @@ def boundaries():
 @bp.get("/sites")
 def sites():
     params.check_known(request.args, {"bbox", "facility_type", "period"})
-    store = get_store()
-    found = store.sites(
-        current_principal(),
+    return geojson_response(features.sites_in_view(
+        get_store(), current_principal(), GradeRule.from_settings(get_settings()),
         facility_types=params.enum_list(request.args, "facility_type", FacilityType),
-        period=params.period(request.args),
-        bbox=params.bbox(request.args),
-    )
-    units = _units()
-    from ..corroboration import GradeRule
-
-    rule = GradeRule.from_settings(get_settings())
-    support = store.site_support(current_principal())
-
-    def feature(s):
-        w, first = support.get(s.id, (0, 0))
-        return geojson.site_feature(s, units, rule.grade(w, first), w)
-
-    return geojson_response(geojson.collection(feature(s) for s in found))
+        period=params.period(request.args), bbox=params.bbox(request.args)))
 
 
 @bp.get("/sites/<key>/testimonies")
 def site_testimonies(key: str):
     """Points of a site's confirmed testimonies (lines on the map); no testimony fields."""
     params.check_known(request.args, set())
-    store, viewer = get_store(), current_principal()
-    site = store.site_by_key(key, viewer)
-    if site is None:
-        raise NotFound()
-    pts = store.linked_points(site.id, viewer)
-    return geojson_response(geojson.collection(
-        geojson.feature({"type": "Point", "coordinates": [round(p["lon"], 6),
-                                                          round(p["lat"], 6)]},
-                        {"radius_m": p["radius_m"]}, p["id"]) for p in pts), confidential=True)
+    return geojson_response(features.site_testimony_points(get_store(), current_principal(), key),
+                            confidential=True)
 
 
 @bp.get("/testimonies")
 def testimonies():
-    """Testimonies in a viewport. With `grid` (a cell size in degrees) and more matches than
-    `limit`, the answer is one feature per non-empty cell with its count (`aggregated`), so a
-    zoomed-out view of tens of thousands of testimonies stays small and fast."""
+    """Testimonies in a viewport (geomap.features.testimonies_in_view: points, or counts per
+    grid cell when `grid` is given and more than `limit` match)."""
     from ..store import TestimonyFilter
 
     params.check_known(request.args, {"bbox", "violation", "period", "limit", "grid"})
@@ -110,18 +83,8 @@ def testimonies():
     )
     limit = params.integer(request.args, "limit", settings.max_features, 1, settings.max_features)
     grid = params.number(request.args, "grid", 1e-4, 10.0)
-    store, viewer = get_store(), current_principal()
-    if grid is not None and store.count_matching(f, viewer) > limit:
-        cells, total = store.testimony_grid(f, viewer, grid)
-        return geojson_response(geojson.collection(
-            geojson.grid_features(cells), numberMatched=total, numberReturned=0,
-            aggregated=True, cell=grid), confidential=True)
-    rows, total = store.testimony_rows(f, viewer, limit=limit)
-    features = geojson.testimony_features(
-        rows, _units(), with_codes=viewer.can(Permission.READ_WITNESS_CODES))
-    return geojson_response(geojson.collection(
-        features, numberMatched=total, numberReturned=len(rows), aggregated=False),
-        confidential=True)
+    return geojson_response(features.testimonies_in_view(
+        get_store(), current_principal(), f, limit, grid), confidential=True)
 
 
 @bp.get("/testimonies/<int:testimony_id>")
