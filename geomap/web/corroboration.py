@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, jsonify, render_template, request
 
 from .. import corroboration as corr
+from ..dossier import site_dossier
 from ..errors import InvalidInput, NotFound
 from ..policy import Permission
-from ..store.links import LinkStore, confirmed_for_site, review_count, review_queue
+from ..store.links import LinkStore, review_count, review_queue
 from . import get_store
 from .helpers import basemap_context
 from .labels import vocab
@@ -96,43 +95,14 @@ def dossier(key: str):
         if key in LEGACY_KEYS:  # an address from before the structured list's keys
             return redirect(url_for("corroboration.dossier", key=LEGACY_KEYS[key]), 301)
         raise NotFound()
-    rows = confirmed_for_site(store, site.id, viewer)
-    ev = corr.site_evidence(rows, _rule(), site.period.earliest if site.period else None,
-                            site.period.latest if site.period else None)
-    units = {u.id: u for u in store.boundary_units(1)}
-    unit = units.get(site.admin1.unit_id) if site.admin1 else None
-    points = [{"lon": r["lon"], "lat": r["lat"], "radius_m": r["radius_m"], "code": r["code"]}
-              for r in rows if r["lon"] is not None]
+    d = site_dossier(store, viewer, site, _rule())
     from .imagery import scenes_for_site
 
-    return render_template("dossier.html", site=site, rows=rows, ev=ev, unit=unit,
-                           timeline=_timeline(rows), vocab=vocab(), points=points,
+    return render_template("dossier.html", site=site, rows=d["rows"], ev=d["evidence"],
+                           unit=d["unit"], timeline=d["timeline"], vocab=vocab(),
+                           points=d["points"],
                            basemap=basemap_context(), scenes=scenes_for_site(site),
                            rule=_rule().message(),
                            # research notes and source details: staff who read or edit records
                            staff=viewer.can(Permission.READ_NARRATIVES)
                            or viewer.can(Permission.EDIT))
-
-
-def _timeline(rows: list[dict]) -> dict:
-    """Bars for an SVG timeline (attributes, not inline styles: the CSP forbids those)."""
-    spans = [(r["period_start"], r["period_end"], r["code"]) for r in rows
-             if r["period_start"] or r["period_end"]]
-    if not spans:
-        return {"bars": [], "ticks": []}
-    lo = min(s or e for s, e, _ in spans).year
-    hi = max(e or s for s, e, _ in spans).year + 1
-    lo, hi = lo - lo % 5, hi + (5 - hi % 5) % 5
-    # 800 units wide (the SVG's viewBox): witness codes in the first 90, bars after them
-    width, span_days = 680.0, (date(hi, 1, 1) - date(lo, 1, 1)).days or 1
-
-    def x(d):
-        return round(90 + width * (d - date(lo, 1, 1)).days / span_days, 1)
-
-    bars = []
-    for i, (s, e, code) in enumerate(spans):
-        s, e = s or date(lo, 1, 1), e or date(hi, 1, 1)
-        bars.append({"x": x(s), "w": max(2.0, x(e) - x(s)), "y": 10 + 16 * i, "code": code,
-                     "open_start": spans[i][0] is None, "open_end": spans[i][1] is None})
-    ticks = [{"x": x(date(y, 1, 1)), "label": y} for y in range(lo, hi + 1, 5)]
-    return {"bars": bars, "ticks": ticks, "height": 30 + 16 * len(bars)}
