@@ -229,12 +229,14 @@ def sign_in_http(host: str, port: int, secret: str) -> str:
 
     conn = http.client.HTTPConnection(host, port, timeout=60)
     cookie = ""
+    jar: dict[str, str] = {}
 
     def req(method: str, path: str, form: dict | None = None) -> tuple[int, str]:
         nonlocal cookie
         from urllib.parse import urlencode
 
-        headers = {"Cookie": f"__Host-geomap={cookie}"} if cookie else {}
+        # every cookie the app sets (the sign-in form's CSRF token travels in its own)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
         body = None
         if form is not None:
             body = urlencode(form)
@@ -243,16 +245,25 @@ def sign_in_http(host: str, port: int, secret: str) -> str:
         resp = conn.getresponse()
         text = resp.read().decode()
         for k, v in resp.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("__Host-geomap="):
-                cookie = v.split(";", 1)[0].split("=", 1)[1]
+            if k.lower() == "set-cookie":
+                name, _, value = v.split(";", 1)[0].partition("=")
+                jar[name] = value
+                if name == "__Host-geomap":
+                    cookie = value
         return resp.status, text
 
     def token(html: str) -> str:
-        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        if m is None:
+            raise BenchError("no CSRF token in: " + html[:300])
+        return m.group(1)
 
     _, html = req("GET", "/login")
-    status, _ = req("POST", "/login", {"username": BENCH_USER, "password": BENCH_PASSWORD,
+    status, _body = req("POST", "/login", {"username": BENCH_USER, "password": BENCH_PASSWORD,
                                        "csrf_token": token(html)})
+    if status != 302:
+        text = re.sub(r"<[^>]+>", " ", _body)
+        raise BenchError(f"bench password step failed (HTTP {status}): {' '.join(text.split())[-400:]}")
     _, html = req("GET", "/login/mfa")
     status, _ = req("POST", "/login/mfa", {"code": pyotp.TOTP(secret).now(),
                                            "csrf_token": token(html)})
