@@ -12,9 +12,18 @@ STAMP  := $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/geomap demo $(DEMO_ARGS)
 
+# Then the store-backed tests of these modules again on PostgreSQL + PostGIS (a throw-away
+# cluster, tests/pg.py; tests/test_postgis_backend.py runs in the first pass). PG_TEST_MODULES=
+# (empty) skips this pass.
+PG_TEST_MODULES ?= tests/test_store.py tests/test_intake.py tests/test_intake_mapping.py \
+  tests/test_intake_title_rows.py tests/test_corroboration.py tests/test_proposals.py \
+  tests/test_site_edit.py tests/test_testimony_edit.py tests/test_site_facts.py \
+  tests/test_admin.py
+
 test: setup-test
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(if $(strip $(PG_TEST_MODULES)),GEOMAP_TEST_BACKEND=postgis $(PY) -m pytest -q -m "not browser" $(PG_TEST_MODULES))
 
 setup: $(STAMP) assets translations
 

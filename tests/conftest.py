@@ -19,6 +19,7 @@ from geomap.demo import load_reference_data, load_synthetic_testimonies
 from geomap.policy import Role
 from geomap.store import Store
 from geomap.store.accounts import AccountStore
+from tests import pg
 from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 # fixtures the tests own (tests/data/ATTRIBUTION.md); tests read nothing outside the repository
@@ -32,9 +33,16 @@ _names = itertools.count(1)
 BACKEND = os.environ.get("GEOMAP_TEST_BACKEND", "sqlite")
 
 
-def pytest_runtest_setup(item):
-    if BACKEND == "postgis" and item.get_closest_marker("sqlite_only"):
-        pytest.skip("about SQLite itself (GEOMAP_TEST_BACKEND=postgis)")
+def pytest_collection_modifyitems(config, items):
+    """On the postgis backend run only the tests that get a database from `settings` (the
+    rest do not touch one, or use the shared SQLite demo instance, and ran already)."""
+    if BACKEND != "postgis":
+        return
+    keep = [i for i in items if {"settings", "pg_url", "pg_cluster"} & set(i.fixturenames)
+            and not i.get_closest_marker("sqlite_only")]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 @pytest.fixture
@@ -179,7 +187,21 @@ def solid_geotiff(path, bounds, band):
 FIGURES: list[str] = []
 
 
+PG_PASSED: list[str] = []  # tests that passed on the PostgreSQL test cluster
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    on_pg = "pg_cluster" in item.funcargs or ("database", "postgresql") in item.user_properties
+    if call.when == "call" and outcome.get_result().passed and on_pg:
+        PG_PASSED.append(item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter):
+    if PG_PASSED:
+        FIGURES.append(f"{len(PG_PASSED)} tests passed on PostgreSQL + PostGIS (test cluster: "
+                       f"initdb, start and PostGIS template in {pg.STARTED[0]:.1f} s)")
     if FIGURES:
         terminalreporter.section("geomap figures")
         for line in FIGURES:

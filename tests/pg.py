@@ -27,6 +27,7 @@ POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
 MISSING = "PostgreSQL 15 + PostGIS 3 not installed: run make setup-test"
 TEMPLATE = "geomap_template"
 _db_names = itertools.count(1)
+STARTED: list[float] = []  # seconds to initdb, start and make the template (conftest prints)
 
 
 @dataclass
@@ -87,6 +88,7 @@ def pg_cluster() -> Iterator[Cluster]:
         cluster.psql(f"CREATE DATABASE {TEMPLATE}")
         cluster.psql("CREATE EXTENSION postgis", TEMPLATE)
         cluster.start_seconds = time.perf_counter() - t0
+        STARTED.append(cluster.start_seconds)
         yield cluster
     finally:
         _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-s", "stop"])
@@ -94,8 +96,9 @@ def pg_cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+def pg_url(pg_cluster: Cluster, request) -> Iterator[str]:
     """A fresh database with PostGIS (copied from the template), dropped after the test."""
+    request.node.user_properties.append(("database", "postgresql"))  # counted in conftest
     name = f"geomap_test_{os.getpid()}_{next(_db_names)}"
     pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     yield pg_cluster.url(name)

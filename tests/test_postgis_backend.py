@@ -31,7 +31,7 @@ from geomap.store.engine import head_revision
 from geomap.store.links import LinkStore
 from geomap.store.schema import include_object, metadata, testimonies
 
-from .conftest import FIGURES, https_client, make_user, sign_in
+from .conftest import https_client, make_user, sign_in
 from .test_intake import row, write_csv
 
 BBOXES = [(124.0, 37.5, 131.0, 43.1), (126.0, 39.0, 127.5, 40.5), (129.5, 41.5, 130.5, 42.5),
@@ -55,8 +55,6 @@ def pg_store(pg_settings):
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, pg_cluster):
     """The same reference data and 400 synthetic testimonies in SQLite and in PostgreSQL."""
-    FIGURES.append(f"PostgreSQL test cluster: initdb + start + PostGIS template in "
-                   f"{pg_cluster.start_seconds:.1f} s")
     pg_cluster.psql("CREATE DATABASE geomap_both TEMPLATE geomap_template")
     stores = {}
     for name, url in (("sqlite", None), ("postgresql", pg_cluster.url("geomap_both"))):
@@ -101,6 +99,21 @@ def test_the_bbox_query_uses_the_gist_index(pg_store):
         plan = "\n".join(r[0] for r in conn.execute(
             text("EXPLAIN " + str(q.compile(conn, compile_kwargs={"literal_binds": True})))))
     assert "ix_testimonies_bbox_gist" in plan
+
+
+def test_write_transactions_queue_on_one_lock_and_reads_do_not(pg_store):
+    """The writer engine takes the advisory lock at BEGIN, as BEGIN IMMEDIATE does on SQLite."""
+    from geomap.store.engine import PG_WRITE_LOCK
+
+    def try_lock(conn):
+        return conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                            {"k": PG_WRITE_LOCK}).scalar_one()
+    with pg_store.write():
+        with pg_store.reader.connect() as other, other.begin():
+            assert try_lock(other) is False
+    with pg_store.read():
+        with pg_store.reader.connect() as other, other.begin():
+            assert try_lock(other) is True
 
 
 # -- the same answers as SQLite ----------------------------------------------------------------

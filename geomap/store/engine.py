@@ -1,8 +1,10 @@
-"""Engines and migrations. Everything SQLite-specific about connections lives here.
+"""Engines and migrations. Everything dialect-specific about connections lives here.
 
 SQLite: WAL so readers never block the writer, synchronous=FULL so a committed import survives
 a power cut, and BEGIN IMMEDIATE on the write engine so concurrent writers queue on the lock
 instead of failing with "database is locked" when a read transaction tries to upgrade.
+PostgreSQL (DATABASE_URL=postgresql+psycopg://...): pooled connections, writers serialised by
+an advisory lock (below).
 """
 
 from __future__ import annotations
@@ -65,8 +67,29 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
         if u.database and u.database != ":memory:":
             _private_database_file(Path(u.database))
         return _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE")
+    if u.get_backend_name() == "postgresql":
+        return _postgresql_engines(url)
     engine = create_engine(url, pool_pre_ping=True)
     return engine, engine
+
+
+# pg_advisory_xact_lock key every write transaction takes (any constant no other lock uses)
+PG_WRITE_LOCK = 0x6765_6F6D_7772
+
+
+def _postgresql_engines(url: str) -> tuple[Engine, Engine]:
+    """A pooled reader, and a writer whose transactions take one advisory lock at BEGIN: the
+    store's writes were written for SQLite's one-writer-at-a-time (read a head or a key, then
+    write), so on PostgreSQL they queue the same way instead of racing under READ COMMITTED.
+    Readers never wait for it; the lock ends with the transaction."""
+    reader = create_engine(url, pool_pre_ping=True)
+    writer = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(writer, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+    return reader, writer
 
 
 def _alembic_config() -> Config:
