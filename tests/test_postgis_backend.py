@@ -101,6 +101,15 @@ def test_the_bbox_query_uses_the_gist_index(pg_store):
     assert "ix_testimonies_bbox_gist" in plan
 
 
+def test_a_plain_postgresql_url_uses_psycopg_3(pg_url, tmp_path):
+    s = Store(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+              KeyRing.load_or_create(tmp_path / "keys"))
+    try:
+        assert s.writer.dialect.driver == "psycopg" and s.schema_revision() == head_revision()
+    finally:
+        s.close()
+
+
 def test_write_transactions_queue_on_one_lock_and_reads_do_not(pg_store):
     """The writer engine takes the advisory lock at BEGIN, as BEGIN IMMEDIATE does on SQLite."""
     from geomap.store.engine import PG_WRITE_LOCK

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -68,7 +68,9 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
             _private_database_file(Path(u.database))
         return _sqlite_engine(url, "BEGIN"), _sqlite_engine(url, "BEGIN IMMEDIATE")
     if u.get_backend_name() == "postgresql":
-        return _postgresql_engines(url)
+        if u.drivername == "postgresql":  # plain postgresql:// means psycopg 3, our dependency
+            u = u.set(drivername="postgresql+psycopg")
+        return _postgresql_engines(u)
     engine = create_engine(url, pool_pre_ping=True)
     return engine, engine
 
@@ -77,7 +79,7 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
 PG_WRITE_LOCK = 0x6765_6F6D_7772
 
 
-def _postgresql_engines(url: str) -> tuple[Engine, Engine]:
+def _postgresql_engines(url: URL) -> tuple[Engine, Engine]:
     """A pooled reader, and a writer whose transactions take one advisory lock at BEGIN: the
     store's writes were written for SQLite's one-writer-at-a-time (read a head or a key, then
     write), so on PostgreSQL they queue the same way instead of racing under READ COMMITTED.
