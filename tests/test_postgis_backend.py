@@ -279,3 +279,21 @@ def test_a_csv_import_lands_and_reimporting_adds_nothing(pg_store, tmp_path):
     r = next(x for x in rows if x["witness_code"] == "SYN-I1")
     assert (r["minx"], r["miny"], r["radius_m"]) == (126.895, 39.713, 500.0)
     assert r["violations"] == ["forced_labour", "torture"] and r["admin1_id"] is not None
+
+
+# -- the command line --------------------------------------------------------------------------
+def test_init_upgrade_and_audit_verify_from_the_command_line(pg_settings):
+    from click.testing import CliRunner
+
+    from geomap.cli import main
+
+    inst = ["--instance", str(pg_settings.instance_path)]
+    for args in (["init"], ["db", "upgrade"], ["audit", "verify"]):
+        r = CliRunner().invoke(main, [*inst, *args], catch_exceptions=False)
+        assert r.exit_code == 0, (args, r.output)
+    s = Store.for_instance(pg_settings)
+    try:
+        assert s.dialect == "postgresql" and s.schema_revision() == head_revision()
+        assert len(s.sites(SYSTEM)) > 0  # init loaded the shipped facility list
+    finally:
+        s.close()
