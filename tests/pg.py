@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -50,7 +51,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
         return cmd
     runuser = shutil.which("runuser")
     return [runuser, "-u", "postgres", "--", *cmd] if runuser else \
-        ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(map(str, cmd))]
+        ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(map(str, cmd))]
 
 
 def _run(cmd: list[str]) -> None:

@@ -89,6 +89,22 @@ def test_migrations_reach_head_with_the_declared_schema_and_gist_indexes(pg_stor
         assert sorted(gist) == ["boundary_units", "sites", "testimonies"]
 
 
+def test_a_database_without_postgis_gets_it_or_says_who_must_add_it(pg_cluster, tmp_path):
+    keys = KeyRing.load_or_create(tmp_path / "keys")
+    pg_cluster.psql("CREATE DATABASE geomap_bare")  # template1: no PostGIS
+    pg_cluster.psql("CREATE ROLE plain LOGIN")
+    pg_cluster.psql("CREATE DATABASE geomap_plain OWNER plain")
+    try:
+        Store(pg_cluster.url("geomap_bare"), keys).close()  # a superuser's role adds it
+        plain = pg_cluster.url("geomap_plain").replace("postgres@", "plain@")
+        with pytest.raises(RuntimeError, match="CREATE EXTENSION postgis"):
+            Store(plain, keys)
+    finally:
+        for sql in ("DROP DATABASE geomap_bare WITH (FORCE)",
+                    "DROP DATABASE geomap_plain WITH (FORCE)", "DROP ROLE plain"):
+            pg_cluster.psql(sql)
+
+
 def test_the_bbox_query_uses_the_gist_index(pg_store):
     pg_store.add_testimonies([_t(f"SYN-G{i}", 124 + i / 100, 38 + i / 100) for i in range(300)])
     q = select(testimonies.c.id).where(

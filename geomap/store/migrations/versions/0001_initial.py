@@ -142,13 +142,27 @@ def _sqlite_rtree(t: str) -> None:
         END""")
 
 
+def _ensure_postgis() -> None:
+    conn = op.get_bind()
+    if conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text("CREATE EXTENSION postgis"))
+    except sa.exc.DBAPIError as e:
+        raise RuntimeError(
+            "this PostgreSQL database has no PostGIS and geomap's role may not add it: as a "
+            "superuser, install postgresql-15-postgis-3 (Debian) and run CREATE EXTENSION "
+            f"postgis in this database ({str(e.orig).strip().splitlines()[0]})") from None
+
+
 def _postgis_gist(t: str) -> None:
     # A GiST index on the bbox envelope, computed from the bbox columns the store writes (the
     # geometry itself stays WKB for shapely): nothing to keep in step, no column to add.
     # geomap.store.spatial_postgis queries this exact expression. The extension is created
-    # by the database's owner beforehand (CREATE EXTENSION needs superuser for PostGIS);
-    # IF NOT EXISTS makes this a no-op then, and creates it when geomap's role may.
-    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    # by a superuser beforehand (CREATE EXTENSION postgis needs one); geomap creates it only
+    # when its own role may, and otherwise says what to do.
+    _ensure_postgis()
     op.execute(f"CREATE INDEX ix_{t}_bbox_gist ON {t} "
                f"USING gist (ST_MakeEnvelope(minx, miny, maxx, maxy, 4326))")
 
