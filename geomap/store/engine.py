@@ -89,6 +89,8 @@ def _postgresql_engines(url: URL) -> tuple[Engine, Engine]:
 
     @event.listens_for(writer, "begin")
     def _on_begin(conn):
+        # wait as long as SQLite's busy timeout, then fail rather than hang
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {BUSY_TIMEOUT_MS}")
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
 
     return reader, writer
