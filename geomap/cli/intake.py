@@ -47,7 +47,7 @@ def _parse_mapping(pairs: tuple[str, ...], mapping_file: Path | None) -> dict[st
 @click.option("--save-mapping", metavar="NAME",
               help="Save the mapping given by --map/--mapping under NAME for later imports.")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
-@click.option("--batch-rows", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--batch-rows", type=click.IntRange(1, 100_000), default=5000, show_default=True)
 @click.option("--border-km", type=click.FloatRange(0, 1000), default=50.0, show_default=True,
               help="How far outside North Korea a point may lie.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import math
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from defusedxml import ElementTree as DET
@@ -188,10 +187,56 @@ def _undecodable(name: str, data: bytes, e: UnicodeDecodeError, label: str) -> I
 
 
 # -- CSV / TSV / TXT ---------------------------------------------------------------------------
+STREAM_CHUNK = 1 << 20
+
+
 def _csv(p: Path, name: str) -> Rows:
-    text, encoding = decode_text(p.read_bytes(), name)
-    rows = Rows(name, lambda: _csv_rows(text, p, name, rows), encoding)
+    streamed = _streamable_utf8(p)
+    if streamed is None:  # any other encoding, or a problem: the whole-file rules decide
+        text, encoding = decode_text(p.read_bytes(), name)
+        rows = Rows(name, lambda: _csv_rows(text, _lines(text), p, name, rows), encoding)
+    else:  # the common case, read from the file as it is iterated (memory: one row)
+        codec, encoding = streamed
+        rows = Rows(name, lambda: _csv_file_rows(p, codec, name, rows), encoding)
     return rows
+
+
+def _streamable_utf8(p: Path) -> tuple[str, str] | None:
+    """(codec, label) of a file that is strict UTF-8 (with or without a BOM) and holds no NUL,
+    checked in chunks without keeping the text; None for anything else, which decode_text
+    decides (with its messages). Its answer for such a file is the same, from the whole text."""
+    with p.open("rb") as fh:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            codec, label = "utf-8-sig", "UTF-8 (BOM)"
+        elif head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE,
+                              codecs.BOM_UTF16_BE)):
+            return None
+        else:
+            codec, label = "utf-8", "UTF-8"
+        fh.seek(0)
+        dec = codecs.getincrementaldecoder(codec)("strict")
+        try:
+            while chunk := fh.read(STREAM_CHUNK):
+                if "\x00" in dec.decode(chunk):
+                    return None
+            if "\x00" in dec.decode(b"", final=True):
+                return None
+        except UnicodeDecodeError:
+            return None
+    return codec, label
+
+
+def _csv_file_rows(p: Path, codec: str, name: str, rows: Rows) -> Iterator[tuple[int, Row]]:
+    with p.open(encoding=codec, newline="") as fh:  # the text up to the 20th line break
+        head, breaks = [], 0
+        for line in fh:
+            head.append(line)
+            breaks += line.count("\n")
+            if breaks >= HEADER_SEARCH_ROWS:
+                break
+    with p.open(encoding=codec, newline="") as fh:
+        yield from _csv_rows("".join(head), fh, p, name, rows)
 
 
 HEADER_SEARCH_ROWS = 20  # how far down a title block may push the header row
@@ -242,12 +287,29 @@ def _delimiter(header_line: str, ext: str) -> str:
     return best
 
 
-def _csv_rows(text: str, p: Path, name: str, rows: Rows) -> Iterator[tuple[int, Row]]:
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` with their endings, one at a time, as io.StringIO(text, newline="")
+    gives them (\r\n, \r or \n): a StringIO would copy the whole text once more, at four
+    bytes a character."""
+    pos = 0
+    for m in _NEWLINE.finditer(text):
+        yield text[pos:m.end()]
+        pos = m.end()
+    if pos < len(text):
+        yield text[pos:]
+
+
+def _csv_rows(head: str, lines: Iterable[str], p: Path, name: str, rows: Rows
+              ) -> Iterator[tuple[int, Row]]:
+    """Rows of the text whose `lines` are given; `head` is its start, up to at least the
+    HEADER_SEARCH_ROWS-th line break (or all of it)."""
     # the separator from the first line that is not a title: the one with the most separators
-    lines = text.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
-    first = max(lines, key=lambda ln: max(ln.count(d) for d in (",", ";", "\t", "|")))
-    reader = csv.reader(io.StringIO(text, newline=""),
-                        delimiter=_delimiter(first, p.suffix.lower()))
+    first_lines = head.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
+    first = max(first_lines, key=lambda ln: max(ln.count(d) for d in (",", ";", "\t", "|")))
+    reader = csv.reader(lines, delimiter=_delimiter(first, p.suffix.lower()))
     try:
         # row numbers as a spreadsheet shows them: the first line is row 1, blank lines count
         names, body = _split_header(enumerate(reader, start=1), rows, name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from pyproj import Geod
 from shapely import prepared
@@ -72,14 +73,52 @@ _PRECISIONS = vocabulary("precision")
 _TIERS = vocabulary("tier")
 
 
+# Spreadsheet columns repeat a few values (periods, radii, vocabulary labels) thousands of
+# times: the pure parsers below are memoised per distinct text (bounded caches), which keeps
+# every result and message identical while an import of 100,000 rows parses each value once.
+_MEMO = 4096
+_SEPARATORS = re.compile(r"[;,|、\n]")
+
+
+@lru_cache(maxsize=_MEMO)
+def _period_of(text: str) -> tuple[object, Message | str | None]:
+    """(Period or None, the problem's message or None) of a period text."""
+    try:
+        return parse_period(text), None
+    except InvalidInput as e:
+        return None, message_of(e)
+
+
+@lru_cache(maxsize=_MEMO)
+def _radius_of(text: str, unit_m: float) -> tuple[float | None, Message | str | None]:
+    try:
+        return parse_radius(text, unit_m), None
+    except InvalidInput as e:
+        return None, message_of(e)
+
+
+_MATCHES: dict[tuple[str, str], str | None] = {}
+
+
+def _match(vocab: Vocabulary, value: str) -> str | None:
+    key = (vocab.field, value)
+    try:
+        return _MATCHES[key]
+    except KeyError:
+        if len(_MATCHES) >= _MEMO:
+            _MATCHES.clear()
+        v = _MATCHES[key] = vocab.match(value)
+        return v
+
+
 def _split_values(text: str, vocab: Vocabulary) -> list[str]:
     """The values in a multi-value cell ("torture; forced labour", "강제노동, 고문·가혹행위").
     "/" separates values too, unless it is part of a label ("Torture / ill-treatment")."""
     out = []
-    for part in re.split(r"[;,|、\n]", text):
+    for part in _SEPARATORS.split(text):
         if not part.strip():
             continue
-        if vocab.match(part) is None and "/" in part:
+        if _match(vocab, part) is None and "/" in part:
             out += [p for p in part.split("/") if p.strip()]
         else:
             out.append(part)
@@ -107,7 +146,7 @@ class Validator:
         return (raw.get(col) or "").strip() if col else ""
 
     def _vocab(self, value: str, vocab: Vocabulary, fld: str, probs: list[Problem]):
-        v = vocab.match(value)
+        v = _match(vocab, value)
         if v is None:  # the nearest accepted value, in the value's language
             probs.append(Problem("unknown_value", fld, vocab.unknown_message(value.strip())))
         return v
@@ -134,23 +173,21 @@ class Validator:
         radius = None
         rtext = self._get(raw, "radius_m")
         if rtext:
-            try:
-                radius = parse_radius(rtext, self.radius_unit_m)
-                if not 0 <= radius <= MAX_RADIUS_M:
-                    probs.append(Problem("out_of_range", "radius_m", Message(N_(
-                        "radius %(radius)s m is outside 0..%(max)s m"),
-                        radius=f"{radius:g}", max=f"{MAX_RADIUS_M:g}")))
-            except InvalidInput as e:
-                probs.append(Problem("unparseable", "radius_m", message_of(e)))
+            radius, problem = _radius_of(rtext, self.radius_unit_m)
+            if problem is not None:
+                probs.append(Problem("unparseable", "radius_m", problem))
+            elif not 0 <= radius <= MAX_RADIUS_M:
+                probs.append(Problem("out_of_range", "radius_m", Message(N_(
+                    "radius %(radius)s m is outside 0..%(max)s m"),
+                    radius=f"{radius:g}", max=f"{MAX_RADIUS_M:g}")))
         precision = None
         if ptext := self._get(raw, "precision"):
             precision = self._vocab(ptext, _PRECISIONS, "precision", probs)
         period = None
         if ptext := self._get(raw, "period"):
-            try:
-                period = parse_period(ptext)
-            except InvalidInput as e:
-                probs.append(Problem("unparseable", "period", message_of(e)))
+            period, problem = _period_of(ptext)
+            if problem is not None:
+                probs.append(Problem("unparseable", "period", problem))
         violations = []
         for v in _split_values(self._get(raw, "violations"), _VIOLATIONS):
             if v.strip():

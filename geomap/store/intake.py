@@ -37,6 +37,18 @@ def end_batch(store: StoreLike, batch_id: int, status: str, finished_at: datetim
                      .values(status=status, finished_at=finished_at, report=report))
 
 
+# SQLite's default page cache (2 MiB) is far smaller than the testimonies table's indexes
+# (the unique content key, R*Tree, period, witness): a bulk insert then re-reads index pages
+# from the OS for every row. A bounded 32 MiB cache on the writer connection halves that cost.
+BULK_CACHE_KIB = 32_768
+
+
+def prepare_bulk_write(conn: Connection) -> None:
+    """Tune the connection of an import batch's transaction (SQLite only; a no-op elsewhere)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+
+
 def add_counts(conn: Connection, batch_id: int, inserted: int, skipped: int,
                updated: int) -> None:
     """Add one batch's counts to the batch record (in the batch's transaction)."""
