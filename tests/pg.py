@@ -101,6 +101,6 @@ def pg_url(pg_cluster: Cluster, request) -> Iterator[str]:
     """A fresh database with PostGIS (copied from the template), dropped after the test."""
     request.node.user_properties.append(("database", "postgresql"))  # counted in conftest
     name = f"geomap_test_{os.getpid()}_{next(_db_names)}"
-    pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
     yield pg_cluster.url(name)
     pg_cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
