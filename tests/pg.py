@@ -76,9 +76,10 @@ def pg_cluster() -> Iterator[Cluster]:
     try:
         _run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
               "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
-        # Durability is not what these tests are about: fsync off keeps them quick.
+        # Durability is not what these tests are about: fsync off keeps them quick. A server
+        # in Seoul's time zone: geomap's connections must still be UTC.
         opts = (f"-k {sockdir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off")
+                f"-c full_page_writes=off -c TimeZone=Asia/Seoul")
         _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
               "-w", "-s", "start"])
     except (RuntimeError, OSError) as e:

@@ -141,6 +141,7 @@ def test_write_transactions_queue_on_one_lock_and_reads_do_not(pg_store):
             assert try_lock(other) is True
     with pg_store.write() as conn:  # a writer waits at most as long as on SQLite, then fails
         assert conn.execute(text("SHOW lock_timeout")).scalar_one() == "30s"
+        assert conn.execute(text("SHOW timezone")).scalar_one() == "UTC"
 
 
 # -- the same answers as SQLite ----------------------------------------------------------------

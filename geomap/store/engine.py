@@ -84,8 +84,11 @@ def _postgresql_engines(url: URL) -> tuple[Engine, Engine]:
     store's writes were written for SQLite's one-writer-at-a-time (read a head or a key, then
     write), so on PostgreSQL they queue the same way instead of racing under READ COMMITTED.
     Readers never wait for it; the lock ends with the transaction."""
-    reader = create_engine(url, pool_pre_ping=True)
-    writer = create_engine(url, pool_pre_ping=True)
+    # UTC sessions: the store writes naive UTC datetimes, and an aware one must not be
+    # shifted into the server's local time on its way into a timestamp column
+    args = {"options": "-c timezone=UTC"}
+    reader = create_engine(url, pool_pre_ping=True, connect_args=args)
+    writer = create_engine(url, pool_pre_ping=True, connect_args=args)
 
     @event.listens_for(writer, "begin")
     def _on_begin(conn):
