@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -71,6 +72,16 @@ def geom_columns(g: BaseGeometry | None, column: str = "geom") -> dict:
         return {column: None, "minx": None, "miny": None, "maxx": None, "maxy": None}
     minx, miny, maxx, maxy = g.bounds
     return {column: shapely.to_wkb(g), "minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+
+
+def geoms_columns(gs: Sequence[BaseGeometry | None], column: str = "geom") -> list[dict]:
+    """geom_columns of many geometries, with one WKB and one bounds call for all (the same
+    values: a bulk insert of 100,000 rows spent a second in per-geometry calls)."""
+    arr = np.array([g if g is not None and not g.is_empty else None for g in gs], dtype=object)
+    wkbs, bounds = shapely.to_wkb(arr), shapely.bounds(arr).tolist()
+    return [{column: None, "minx": None, "miny": None, "maxx": None, "maxy": None}
+            if g is None else {column: w, "minx": b[0], "miny": b[1], "maxx": b[2], "maxy": b[3]}
+            for g, w, b in zip(arr, wkbs, bounds, strict=True)]
 
 
 def _geom(wkb: bytes | None) -> BaseGeometry | None:
@@ -405,7 +416,9 @@ class Store:
                 fresh_truth.append(truth[i])
         if not fresh:
             return UpsertResult(0, 0, len(items))
-        conn.execute(testimonies.insert(), [self._testimony_values(t) for t in fresh])
+        geoms = geoms_columns([t.geometry for t in fresh])
+        conn.execute(testimonies.insert(),
+                     [self._testimony_values(t, g) for t, g in zip(fresh, geoms, strict=True)])
         ids: dict[str, int] = {}
         for chunk in _chunks([t.key for t in fresh]):
             ids.update((k, i) for k, i in conn.execute(
@@ -422,7 +435,7 @@ class Store:
             t.id = ids[t.key]
         return UpsertResult(len(fresh), 0, len(items) - len(fresh))
 
-    def _testimony_values(self, t: Testimony) -> dict:
+    def _testimony_values(self, t: Testimony, geom: dict | None = None) -> dict:
         p = t.period
         enc = self.cipher.encrypt
         return {
@@ -430,7 +443,7 @@ class Store:
             "witness_ref": self.cipher.blind_index(t.witness_code, "witness"),
             "narrative_enc": enc(t.narrative, "testimonies", t.key, "narrative"),
             "interview_date": t.interview_date, "place_text": t.place_text,
-            **geom_columns(t.geometry),
+            **(geom if geom is not None else geom_columns(t.geometry)),
             "radius_m": t.radius_m, "precision": str(t.precision) if t.precision else None,
             "period_text": p.text if p else None, "period_start": p.earliest if p else None,
             "period_end": p.latest if p else None,
