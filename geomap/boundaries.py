@@ -259,3 +259,13 @@ def retag_all(store: Store, progress: Callable[[int], None] | None = None) -> di
 
 def unit_names(units: Iterable[BoundaryUnit]) -> dict[int, BoundaryUnit]:
     return {u.id: u for u in units if u.id is not None}
+
+
+def admin_columns(store: Store, point: BaseGeometry | None) -> dict:
+    """The stored province columns for one new point (the unit it falls in, or the nearest
+    one flagged outside), as an import tags them: for a point a researcher places or edits."""
+    if point is None:
+        return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}
+    [tag] = AdminTagger(store.boundary_units(1)).tag([point])
+    return {"admin1_id": tag.unit_id if tag else None, "admin1_outside": bool(tag and tag.outside),
+            "admin1_distance_m": tag.distance_m if tag else None}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from pyproj import Geod
 from shapely.geometry import Point
 
-from .boundaries import AdminTagger
+from .boundaries import AdminTagger, admin_columns
 from .gazetteer import (
     KIND_PLACE,
     KIND_PROVINCE,
@@ -296,14 +296,6 @@ def review_items(store: StoreLike) -> list[dict]:
 MAX_RADIUS_M = 100_000.0
 
 
-def _admin_values(store: StoreLike, point) -> dict:
-    if point is None:
-        return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}
-    [tag] = AdminTagger(store.boundary_units(1)).tag([point])
-    return {"admin1_id": tag.unit_id if tag else None, "admin1_outside": bool(tag and tag.outside),
-            "admin1_distance_m": tag.distance_m if tag else None}
-
-
 def _review_item(store: StoreLike, testimony_id: int) -> dict:
     from .errors import NotFound
     from .store.geocoding import review_item
@@ -343,7 +335,7 @@ def choose_candidate(store: StoreLike, testimony_id: int, index, actor: str) -> 
         rel = None
     kind, authority = qualifiers(rel.place if rel else item["place_text"] or "")
     d = place_decision(cand, rel, site_radius, kind, authority)
-    admin = _admin_values(store, d.point)
+    admin = admin_columns(store, d.point)
     if d.point is None:
         units = {u.name_en: u.id for u in store.boundary_units(1)}
         admin["admin1_id"] = units.get(cand.name)
@@ -378,7 +370,7 @@ def place_point(store: StoreLike, testimony_id: int, lat, lon, radius_m, actor: 
         precision = Precision.AREA  # a point is never "admin unit only"; the radius says how wide
     return set_researcher_location(
         store, testimony_id, actor, "geocode.place", point, r, str(precision),
-        f"placed on the map by a researcher ({r:g} m)", _admin_values(store, point),
+        f"placed on the map by a researcher ({r:g} m)", admin_columns(store, point),
         {"lat": la, "lon": lo, "radius_m": r})
 
 
@@ -389,4 +381,4 @@ def mark_unlocatable(store: StoreLike, testimony_id: int, actor: str) -> dict:
     _review_item(store, testimony_id)
     return set_researcher_location(
         store, testimony_id, actor, "geocode.unlocatable", None, None, None,
-        "cannot be located (researcher)", _admin_values(store, None), {})
+        "cannot be located (researcher)", admin_columns(store, None), {})

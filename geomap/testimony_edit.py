@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from shapely.geometry import Point
 
+from .boundaries import admin_columns
 from .dates import parse_day
 from .errors import InvalidInput, NotFound
 from .messages import N_, Message
@@ -199,7 +200,7 @@ def update_testimony(store: StoreLike, testimony_id: int, fields: dict, actor: P
                       period_end=p.latest if p else None)
     moved = "geometry" in changed
     if moved:
-        values.update(_admin_values(store, changed["geometry"]))
+        values.update(admin_columns(store, changed["geometry"]))
         values["location_source"] = "researcher"
         values["geocode_note"] = "edited by a researcher"
     write_update(store, testimony_id, current["key"], values, username, details)
@@ -213,12 +214,3 @@ def update_testimony(store: StoreLike, testimony_id: int, fields: dict, actor: P
     return {"changed": names, "relinked": relinked}
 
 
-def _admin_values(store: StoreLike, point) -> dict:
-    """The province the new point falls in (or the nearest), as the import tags it."""
-    if point is None:
-        return {"admin1_id": None, "admin1_outside": False, "admin1_distance_m": None}
-    from .boundaries import AdminTagger
-
-    [tag] = AdminTagger(store.boundary_units(1)).tag([point])
-    return {"admin1_id": tag.unit_id if tag else None, "admin1_outside": bool(tag and tag.outside),
-            "admin1_distance_m": tag.distance_m if tag else None}
