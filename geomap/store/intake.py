@@ -39,8 +39,9 @@ def end_batch(store: StoreLike, batch_id: int, status: str, finished_at: datetim
 
 # SQLite's default page cache (2 MiB) is far smaller than the testimonies table's indexes
 # (the unique content key, R*Tree, period, witness): a bulk insert then re-reads index pages
-# from the OS for every row. A bounded 32 MiB cache on the writer connection halves that cost.
-BULK_CACHE_KIB = 32_768
+# from the OS for every row. A bounded 16 MiB cache on the writer connection made inserting
+# 100,000 testimonies ~15 % faster (4.6 -> 4.0 s); 64 MiB bought little more.
+BULK_CACHE_KIB = 16_384
 
 
 def prepare_bulk_write(conn: Connection) -> None:
