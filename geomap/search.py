@@ -41,6 +41,8 @@ def search(store: StoreLike, viewer: Principal, q: str | None, limit: int = 20) 
     by_key = {s.key: s for s in visible}
     found: dict[str, tuple[float, str]] = {}  # site key -> (score, spelling that matched)
     places = []
+    # the province in both scripts: the Korean page shows 평안남도, not P'yŏngan-namdo
+    province_ko = {u.name_en: u.name_ko for u in store.boundary_units(1)}
     for c in Gazetteer.from_store(store, viewer).lookup(q, limit=limit):
         if c.kind == KIND_SITE and c.score >= SITE_MIN_SCORE and c.ref in by_key:
             # the spelling that matched, when it is one of the site's other names
@@ -50,6 +52,7 @@ def search(store: StoreLike, viewer: Principal, q: str | None, limit: int = 20) 
                 and c.lon is not None:
             places.append({"name": c.name, "name_ko": c.name_ko, "kind": c.kind,
                            "lon": c.lon, "lat": c.lat, "admin1": c.admin1,
+                           "admin1_ko": province_ko.get(c.admin1),
                            "score": round(c.score, 1), "matched": c.matched})
     key = skeleton(q)
     if len(key) >= 3:

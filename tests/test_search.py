@@ -110,6 +110,8 @@ def test_the_search_page_links_sites_places_and_testimonies(searched):
     assert f'href="/sites/{YODOK}"' in html
     html = c.get("/search?q=Hoeryong&lang=ko").data.decode()
     assert 'href="/?lat=42.' in html and "지도에서 보기" in html
+    # the province too is in Korean on the Korean page
+    assert "함경북도" in html and "Hamgyŏng-bukto" not in html
     html = c.get("/search?q=SRCH-A001").data.decode()
     [tid] = [t["id"] for t in search(store, RESEARCHER, "SRCH-A001")["testimonies"]]
     assert f'href="/testimonies/{tid}"' in html and "SRCH-A001" in html
