@@ -564,7 +564,11 @@ class Store:
         if f.with_geometry:
             where.append(t.c.minx.is_not(None))
         if f.bbox is not None:
-            where.append(self._bbox_candidates(t, f.bbox))
+            # testimonies are points: on SQLite the covering (tier, minx, miny) index answers
+            # the comparisons below directly (a country-wide view: 7 ms against 60 ms through
+            # the R*Tree's candidate set); PostGIS keeps its GiST candidates
+            if self.dialect != "sqlite":
+                where.append(self._bbox_candidates(t, f.bbox))
             # points: the bbox is the point, so the exact test is a comparison
             minx, miny, maxx, maxy = f.bbox
             where += [t.c.minx >= minx, t.c.minx <= maxx, t.c.miny >= miny, t.c.miny <= maxy]

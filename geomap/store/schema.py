@@ -140,6 +140,7 @@ testimonies = Table(
     Index("ix_testimonies_witness_ref", "witness_ref"),
     Index("ix_testimonies_stats", "tier", "witness_ref", "synthetic", "minx"),  # covering: stats()
     Index("ix_testimonies_period", "period_start", "period_end"),
+    Index("ix_testimonies_tier_point", "tier", "minx", "miny"),  # covering: viewports (0012)
 )
 
 testimony_violations = Table(
