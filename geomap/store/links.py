@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from .protocol import StoreLike
 
 
+def engine_columns(rows) -> dict:
+    """Located testimony rows as the columns the linker and the proposals take (a located
+    testimony without a radius counts 1 km, as the linker assumes)."""
+    return {
+        "id": np.array([r.id for r in rows], dtype=np.int64),
+        "lon": np.array([r.minx for r in rows], dtype=float),
+        "lat": np.array([r.miny for r in rows], dtype=float),
+        "radius": np.array([r.radius_m or 1000.0 for r in rows], dtype=float),
+        "place": [r.place_text for r in rows],
+        "start": [r.period_start for r in rows], "end": [r.period_end for r in rows],
+    }
+
+
 class LinkStore:
     def __init__(self, store: StoreLike):
         self.store = store
@@ -28,15 +41,7 @@ class LinkStore:
             q = q.where(t.c.id.in_(ids))
         with self.store.read() as conn:
             rows = conn.execute(q.order_by(t.c.id)).all()
-        return {
-            "id": np.array([r.id for r in rows], dtype=np.int64),
-            "lon": np.array([r.minx for r in rows], dtype=float),
-            "lat": np.array([r.miny for r in rows], dtype=float),
-            "radius": np.array([r.radius_m or 1000.0 for r in rows], dtype=float),
-            "place": [r.place_text for r in rows],
-            "start": [r.period_start for r in rows], "end": [r.period_end for r in rows],
-            "violations": [r.violations for r in rows],
-        }
+        return {**engine_columns(rows), "violations": [r.violations for r in rows]}
 
     def unlinked_inputs(self) -> tuple[dict, list[str]]:
         """Engine inputs for located testimonies with no link at all (not even a candidate or

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import Connection, delete, select
 
+from .links import engine_columns
 from .schema import links, testimonies
 
 if TYPE_CHECKING:
@@ -30,16 +30,7 @@ def unexplained_inputs(store: StoreLike, viewer) -> dict:
          .order_by(t.c.id))
     with store.read() as conn:
         rows = conn.execute(q).all()
-    return {
-        "id": np.array([r.id for r in rows], dtype=np.int64),
-        "lon": np.array([r.minx for r in rows], dtype=float),
-        "lat": np.array([r.miny for r in rows], dtype=float),
-        # a located testimony without a radius: 1 km, as the linker assumes
-        "radius": np.array([r.radius_m or 1000.0 for r in rows], dtype=float),
-        "place": [r.place_text for r in rows],
-        "start": [r.period_start for r in rows], "end": [r.period_end for r in rows],
-        "witness": [r.witness_ref or f"#{r.id}" for r in rows],
-    }
+    return {**engine_columns(rows), "witness": [r.witness_ref or f"#{r.id}" for r in rows]}
 
 
 def member_rows(store: StoreLike, ids: list[int], viewer, with_codes: bool = True) -> list[dict]:
