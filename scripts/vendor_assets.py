@@ -3,6 +3,8 @@
 Run after `npm ci`. Only what the pages use is copied, so the static folder stays small and no
 page ever needs a CDN. Fonts: Noto Sans KR (regular and bold) so Hangul renders the same on every
 machine; only the woff2 files are kept (every browser that runs Leaflet 1.9 reads woff2).
+Pretendard (OFL, TrueType) is the font of the server-rendered report figures (English and Korean
+alike), so they look the same on a fresh machine with no system fonts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ COPIES = {
     "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js": "geoman/leaflet-geoman.min.js",
     "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css": "geoman/leaflet-geoman.css",
     "@geoman-io/leaflet-geoman-free/LICENSE": "geoman/LICENSE",
+    # report figures (geomap/figures.py): matplotlib needs TrueType outlines to embed the font
+    # in a PDF (Type 42), so the "alternative" TTFs rather than the OTF/CFF ones
+    "pretendard/dist/public/static/alternative/Pretendard-Regular.ttf":
+        "fonts/pretendard/Pretendard-Regular.ttf",
+    "pretendard/dist/public/static/alternative/Pretendard-Bold.ttf":
+        "fonts/pretendard/Pretendard-Bold.ttf",
+    "pretendard/dist/LICENSE.txt": "fonts/pretendard/LICENSE",
 }
 FONT_WEIGHTS = ("400", "700")
 
