@@ -4,8 +4,10 @@ Flask app over them, signed-in test clients, and a real WSGI server for browser 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -14,13 +16,14 @@ import pytest
 from flask.testing import FlaskClient
 
 from geomap import accounts as acc
+from geomap import config
 from geomap.config import load_settings
 from geomap.demo import load_reference_data, load_synthetic_testimonies
 from geomap.policy import Role
 from geomap.store import Store
 from geomap.store.accounts import AccountStore
 from tests import pg
-from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
+from tests.pg import pg_cluster, pg_migrated_url, pg_url  # noqa: F401  (fixtures)
 
 # fixtures the tests own (tests/data/ATTRIBUTION.md); tests read nothing outside the repository
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -28,30 +31,107 @@ PASSWORD = "correct horse battery staple"
 _names = itertools.count(1)
 
 
-# GEOMAP_TEST_BACKEND=postgis runs the `settings`/`store` tests on a throw-away PostgreSQL +
-# PostGIS cluster (tests/pg.py) instead of SQLite files.
+# GEOMAP_TEST_BACKEND=postgis runs the suite on a throw-away PostgreSQL + PostGIS cluster
+# (tests/pg.py) instead of SQLite files: every instance folder a test makes (the `settings`
+# fixture's, a module's own, one a CLI command is pointed at) gets a fresh database copied from
+# a migrated template, named in the folder's settings.toml so that `geomap` subprocesses on the
+# folder find it too. Tests about SQLite itself are marked sqlite_only(reason) and skipped.
 BACKEND = os.environ.get("GEOMAP_TEST_BACKEND", "sqlite")
+ON_PG = BACKEND == "postgis"
+SQLITE_ONLY: dict[str, list[str]] = {}  # reason -> test ids skipped on PostgreSQL
+PG_ONLY_ELSEWHERE = "tests/test_postgis_backend.py"  # runs against both in the first pass
+
+_read_settings_file = config.read_settings_file
+_instance_dbs: dict[Path, tuple[str, str]] = {}  # instance folder -> (database, url)
+_made_during_test: list[Path] = []  # folders given a database since the current test began
+_TMP = Path(tempfile.gettempdir()).resolve()
+_fixture_scopes: list[str] = []  # scopes of the fixtures being set up (innermost last)
+_touched: list[bool] = []  # non-empty once the current test used a PostgreSQL connection
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def _write_database_url(inst: Path, doc: dict, url: str) -> None:
+    """settings.toml with the test database (0600, as geomap requires of that file)."""
+    lines = [f"{k} = {_toml(v)}" for k, v in doc.items() if k != "database_url"]
+    path = inst / config.SETTINGS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join([*lines, f"database_url = {json.dumps(url)}", ""]))
+
+
+def instance_database(inst: Path, migrated: bool = True) -> str:
+    """The PostgreSQL database of a test instance folder (made on first use)."""
+    inst = Path(inst).resolve()
+    got = _instance_dbs.get(inst)
+    if got is None:
+        got = _instance_dbs[inst] = pg.shared().new_database(migrated=migrated)
+        if not _fixture_scopes or _fixture_scopes[-1] == "function":
+            _made_during_test.append(inst)  # dropped when the test ends
+        _touched.append(True)
+    doc = _read_settings_file(inst / config.SETTINGS_FILE)
+    if doc.get("database_url") != got[1]:
+        _write_database_url(inst, doc, got[1])
+    return got[1]
+
+
+def _read_settings_file_on_pg(path: Path) -> dict:
+    """config.read_settings_file on the postgis backend: a test's instance folder (under the
+    temporary directory) without a database of its own gets one."""
+    doc = _read_settings_file(path)
+    inst = Path(path).parent.resolve()
+    if "database_url" in doc or os.environ.get("DATABASE_URL") or not inst.is_relative_to(_TMP):
+        return doc
+    try:
+        return {**doc, "database_url": instance_database(inst)}
+    except pg.Unavailable as e:
+        pytest.skip(str(e))
+
+
+if ON_PG:
+    config.read_settings_file = _read_settings_file_on_pg
+
+
+def _sqlite_only_reason(item) -> str | None:
+    if item.nodeid.startswith(PG_ONLY_ELSEWHERE):
+        return "runs against SQLite and PostgreSQL in the first pass"
+    mark = item.get_closest_marker("sqlite_only")
+    if mark is None:
+        return None
+    return mark.kwargs.get("reason") or (mark.args[0] if mark.args else "no reason given")
 
 
 def pytest_collection_modifyitems(config, items):
-    """On the postgis backend run only the tests that get a database from `settings` (the
-    rest do not touch one, or use the shared SQLite demo instance, and ran already)."""
-    if BACKEND != "postgis":
+    """On the postgis backend: browser tests stay on SQLite (time), sqlite_only tests are
+    skipped with their reason (counted for the summary)."""
+    if not ON_PG:
         return
-    keep = [i for i in items if {"settings", "pg_url", "pg_cluster"} & set(i.fixturenames)
-            and not i.get_closest_marker("sqlite_only")]
-    if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
-        items[:] = keep
+    for item in items:
+        if (reason := _sqlite_only_reason(item)) is not None:
+            SQLITE_ONLY.setdefault(reason, []).append(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
 
 
 @pytest.fixture
-def settings(tmp_path, request, monkeypatch):
-    url = None
-    if BACKEND == "postgis":
-        url = request.getfixturevalue("pg_url")
-        monkeypatch.setenv("DATABASE_URL", url)  # for the CLI commands a test invokes
-    return load_settings(tmp_path / "instance", database_url=url)
+def settings(tmp_path, request):
+    inst = tmp_path / "instance"
+    if ON_PG:
+        # a test that runs the migrations itself gets a database without the schema
+        empty = request.node.get_closest_marker("empty_database") is not None
+        inst.mkdir(mode=0o700)
+        try:
+            instance_database(inst, migrated=not empty)
+        except pg.Unavailable as e:
+            pytest.skip(str(e))
+    return load_settings(inst)
 
 
 @pytest.fixture
@@ -187,21 +267,84 @@ def solid_geotiff(path, bounds, band):
 FIGURES: list[str] = []
 
 
-PG_PASSED: list[str] = []  # tests that passed on the PostgreSQL test cluster
+PG_PASSED: list[str] = []  # tests that passed using the PostgreSQL test cluster
+NO_DATABASE: list[str] = []  # tests of the postgis pass that never used a database
+
+
+def _on_postgresql(value, depth: int = 0) -> bool:
+    """Whether a fixture value is (or holds) settings, a store or an app on PostgreSQL."""
+    if depth > 2:
+        return False
+    if isinstance(value, tuple | list):
+        return any(_on_postgresql(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_on_postgresql(v, depth + 1) for v in value.values())
+    url = getattr(value, "database_url", None) or getattr(value, "url", None)
+    if isinstance(url, str) and url.startswith("postgresql"):
+        return True
+    ext = getattr(value, "extensions", None)
+    return isinstance(ext, dict) and _on_postgresql(ext.get("geomap_store"), depth + 1)
+
+
+if ON_PG:
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    @event.listens_for(Pool, "checkout")
+    def _count_checkout(dbapi_connection, _record, _proxy):
+        if type(dbapi_connection).__module__.startswith("psycopg"):
+            _touched.append(True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    _fixture_scopes.append(fixturedef.scope)
+    try:
+        yield
+    finally:
+        _fixture_scopes.pop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _touched.clear()
+    _made_during_test.clear()
+    yield
+    if ON_PG:  # the test's own databases: gone with it (16 MB each)
+        for inst in _made_during_test:
+            name, _ = _instance_dbs.pop(inst)
+            pg.shared().drop(name)
+        _made_during_test.clear()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    on_pg = "pg_cluster" in item.funcargs or ("database", "postgresql") in item.user_properties
-    if call.when == "call" and outcome.get_result().passed and on_pg:
+    if call.when != "call" or not outcome.get_result().passed:
+        return
+    on_pg = ("pg_cluster" in item.funcargs or ("database", "postgresql") in item.user_properties
+             or (ON_PG and (_touched or any(map(_on_postgresql, item.funcargs.values())))))
+    if on_pg:
         PG_PASSED.append(item.nodeid)
+    elif ON_PG:
+        NO_DATABASE.append(item.nodeid)
+
+
+def pytest_sessionfinish(session):
+    pg.stop_shared()
 
 
 def pytest_terminal_summary(terminalreporter):
     if PG_PASSED:
         FIGURES.append(f"{len(PG_PASSED)} tests passed on PostgreSQL + PostGIS (test cluster: "
                        f"initdb, start and PostGIS template in {pg.STARTED[0]:.1f} s)")
+    if ON_PG:
+        FIGURES.append(f"{len(NO_DATABASE)} tests passed without touching a database (the "
+                       "same as on SQLite)")
+        skipped = sum(map(len, SQLITE_ONLY.values()))
+        FIGURES.append(f"{skipped} tests skipped as SQLite-only:")
+        for reason, ids in sorted(SQLITE_ONLY.items(), key=lambda kv: -len(kv[1])):
+            FIGURES.append(f"  {len(ids):3d}  {reason}")
     if FIGURES:
         terminalreporter.section("geomap figures")
         for line in FIGURES:

@@ -309,7 +309,7 @@ def test_audit_log_filters_pages_verifies_and_exports(admin, store):
     assert export.actor == "boss" and '"rows": 60' in export.details
 
 
-@pytest.mark.sqlite_only  # tampers through SQLite SQL
+@pytest.mark.sqlite_only(reason="tampers through SQLite SQL")
 def test_audit_verify_names_a_tampered_entry(admin, store):
     c, boss = admin
     with store.write() as conn:  # edit an entry the way an intruder with the file would

@@ -373,7 +373,7 @@ def test_the_permission_matrix_in_the_docs_is_the_one_in_the_code():
 
 
 # -- field encryption ----------------------------------------------------------------------------
-@pytest.mark.sqlite_only  # reads the database file
+@pytest.mark.sqlite_only(reason="reads the database file")
 def test_a_planted_narrative_is_not_in_the_database_file(app, settings):
     store = app.extensions["geomap_store"]
     raw = b"".join(p.read_bytes() for p in settings.instance_path.glob("geomap.sqlite3*"))
@@ -433,7 +433,7 @@ def test_key_files_are_private(settings):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
-@pytest.mark.sqlite_only  # plants rows through SQLite SQL
+@pytest.mark.sqlite_only(reason="plants rows through SQLite SQL")
 def test_upgrading_a_plaintext_database_encrypts_it_in_place(settings):
     from sqlalchemy import create_engine
 
@@ -493,7 +493,7 @@ def test_an_untouched_audit_log_verifies(audited_store):
     assert n == 5 and problems == []
 
 
-@pytest.mark.sqlite_only  # PostgreSQL's trigger: tests/test_postgis_backend.py
+@pytest.mark.sqlite_only(reason="PostgreSQL's trigger: tests/test_postgis_backend.py")
 def test_the_audit_log_refuses_updates_and_deletes(audited_store):
     con = sqlite3.connect(audited_store.url.removeprefix("sqlite:///"))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):

@@ -117,7 +117,7 @@ def _old_instance(settings):
     return yodok_id
 
 
-@pytest.mark.sqlite_only  # tampers through SQLite SQL
+@pytest.mark.sqlite_only(reason="tampers through SQLite SQL")
 def test_upgrading_an_instance_with_the_old_list_keeps_links_on_the_same_site(settings):
     from geomap.demo import load_reference_data
     from geomap.store.links import LinkStore

@@ -27,7 +27,7 @@ def _testimony(i: int, x: float, y: float, **kw) -> Testimony:
     return Testimony(**values)
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="SQLite pragmas (WAL, synchronous)")
 def test_sqlite_runs_in_wal_with_full_sync(store, settings):
     with store.write() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -36,7 +36,7 @@ def test_sqlite_runs_in_wal_with_full_sync(store, settings):
     assert (settings.instance_path / "geomap.sqlite3").is_file()
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="BEGIN IMMEDIATE (PostgreSQL: advisory lock, test_postgis_backend)")
 def test_write_transactions_take_the_write_lock_at_begin(store, settings):
     """BEGIN IMMEDIATE: a second writer cannot start while the first holds the lock."""
     other = sqlite3.connect(settings.instance_path / "geomap.sqlite3", timeout=0,
@@ -83,7 +83,7 @@ def test_a_failed_batch_leaves_nothing_behind(store):
     assert store.count_testimonies() == 1
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="the R*Tree table (PostGIS: GiST index)")
 def test_the_rtree_follows_inserts_updates_and_deletes(store):
     [u] = [BoundaryUnit(1, "A", "A", None, box(0, 0, 1, 1))]
     store.upsert_boundary_units([u])
@@ -171,6 +171,7 @@ def test_narratives_never_leave_through_map_rows(store):
     assert "SECRET-NARRATIVE" not in repr(rows)
 
 
+@pytest.mark.empty_database
 def test_upgrading_a_0001_database_backfills_violation_codes(settings):
     from sqlalchemy import create_engine
 
