@@ -56,7 +56,28 @@ def rotate_keys(store: StoreLike, actor: str,
     done += len(u_ids)
     if progress and u_ids:
         progress(done, total)
+    done += _rotate_annotation_notes(store, new_key)
     retired = store.keys.retire_all_but_active()
     store.cipher = FieldCipher(store.keys)
     store.audit(actor, "keys.rotate", f"key:{new_key}", {"values": done, "retired": retired})
     return RotationResult(new_key, done, retired)
+
+
+def _rotate_annotation_notes(store: StoreLike, new_key: int) -> int:
+    """Imagery annotations' notes (every version's) under the new key; how many."""
+    from .store import annotation_records as ann
+
+    c, n = store.cipher, 0
+    with store.read() as conn:
+        ids = ann.note_version_ids(conn)
+    for i in range(0, len(ids), BATCH):
+        with store.write() as conn:
+            for r in ann.note_blobs(conn, ids[i : i + BATCH]):
+                if c.key_id(r.note_enc) == new_key:
+                    continue
+                record = f"{r.annotation_id}:{r.version}"
+                note = c.decrypt(r.note_enc, "annotation_versions", record, "note")
+                ann.set_note_blob(conn, r.id, c.encrypt(note, "annotation_versions", record,
+                                                        "note"))
+                n += 1
+    return n

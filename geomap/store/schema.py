@@ -330,6 +330,80 @@ column_mappings = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
+# Annotations drawn on one imagery scene (issue 13, migration 0014): the current state of each,
+# and every version it ever had (append-only; a delete is a tombstone version). Geometry is
+# WKB in EPSG:4326 with its bbox; notes are encrypted (they may name a witness) and kept on
+# the versions only. Tier: the most restrictive of the scene's and the site's.
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scene_id", String(32), ForeignKey("scenes.id"), nullable=False),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="SET NULL")),
+    Column("kind", String(8), nullable=False),  # point | line | polygon
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Column("label", String(32), nullable=False),
+    Column("confidence", String(8), nullable=False),
+    Column("change", String(12)),  # appeared | gone | changed | unchanged
+    Column("change_scene_id", String(32), ForeignKey("scenes.id")),
+    Column("length_m", Float),
+    Column("area_m2", Float),
+    Column("tier", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False, server_default="0"),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_annotations_scene", "scene_id", "deleted"),
+    Index("ix_annotations_site", "site_id"),
+)
+
+annotation_versions = Table(
+    "annotation_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(8), nullable=False),  # create | update | delete
+    Column("scene_id", String(32), nullable=False),
+    Column("site_id", Integer),
+    Column("kind", String(8), nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    Column("label", String(32), nullable=False),
+    Column("note_enc", LargeBinary),
+    Column("confidence", String(8), nullable=False),
+    Column("change", String(12)),
+    Column("change_scene_id", String(32)),
+    Column("length_m", Float),
+    Column("area_m2", Float),
+    Column("tier", String(16), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False, server_default="0"),
+    Column("author", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    UniqueConstraint("annotation_id", "version", name="uq_annotation_version"),
+)
+
+# A site's geometry confirmed on imagery: a polygon annotation promoted by an analyst, with its
+# scene and date, kept apart from the reported point. Append-only: the newest row is current.
+site_imagery_geometry = Table(
+    "site_imagery_geometry",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=False),
+    Column("annotation_version", Integer, nullable=False),
+    Column("scene_id", String(32), nullable=False),
+    Column("acquired", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    Column("area_m2", Float),
+    Column("tier", String(16), nullable=False),
+    Column("confirmed_by", String(64), nullable=False),
+    Column("confirmed_at", DateTime, nullable=False),
+    Index("ix_site_imagery_geometry_site", "site_id", "id"),
+)
+
 # Tables that carry geometry, and so a bbox index.
 SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 
