@@ -18,7 +18,7 @@ demo: setup
 PG_TEST_MODULES ?= tests/test_store.py tests/test_intake.py tests/test_intake_mapping.py \
   tests/test_intake_title_rows.py tests/test_corroboration.py tests/test_proposals.py \
   tests/test_site_edit.py tests/test_testimony_edit.py tests/test_site_facts.py \
-  tests/test_admin.py
+  tests/test_admin.py tests/test_annotations.py tests/test_annotation_exports.py
 
 test: setup-test
 	$(VENV)/bin/ruff check .
@@ -57,6 +57,10 @@ setup-test: setup
 	  echo "installing Debian PostgreSQL 15 + PostGIS 3 for the PostgreSQL backend tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 >/dev/null; }
+	@command -v ogrinfo >/dev/null 2>&1 || { \
+	  echo "installing Debian gdal-bin (ogrinfo reads the KML export in the tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gdal-bin >/dev/null; }
 
 lint: setup
 	$(VENV)/bin/ruff check .
