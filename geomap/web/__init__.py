@@ -77,6 +77,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from . import proposals
 
     app.register_blueprint(proposals.bp)
+    from . import figures
+
+    app.register_blueprint(figures.bp)
     # by name: this module's `annotations` is the __future__ feature, not the submodule
     from .annotations import bp as annotations_bp
 
