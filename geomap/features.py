@@ -54,11 +54,17 @@ def site_testimony_points(store: StoreLike, viewer: Principal, key: str) -> dict
 def testimonies_in_view(store: StoreLike, viewer: Principal, f: TestimonyFilter, limit: int,
                         grid: float | None = None) -> dict:
     """Testimonies matching `f` as points (at most `limit`), or as grid cells with counts when
-    a `grid` size is given and more than `limit` match."""
-    if grid is not None and store.count_matching(f, viewer) > limit:
+    a `grid` size is given and more than `limit` match. The cell is `grid` snapped to the
+    nearest power of two of a degree (the document's `cell`), so stored counts can answer it;
+    counts are of the points inside the bbox only."""
+    from .store.viewport import cell_size, snap_level
+
+    # counting stops at limit + 1: a country-wide view does not count every point twice
+    if grid is not None and store.count_matching(f, viewer, at_most=limit + 1) > limit:
         cells, total = store.testimony_grid(f, viewer, grid)
         return geojson.collection(geojson.grid_features(cells), numberMatched=total,
-                                  numberReturned=0, aggregated=True, cell=grid)
+                                  numberReturned=0, aggregated=True,
+                                  cell=cell_size(snap_level(grid)))
     rows, total = store.testimony_rows(f, viewer, limit=limit)
     features = geojson.testimony_features(
         rows, unit_names(store.boundary_units(1)),

@@ -148,12 +148,13 @@ def test_grid_counts_match_a_brute_force_binning(client):
     import math
     from collections import Counter
 
-    bbox = (124.0, 37.5, 131.0, 43.1)
     pts = client.get(f"/api/testimonies?bbox={BBOX_ALL}").get_json(force=True)["features"]
-    expected = Counter(
-        (math.floor((f["geometry"]["coordinates"][0] - bbox[0]) / 0.7),
-         math.floor((f["geometry"]["coordinates"][1] - bbox[1]) / 0.7)) for f in pts)
     doc = client.get(f"/api/testimonies?bbox={BBOX_ALL}&limit=1&grid=0.7").get_json(force=True)
+    cell = doc["cell"]
+    assert cell == 0.5  # snapped to the nearest power of two; cells aligned on the world
+    expected = Counter(
+        (math.floor((f["geometry"]["coordinates"][0] + 180) / cell),
+         math.floor((f["geometry"]["coordinates"][1] + 90) / cell)) for f in pts)
     assert sorted(f["properties"]["count"] for f in doc["features"]) == sorted(expected.values())
 
 

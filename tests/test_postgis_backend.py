@@ -167,8 +167,10 @@ def test_the_grid_matches_brute_force_binning_and_sqlite(both, cell):
     bbox = BBOXES[0]
     f = TestimonyFilter(bbox=bbox)
     pts = pg.testimony_points()
-    expected = Counter((math.floor((g.x - bbox[0]) / cell), math.floor((g.y - bbox[1]) / cell))
-                       for _, g in pts if g is not None)
+    size = 2.0 ** -round(-math.log2(cell))  # snapped to a power of two, aligned on the world
+    expected = Counter((math.floor((g.x + 180) / size), math.floor((g.y + 90) / size))
+                       for _, g in pts if g is not None and bbox[0] <= g.x <= bbox[2]
+                       and bbox[1] <= g.y <= bbox[3])
     cells, total = pg.testimony_grid(f, SYSTEM, cell)
     assert sorted(c["count"] for c in cells) == sorted(expected.values())
     assert total == sum(expected.values())

@@ -19,7 +19,7 @@ def test_a_viewport_count_is_answered_from_the_covering_index(demo_instance):
     sql = str(q.compile(store.reader, compile_kwargs={"literal_binds": True}))
     with store.read() as conn:
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-    assert "COVERING INDEX ix_testimonies_tier_point" in plan, plan
+    assert "COVERING INDEX ix_testimonies_tier_" in plan, plan  # point (0012) or lat (0013)
     # and the answer is the same as counting the points in Python
     rows, total = store.testimony_rows(f, viewer, limit=100_000)
     assert store.count_matching(f, viewer) == total

@@ -51,7 +51,7 @@ from ..model import (
 from ..periods import Period
 from ..policy import Permission, Principal
 from . import engine as _engine
-from . import spatial_postgis, spatial_sqlite
+from . import spatial_postgis, spatial_sqlite, viewport
 from .schema import (
     boundary_units,
     import_batches,
@@ -535,28 +535,24 @@ class Store:
                 sites.c.id == site_id, sites.c.tier.in_([str(x) for x in viewer.tiers]))
             ).first() is not None
 
-    def count_matching(self, f: TestimonyFilter, viewer: Principal) -> int:
+    def count_matching(self, f: TestimonyFilter, viewer: Principal,
+                       at_most: int | None = None) -> int:
+        """How many testimonies match; with `at_most`, counting stops there (cheap on a
+        country-wide view: enough to choose between points and a grid)."""
+        if at_most is not None:
+            return viewport.count_at_most(self, f, viewer, at_most)
         with self.read() as conn:
             return conn.execute(select(func.count()).select_from(testimonies)
                                 .where(*self._testimony_where(f, viewer))).scalar_one()
 
     def testimony_grid(self, f: TestimonyFilter, viewer: Principal,
                        cell: float) -> tuple[list[dict], int]:
-        """Testimonies matching `f` counted per grid cell of `cell` degrees (for zoomed-out
-        views holding more points than a browser should draw): one row per non-empty cell with
-        the count and the mean position of its testimonies."""
-        t = testimonies
-        ox, oy = (f.bbox[0], f.bbox[1]) if f.bbox else (-180.0, -90.0)
-        # offsets from the bbox corner are >= 0
-        floor = self.spatial.floor_nonnegative if self.spatial else spatial_sqlite.floor_nonnegative
-        gx = floor((t.c.minx - ox) / cell)
-        gy = floor((t.c.miny - oy) / cell)
-        q = (select(func.count().label("n"), func.avg(t.c.minx).label("x"),
-                    func.avg(t.c.miny).label("y"))
-             .where(*self._testimony_where(f, viewer)).group_by(gx, gy))
-        with self.read() as conn:
-            cells = [{"count": n, "lon": x, "lat": y} for n, x, y in conn.execute(q)]
-        return cells, sum(c["count"] for c in cells)
+        """Testimonies matching `f` counted per grid cell (for zoomed-out views holding more
+        points than a browser should draw): one row per non-empty cell with the count and the
+        mean position of its testimonies. Cells are `cell` degrees snapped to a power of two,
+        aligned on the world (geomap.store.viewport: precomputed where possible)."""
+        cells, total, _size = viewport.testimony_grid(self, f, viewer, cell)
+        return cells, total
 
     def _testimony_where(self, f: TestimonyFilter, viewer: Principal) -> list:
         t = testimonies

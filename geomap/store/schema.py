@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -141,6 +142,22 @@ testimonies = Table(
     Index("ix_testimonies_stats", "tier", "witness_ref", "synthetic", "minx"),  # covering: stats()
     Index("ix_testimonies_period", "period_start", "period_end"),
     Index("ix_testimonies_tier_point", "tier", "minx", "miny"),  # covering: viewports (0012)
+    Index("ix_testimonies_tier_lat", "tier", "miny", "minx"),  # a view's top/bottom strips (0013)
+)
+
+# Located testimonies counted per tier and grid cell at each level of a power-of-two ladder
+# (cell = 2**-level degrees, cx = floor((lon + 180) * 2**level)), with the sums of their
+# coordinates; kept in step by triggers (migration 0013), read by geomap.store.viewport.
+testimony_cells = Table(
+    "testimony_cells",
+    metadata,
+    Column("level", SmallInteger, primary_key=True),
+    Column("tier", String(16), primary_key=True),
+    Column("cx", Integer, primary_key=True),
+    Column("cy", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("sx", Float, nullable=False),
+    Column("sy", Float, nullable=False),
 )
 
 testimony_violations = Table(
