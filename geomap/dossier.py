@@ -26,8 +26,13 @@ def site_dossier(store: StoreLike, viewer: Principal, site: Site, rule: corr.Gra
     unit = units.get(site.admin1.unit_id) if site.admin1 else None
     points = [{"lon": r["lon"], "lat": r["lat"], "radius_m": r["radius_m"], "code": r["code"]}
               for r in rows if r["lon"] is not None]
+    from .annotations import site_features, site_geometry
+
     return {"rows": rows, "evidence": evidence, "unit": unit, "timeline": timeline(rows),
-            "points": points}
+            "points": points,
+            # what analysts saw on imagery, kept apart from the reported point (issue 13)
+            "imagery_geometry": site_geometry(store, viewer, site.id),
+            "observed": site_features(store, viewer, site.id)}
 
 
 def timeline(rows: list[dict]) -> dict:

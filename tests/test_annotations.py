@@ -338,3 +338,25 @@ def test_every_label_is_accepted_and_geometries_round_trip(store, scene):
         assert shapely.equals_exact(shape(a["geometry"]), shape(SQUARE), 1e-9)
     assert len(ann.for_scene(store, ANALYST, scene.id)) == len(ann.LABELS) == 13
     assert box(*BOUNDS).contains(shape(SQUARE))
+
+
+def test_dossier_shows_the_reported_point_and_the_outline_confirmed_on_imagery(api, store,
+                                                                                scene):
+    c, h, _ = api
+    site = make_site(store, tier=Tier.PUBLIC)
+    r = c.post("/api/annotations", json={"scene_id": scene.id, "site_id": site.id,
+                                         "label": "perimeter_fence", "geometry": SQUARE},
+               headers=h)
+    aid = r.get_json()["id"]
+    page = c.get(f"/sites/{site.key}").data.decode()
+    assert "Observed on imagery, by date" in page and "Perimeter fence" in page
+    assert "Confirmed on imagery" not in page
+    assert c.post(f"/api/annotations/{aid}/confirm-site", headers=h).status_code == 200
+    page = c.get(f"/sites/{site.key}").data.decode()
+    assert "Confirmed on imagery" in page and "Outline drawn on the scene of 2014-05-01" in page
+    data = json.loads(page.split('id="gm-dossier-data"')[1].split(">", 1)[1]
+                      .split("</script>")[0])
+    assert data["site"]["lon"] == 127.005  # the reported point, unchanged
+    assert shape(data["site"]["imagery"]).equals(shape(SQUARE))
+    ko = c.get(f"/sites/{site.key}?lang=ko").data.decode()
+    assert "영상으로 확인" in ko and "외곽 울타리" in ko

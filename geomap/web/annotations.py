@@ -18,7 +18,8 @@ from .security import current_principal
 bp = Blueprint("annotations", __name__)
 
 
-def _labels() -> dict:
+def vocab() -> dict:
+    """The annotation vocabularies in the reader's language (the dossier uses them too)."""
     return {
         "labels": {k: _(v) for k, v in ann.LABELS.items()},
         "confidences": {k: _(v) for k, v in ann.CONFIDENCES.items()},
@@ -72,10 +73,10 @@ def annotate(scene_id: str):
         "scene": scene_layer(scene), "scene_id": scene.id,
         "annotations": ann.for_scene(store, viewer, scene.id),
         "can_edit": ann.can_annotate(viewer), "basemap": basemap_context(),
-        "api": url_for("annotations.create"), "vocab": _labels(), "text": _text(),
+        "api": url_for("annotations.create"), "vocab": vocab(), "text": _text(),
     }
     return render_template("annotate.html", scene=scene, data=data, sites=sites,
-                           earlier=earlier, vocab=_labels(), can_edit=data["can_edit"],
+                           earlier=earlier, vocab=vocab(), can_edit=data["can_edit"],
                            notes=ann.can_read_notes(viewer))
 
 

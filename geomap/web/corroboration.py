@@ -96,11 +96,13 @@ def dossier(key: str):
             return redirect(url_for("corroboration.dossier", key=LEGACY_KEYS[key]), 301)
         raise NotFound()
     d = site_dossier(store, viewer, site, _rule())
+    from .annotations import vocab as annotation_vocab
     from .imagery import scenes_for_site
 
     return render_template("dossier.html", site=site, rows=d["rows"], ev=d["evidence"],
                            unit=d["unit"], timeline=d["timeline"], vocab=vocab(),
-                           points=d["points"],
+                           points=d["points"], imagery_geometry=d["imagery_geometry"],
+                           observed=d["observed"], annotation_vocab=annotation_vocab(),
                            basemap=basemap_context(), scenes=scenes_for_site(site),
                            rule=_rule().message(),
                            # research notes and source details: staff who read or edit records

@@ -13,7 +13,14 @@
   // a drawn perimeter frames the view: the site is its outline, not its precision
   const outline = d.site.perimeter ? L.geoJSON(d.site.perimeter, { style: { color: "#D55E00", weight: 2 } }) : null;
   if (outline) frame.extend(outline.getBounds());
-  if (pts.length || outline) map.fitBounds(frame.pad(0.2), { maxZoom: outline ? 16 : 13 });
+  // the outline an analyst confirmed on imagery, apart from the reported location (issue 13)
+  const seen = d.site.imagery ? L.geoJSON(d.site.imagery, { style: { color: "#0072B2", weight: 3, dashArray: "6,4", fillOpacity: 0.08 } }) : null;
+  if (seen) {
+    frame.extend(seen.getBounds());
+    const t = document.createElement("span"); t.textContent = d.site.imagery_label;
+    seen.bindTooltip(t);
+  }
+  if (pts.length || outline || seen) map.fitBounds(frame.pad(0.2), { maxZoom: outline || seen ? 16 : 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
   if (d.basemap) geomap.basemap(map, d.basemap).addTo(map);
   geomap.contextBoundaries(map, d.boundaries);
@@ -27,5 +34,10 @@
     const label = document.createElement("span"); label.textContent = p.code;
     m.bindTooltip(label);
   }
-  L.circleMarker(s, { radius: 8, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(g);
+  if (seen) seen.addTo(g);
+  const reported = L.circleMarker(s, { radius: 8, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(g);
+  if (d.site.reported_label) {
+    const t = document.createElement("span"); t.textContent = d.site.reported_label;
+    reported.bindTooltip(t);
+  }
 })();
