@@ -36,6 +36,7 @@ from .model import Tier
 from .paths import check_local_path
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .store.protocol import StoreLike
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,23 @@ MAX_BANDS_DEFAULT = 16  # satellite products have up to ~13 (Sentinel-2); 24,065
 MAX_EXPANSION_DEFAULT = 1_000
 EXPANSION_FLOOR_BYTES = 256 << 20
 CONVERT_S_DEFAULT = 120  # seconds one ingest may spend on pixels before its child is killed
+
+# Working-copy encodings of an 8-bit RGB scene (rio-cogeo profiles, 512 px blocks). JPEG at
+# GDAL's quality 75 was the default; it changes 1-pixel fence lines' colour, so the default is
+# now lossless (bench/working_copy.py measures the candidates: size, tile time, pixels).
+WORKING_COPIES: dict[str, dict] = {
+    "jpeg": {"compress": "JPEG", "photometric": "YCbCr", "quality": 75},
+    "deflate": {"compress": "DEFLATE", "predictor": 2},
+    "zstd": {"compress": "ZSTD", "predictor": 2},
+    "webp": {"compress": "WEBP", "webp_lossless": True},
+}
+# What a person chooses (`geomap imagery add --working-copy`, the upload form) and the encoding
+# it means. Lossless is DEFLATE with the predictor: on a 4,096 x 4,096 textured, noisy scene it
+# is as small and as fast to tile as ZSTD (39 MB, 27 ms a PNG tile), and every GIS reads it;
+# lossless WebP is 15 % smaller but converts 15x slower (20 s against 1.3 s; a 16k scene would
+# pass the conversion time limit). JPEG is 24x smaller and changes nearly every pixel.
+WORKING_COPY_CHOICES: dict[str, str] = {"lossless": "deflate", "jpeg": "jpeg"}
+WORKING_COPY_DEFAULT = "lossless"
 
 
 @dataclass
@@ -73,9 +91,17 @@ class Scene:
     footprint: shapely.Geometry
     tier: str = "internal"
     maxzoom: int | None = None  # set by pages that checked the COG opens (not stored)
+    # set by ingest (recorded in the imagery.add audit entry) or read from the COG (not stored)
+    working_copy: str | None = None  # a key of WORKING_COPY_CHOICES
+    working_sha256: str | None = None
 
     def label(self) -> str:
         return f"{self.acquired.isoformat()} {self.sensor or ''}".strip()
+
+
+def imagery_root(settings: Settings) -> Path:
+    """Where an instance keeps its scenes, one folder per scene id."""
+    return settings.instance_path / "imagery"
 
 
 def scene_dir(root: Path, scene_id: str) -> Path:
@@ -266,17 +292,28 @@ def _input_errors() -> tuple[type[BaseException], ...]:
             MemoryError, AttributeError)
 
 
-def _describe(src: str, target: str, name: str, limits: Limits, progress: bool) -> dict:
+def _describe(src: str, target: str, name: str, limits: Limits, progress: bool,
+              working_copy: str = WORKING_COPY_DEFAULT) -> dict:
     """Everything that reads the upload's pixels: check the header, copy and hash the original,
     make and validate the COG, compute footprint and display range. Runs in a child process."""
     import sys
     import warnings
 
     from rio_cogeo.cogeo import cog_translate, cog_validate
-    from rio_cogeo.profiles import cog_profiles
 
     src_path, target_dir = Path(src), Path(target)
     info = inspect(src_path, limits, name)
+    # 8-bit RGB: an internal mask carries nodata (JPEG cannot hold it; kept for lossless too)
+    rgb8 = info["dtype"] == "uint8" and info["count"] == 3
+    if working_copy == "jpeg" and not rgb8:
+        raise InvalidInput(Message(N_(
+            "%(name)s: a JPEG working copy needs an 8-bit RGB image; this one has %(bands)s "
+            "band(s) of %(dtype)s (choose the lossless working copy)"), name=name,
+            bands=info["count"], dtype=info["dtype"]))
+    kind = WORKING_COPY_CHOICES[working_copy]
+    profile = working_copy_profile(kind)
+    if not np.issubdtype(np.dtype(info["dtype"]), np.integer):
+        profile.pop("predictor", None)  # horizontal differencing is for integers
     original = target_dir / "original.tif"
     h = hashlib.sha256()
     with src_path.open("rb") as fin, original.open("wb") as fout:
@@ -284,18 +321,15 @@ def _describe(src: str, target: str, name: str, limits: Limits, progress: bool) 
             h.update(chunk)
             fout.write(chunk)
     os.chmod(original, 0o444)
-    lossy = info["dtype"] == "uint8" and info["count"] in (1, 3)
-    profile = cog_profiles.get("jpeg" if lossy and info["count"] == 3 else "deflate").copy()
-    profile["blockxsize"] = profile["blockysize"] = 512
     cog = target_dir / "cog.tif"
     with rasterio.Env(**GDAL_ENV, CPL_TMPDIR=str(target_dir)), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with rasterio.open(original, driver="GTiff") as ds:
             cog_translate(
-                ds, cog, profile, add_mask=lossy and info["count"] == 3,
+                ds, cog, profile, add_mask=rgb8,
                 overview_resampling="average", quiet=not progress,
                 progress_out=sys.stderr if progress else None,
-                nodata=None if lossy and info["count"] == 3 else info["nodata"],
+                nodata=None if rgb8 else info["nodata"],
             )
         valid, errors, _warnings = cog_validate(cog, quiet=True)
         if not valid:
@@ -311,16 +345,17 @@ def _describe(src: str, target: str, name: str, limits: Limits, progress: bool) 
     return {"sha256": h.hexdigest(), "size_bytes": original.stat().st_size, "crs": crs,
             "res_m": res_m, "width": info["width"], "height": info["height"],
             "bands": info["count"], "dtype": info["dtype"], "rescale": rescale,
-            "footprint": shapely.to_wkb(footprint)}
+            "footprint": shapely.to_wkb(footprint), "working_copy": working_copy,
+            "working_sha256": sha256_file(cog)}
 
 
-def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress: bool
-                      ) -> tuple[str, object]:
+def _describe_guarded(src: str, target: str, name: str, limits: Limits, progress: bool,
+                      working_copy: str = WORKING_COPY_DEFAULT) -> tuple[str, object]:
     """`_describe` with every failure the file can cause turned into ("invalid", message)."""
     import traceback
 
     try:
-        return "ok", _describe(src, target, name, limits, progress)
+        return "ok", _describe(src, target, name, limits, progress, working_copy)
     except InvalidInput as e:
         # plain data through the pipe: a message as its template and parameters
         if e.msg is not None:
@@ -415,15 +450,22 @@ def ingest(
     provider: str | None = None, licence: str | None = None, tier: Tier = Tier.INTERNAL,
     max_samples: int = MAX_PIXELS_DEFAULT, original_name: str | None = None,
     progress_out=None, limits: Limits | None = None,
+    working_copy: str = WORKING_COPY_DEFAULT,
 ) -> Scene:
     """Validate, copy (read-only, hashed), convert to COG, describe. Nothing is kept on error.
 
+    `working_copy` is "lossless" (the default: tiles show the original's pixels) or "jpeg"
+    (8-bit RGB only; about 20x smaller, but every pixel changes a little and thin lines more).
     `original_name` is the name the person knows the file by (an upload's own name, not the
     server's temporary file): every message names it and no server path. `limits` bounds the
     declared size and the time spent (`max_samples` is kept for callers that set only that).
     `progress_out` (any true value) shows the conversion's progress bar on stderr."""
     limits = limits or Limits(max_samples=max_samples)
     name = display_name(original_name) if original_name else Path(str(path)).name
+    if working_copy not in WORKING_COPY_CHOICES:
+        raise InvalidInput(Message(N_("working copy: one of %(choices)s"),
+                                   choices=", ".join(WORKING_COPY_CHOICES)),
+                           field="working_copy")
     try:
         src_path = check_local_path(path)
     except InvalidInput as e:
@@ -436,7 +478,7 @@ def ingest(
     try:
         try:
             d = _run_bounded((str(src_path), str(target), name, limits,
-                              progress_out is not None), limits.convert_s, name)
+                              progress_out is not None, working_copy), limits.convert_s, name)
         except InvalidInput as e:
             ours = [src_path, src_path.parent, target / "original.tif", target / "cog.tif",
                     target, root]
@@ -446,7 +488,8 @@ def ingest(
             original_name=name, sha256=d["sha256"],
             size_bytes=d["size_bytes"], crs=d["crs"], res_m=d["res_m"], width=d["width"],
             height=d["height"], bands=d["bands"], dtype=d["dtype"], rescale=d["rescale"],
-            footprint=shapely.from_wkb(d["footprint"]), tier=str(tier))
+            footprint=shapely.from_wkb(d["footprint"]), tier=str(tier),
+            working_copy=d["working_copy"], working_sha256=d["working_sha256"])
         return scene
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # nothing half-written stays behind
@@ -472,9 +515,24 @@ class UnreadableScene(GeomapError):
     """A catalogued scene whose working copy (COG) is missing or cannot be read."""
 
 
-def cog_maxzoom(root: Path, scene_id: str) -> int:
-    """The web zoom at which the scene's COG is at full resolution; opening it proves it can be
-    read. Raises UnreadableScene (callers listing scenes skip it and log, never fail)."""
+@dataclass(frozen=True)
+class WorkingCopy:
+    """What opening a scene's COG tells: its web zooms and how its pixels are encoded."""
+
+    minzoom: int
+    maxzoom: int
+    compression: str  # GDAL's name, upper case: DEFLATE, JPEG, ZSTD, WEBP, NONE
+
+    @property
+    def choice(self) -> str:
+        """"jpeg" or "lossless" (a key of WORKING_COPY_CHOICES). Scenes added before the
+        lossless default have JPEG working copies; geomap makes no lossy WebP."""
+        return "jpeg" if self.compression == "JPEG" else "lossless"
+
+
+def working_copy_info(root: Path, scene_id: str) -> WorkingCopy:
+    """Open the scene's COG (which proves it can be read) and describe it. Raises
+    UnreadableScene (callers listing scenes skip it and log, never fail)."""
     from rio_tiler.io import Reader
 
     path = scene_dir(root, scene_id) / "cog.tif"
@@ -482,9 +540,16 @@ def cog_maxzoom(root: Path, scene_id: str) -> int:
         raise UnreadableScene(f"scene {scene_id}: working copy missing")
     try:
         with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
-            return int(src.maxzoom)
+            comp = src.dataset.compression
+            return WorkingCopy(int(src.minzoom), int(src.maxzoom),
+                               comp.name.upper() if comp is not None else "NONE")
     except (*_input_errors(), OSError) as e:
         raise UnreadableScene(f"scene {scene_id}: working copy unreadable ({e})") from None
+
+
+def cog_maxzoom(root: Path, scene_id: str) -> int:
+    """The web zoom at which the scene's COG is at full resolution (working_copy_info)."""
+    return working_copy_info(root, scene_id).maxzoom
 
 
 def sha256_file(p: Path) -> str:
@@ -514,3 +579,15 @@ def scene_from_row(r) -> Scene:
                  height=r.height, bands=r.bands, dtype=r.dtype,
                  rescale=json.loads(r.rescale) if r.rescale else None,
                  footprint=shapely.from_wkb(r.footprint), tier=r.tier)
+
+
+def working_copy_profile(kind: str) -> dict:
+    """The rio-cogeo creation profile of working copy `kind` (a key of WORKING_COPIES)."""
+    try:
+        extra = WORKING_COPIES[kind]
+    except KeyError:
+        raise InvalidInput(Message(N_("working copy: one of %(choices)s"),
+                                   choices=", ".join(WORKING_COPIES)),
+                           field="working_copy") from None
+    return {"driver": "GTiff", "interleave": "pixel", "tiled": True, "blockxsize": 512,
+            "blockysize": 512, **extra}

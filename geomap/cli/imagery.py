@@ -10,6 +10,10 @@ import click
 from ..errors import NotFound
 from . import _actor, _settings, _store, main
 
+# geomap.imagery's WORKING_COPY_CHOICES and default, spelled out so that `geomap --help` does not
+# load GDAL (tests/test_imagery_lossless.py checks they agree)
+WORKING_COPIES = ("lossless", "jpeg")
+
 
 @main.group()
 def imagery() -> None:
@@ -25,59 +29,58 @@ def imagery() -> None:
 @click.option("--licence")
 @click.option("--tier", type=click.Choice(["internal", "partner", "public"]), default="internal",
               show_default=True)
+@click.option("--working-copy", type=click.Choice(WORKING_COPIES), default=WORKING_COPIES[0],
+              show_default=True,
+              help="How the tiles' copy is encoded: lossless (tiles show the original's pixels) "
+                   "or jpeg (8-bit RGB only; about 20x smaller, changes pixels and thin lines).")
 @click.option("--max-expansion", type=click.FloatRange(min=0),
               help="Most declared uncompressed bytes per file byte (0: no limit; default "
                    "GEOMAP_IMAGERY_MAX_EXPANSION or 1000). For a genuine, very sparse file.")
 @click.option("--time-limit", type=click.FloatRange(min=1),
               help="Seconds the conversion may take (default GEOMAP_IMAGERY_CONVERT_S or 120).")
 @click.pass_context
-def imagery_add(ctx, file, acquired, sensor, provider, licence, tier, max_expansion,
-                time_limit):
+def imagery_add(ctx, file, acquired, sensor, provider, licence, tier, working_copy,
+                max_expansion, time_limit):
     """Ingest a GeoTIFF: evidentiary copy with SHA-256, COG working copy, footprint."""
     import dataclasses
 
-    from ..imagery import Limits, catalogue, ingest
+    from ..imagery import Limits
     from ..model import Tier
+    from ..scenes import add_scene
 
-    store = _store(ctx)
-    root = _settings(ctx).instance_path / "imagery"
     click.echo(f"validating and converting {Path(file).name} ...", err=True)
     limits = Limits.from_settings(_settings(ctx), convert_s=time_limit)
     if max_expansion is not None:
         limits = dataclasses.replace(limits, max_expansion=max_expansion or None)
-    scene = ingest(file, root, acquired.date(), actor=_actor(), sensor=sensor,
-                   provider=provider, licence=licence, tier=Tier(tier), progress_out=sys.stderr,
-                   limits=limits)
-    catalogue(store, scene, root, _actor())  # Conflict: the same file is a scene already
+    # Conflict: the same file is a scene already
+    scene = add_scene(_store(ctx), _settings(ctx), file, acquired.date(), _actor(),
+                      sensor=sensor, provider=provider, licence=licence, tier=Tier(tier),
+                      working_copy=working_copy, limits=limits, progress_out=sys.stderr)
     click.echo(f"scene {scene.id}: {scene.label()}, {scene.width}x{scene.height}x{scene.bands} "
-               f"{scene.dtype}, {scene.res_m:g} m, {scene.crs}, sha256 {scene.sha256}")
+               f"{scene.dtype}, {scene.res_m:g} m, {scene.crs}, sha256 {scene.sha256}, "
+               f"{scene.working_copy} working copy")
 
 
 @imagery.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--site", help="Only scenes covering this site (key).")
+@click.option("--site", help="Only scenes meeting this site's area (key).")
 @click.pass_context
 def imagery_list(ctx, as_json, site):
     import json
 
     from ..policy import SYSTEM
-    from ..store.scenes import SceneStore
+    from ..scenes import list_scenes, scene_summary
 
     store = _store(ctx)
-    bbox = None
+    located = None
     if site:
-        s = store.site_by_key(site, SYSTEM)
-        if s is None or s.geometry is None:
+        located = store.site_by_key(site, SYSTEM)
+        if located is None or located.geometry is None:
             raise NotFound(f"no located site {site!r}", field="site")
-        bbox = s.geometry.bounds
-    found = SceneStore(store).list(SYSTEM, bbox=bbox)
+    # every catalogued scene, a broken one too (geomap imagery verify says what is wrong)
+    found = list_scenes(store, _settings(ctx), SYSTEM, site=located, readable_only=False)
     if as_json:
-        click.echo(json.dumps([{
-            "id": x.id, "acquired": x.acquired.isoformat(), "sensor": x.sensor,
-            "provider": x.provider, "licence": x.licence, "sha256": x.sha256, "crs": x.crs,
-            "res_m": x.res_m, "width": x.width, "height": x.height, "bands": x.bands,
-            "dtype": x.dtype, "footprint": x.footprint.__geo_interface__} for x in found],
-            ensure_ascii=False, indent=1))
+        click.echo(json.dumps([scene_summary(x) for x in found], ensure_ascii=False, indent=1))
         return
     for x in found:
         click.echo(f"{x.id}  {x.label()}  {x.res_m:g} m  {x.width}x{x.height}  {x.original_name}")
@@ -94,72 +97,34 @@ def imagery_list(ctx, as_json, site):
 @click.pass_context
 def imagery_stac(ctx, out_dir, tier, copy_assets):
     """Write a static STAC catalogue of the scenes (validated against the STAC schemas)."""
-    from collections import Counter
+    from ..scenes import export_stac
 
-    from ..imagery import UnreadableScene, cog_maxzoom
-    from ..policy import SYSTEM
-    from ..stac import write_catalogue
-    from ..store.scenes import SceneStore
-
-    store = _store(ctx)
-    order = ["public", "partner", "internal"]
-    wanted = set(order[: order.index(tier) + 1])
-    every = SceneStore(store).list(SYSTEM)
-    root = _settings(ctx).instance_path / "imagery"
-    found = [x for x in every if x.tier in wanted]
-    left = Counter(x.tier for x in every if x.tier not in wanted)
-
-    def usable(x) -> bool:
-        try:
-            cog_maxzoom(root, x.id)
-        except UnreadableScene as e:
-            click.echo(f"left out {e} (geomap imagery verify)", err=True)
-            return False
-        if not (root / x.id / "original.tif").is_file():
-            click.echo(f"left out scene {x.id}: evidentiary copy missing (geomap imagery "
-                       "verify)", err=True)
-            return False
-        return True
-
-    found = [x for x in found if usable(x)]
-    write_catalogue(found, out_dir, root, copy_assets=copy_assets)
-    store.audit(_actor(), "imagery.export_stac", str(out_dir),
-                {"scenes": len(found), "tiers": sorted(wanted), "left_out": dict(left)})
-    click.echo(f"{len(found)} STAC items in {out_dir / 'catalog.json'}")
-    if left:
-        what = ", ".join(f"{n} {t}" for t, n in sorted(left.items()))
-        click.echo(f"left out {sum(left.values())} scenes not in the chosen tiers ({what}); "
-                   "--tier to include them")
+    done = export_stac(_store(ctx), _settings(ctx), out_dir, _actor(), lowest_tier=tier,
+                       copy_assets=copy_assets)
+    for why in done.unusable:
+        click.echo(f"left out {why}", err=True)
+    click.echo(f"{done.items} STAC items in {done.catalog}")
+    if done.other_tiers:
+        what = ", ".join(f"{n} {t}" for t, n in sorted(done.other_tiers.items()))
+        click.echo(f"left out {sum(done.other_tiers.values())} scenes not in the chosen tiers "
+                   f"({what}); --tier to include them")
 
 
 @imagery.command("verify")
 @click.pass_context
 def imagery_verify(ctx):
-    """Re-hash every evidentiary copy and open every working copy; report any mismatch,
-    missing or unreadable file (exit 1)."""
-    from ..imagery import UnreadableScene, cog_maxzoom, sha256_file
-    from ..policy import SYSTEM
-    from ..store.scenes import SceneStore
+    """Re-hash every evidentiary copy and every working copy against the catalogue and open
+    every working copy; report any mismatch, missing or unreadable file (exit 1)."""
+    from ..scenes import verify_scenes
 
-    store = _store(ctx)
-    root = _settings(ctx).instance_path / "imagery"
-    bad = 0
-    found = SceneStore(store).list(SYSTEM)
-    for x in found:
-        p = root / x.id / "original.tif"
-        if not p.is_file():
-            click.echo(f"FAIL {x.id}: evidentiary copy missing")
-            bad += 1
-        elif sha256_file(p) != x.sha256:
-            click.echo(f"FAIL {x.id}: SHA-256 mismatch (the evidentiary copy changed)")
-            bad += 1
-        else:
-            try:
-                cog_maxzoom(root, x.id)
-            except UnreadableScene as e:  # pages skip it; re-ingest the original to repair
-                click.echo(f"FAIL {e}")
-                bad += 1
-    store.audit(_actor(), "imagery.verify", None, {"scenes": len(found), "failures": bad})
+    checks = verify_scenes(_store(ctx), _settings(ctx), _actor())
+    for c in checks:
+        for problem in c.problems:
+            click.echo(f"FAIL {c.scene_id}: {problem}")
+    bad = sum(not c.ok for c in checks)
     if bad:
         raise SystemExit(1)
-    click.echo(f"{len(found)} scenes verified")
+    unrecorded = sum(not c.working_hash_recorded for c in checks)
+    click.echo(f"{len(checks)} scenes verified"
+               + (f" ({unrecorded} working copies made before their hash was recorded: "
+                  "opened, not re-hashed)" if unrecorded else ""))

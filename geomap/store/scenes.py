@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from .schema import scenes
+from .schema import audit_log, scenes
 
 if TYPE_CHECKING:
     from .protocol import StoreLike
@@ -24,10 +24,32 @@ class SceneStore:
     def add(self, scene, actor: str) -> None:
         from ..imagery import scene_row
 
-        with self.store.audited(actor, "imagery.add", f"scene:{scene.id}",
-                                {"sha256": scene.sha256, "name": scene.original_name,
-                                 "acquired": scene.acquired.isoformat()}) as conn:
+        details = {"sha256": scene.sha256, "name": scene.original_name,
+                   "acquired": scene.acquired.isoformat()}
+        if scene.working_sha256:  # the working copy's hash, kept where verify can check it
+            details.update(working_copy=scene.working_copy,
+                           working_sha256=scene.working_sha256)
+        with self.store.audited(actor, "imagery.add", f"scene:{scene.id}", details) as conn:
             conn.execute(scenes.insert().values(**scene_row(scene, actor)))
+
+    def working_hashes(self) -> dict[str, str]:
+        """scene id -> SHA-256 of its working copy, from the imagery.add audit entries (the
+        scenes table has no column for it; scenes added before it was recorded are absent)."""
+        import json
+
+        out = {}
+        with self.store.read() as conn:
+            rows = conn.execute(select(audit_log.c.target, audit_log.c.details)
+                                .where(audit_log.c.action == "imagery.add")
+                                .order_by(audit_log.c.id))
+            for r in rows:
+                try:
+                    sha = json.loads(r.details).get("working_sha256")
+                except (ValueError, AttributeError):
+                    continue
+                if sha and (r.target or "").startswith("scene:"):
+                    out[r.target.removeprefix("scene:")] = sha
+        return out
 
     def tile_info(self, scene_id: str) -> dict | None:
         """What serving a tile needs (no footprint parsing): tier, hash, bands, display range."""

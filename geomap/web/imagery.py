@@ -1,8 +1,8 @@
-"""Imagery pages: swipe comparison of two scenes (optionally around a site)."""
+"""Imagery pages: the scene catalogue with its upload, and the swipe comparison of two scenes
+(optionally around a site). The work is geomap.scenes'; these views parse, call and render."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -10,42 +10,25 @@ from pathlib import Path
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 
+from .. import scenes as service
 from ..errors import Conflict, InvalidInput, NotFound
-from ..imagery import UnreadableScene, cog_maxzoom
 from ..model import PRECISION_MAX_RADIUS_M, Tier
 from ..policy import Permission
-from ..store.scenes import SceneStore
 from . import get_settings, get_store
 from .labels import message_text
 from .security import current_principal, require
 
 bp = Blueprint("imagery", __name__, url_prefix="/imagery")
-log = logging.getLogger(__name__)
 
 
 def scenes_for_site(site) -> list:
-    """Scenes whose footprint meets the site's area, oldest first."""
-    if site.geometry is None:
-        return []
-    r_deg = PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) / 111_000
-    x, y = site.geometry.x, site.geometry.y
-    return readable(SceneStore(get_store()).list(
-        current_principal(), bbox=(x - r_deg, y - r_deg, x + r_deg, y + r_deg)))
+    """Readable scenes the viewer may see whose footprint meets the site's area, oldest first."""
+    return service.list_scenes(get_store(), get_settings(), current_principal(), site=site)
 
 
 def readable(scenes: list) -> list:
-    """`scenes` without those whose working copy is missing or unreadable (each is logged): one
-    broken file must not take a page down for everyone."""
-    root = get_settings().instance_path / "imagery"
-    out = []
-    for s in scenes:
-        try:
-            s.maxzoom = cog_maxzoom(root, s.id)
-        except (UnreadableScene, NotFound) as e:
-            log.warning("imagery: skipping %s", e)
-            continue
-        out.append(s)
-    return out
+    """`scenes` whose working copy opens (geomap.scenes.readable), with their zooms."""
+    return service.readable(get_settings(), scenes)
 
 
 def scene_layer(scene) -> dict:
@@ -70,7 +53,7 @@ def compare():
             raise NotFound()
         scenes = scenes_for_site(site)
     else:
-        scenes = readable(SceneStore(store).list(viewer))
+        scenes = service.list_scenes(store, get_settings(), viewer)
     if not scenes:
         raise NotFound()
     by_id = {s.id: s for s in scenes}
@@ -89,7 +72,7 @@ def compare():
 @bp.route("/", methods=["GET", "POST"])
 def catalogue():
     """The scene catalogue (filter by date and site) and, for imagery managers, the upload."""
-    from ..imagery import Limits, catalogue, display_name, ingest
+    from ..imagery import WORKING_COPY_CHOICES, WORKING_COPY_DEFAULT, display_name
 
     store, viewer = get_store(), current_principal()
     error, added, status = None, None, 200
@@ -106,35 +89,31 @@ def catalogue():
             except ValueError:
                 raise InvalidInput(_("Acquisition date: YYYY-MM-DD.")) from None
             tier = Tier(request.form.get("tier") or "internal")
+            working_copy = request.form.get("working_copy") or WORKING_COPY_DEFAULT
+            if working_copy not in WORKING_COPY_CHOICES:
+                raise InvalidInput(_("Working copy: lossless or JPEG."))
             with tempfile.TemporaryDirectory(prefix="geomap-upload-") as tmp:
                 path = Path(tmp) / "upload.tif"  # our name, never the client's
                 f.save(path)
                 try:
-                    scene = ingest(
-                        path, get_settings().instance_path / "imagery", acquired,
-                        actor=viewer.username, sensor=request.form.get("sensor") or None,
+                    added = service.add_scene(
+                        store, get_settings(), path, acquired, viewer.username,
+                        sensor=request.form.get("sensor") or None,
                         provider=request.form.get("provider") or None,
                         licence=request.form.get("licence") or None, tier=tier,
-                        original_name=name, limits=Limits.from_settings(get_settings()))
+                        original_name=name, working_copy=working_copy)
                 except InvalidInput as e:
                     # the reason names the user's file and what is wrong, in the reader's
                     # language (a GDAL/PROJ detail inside it stays as the library wrote it)
                     raise InvalidInput(_("Not added: %(reason)s", reason=message_text(e))
                                        ) from None
-            added = catalogue(store, scene, get_settings().instance_path / "imagery",
-                              viewer.username)
         except (InvalidInput, Conflict, ValueError) as e:  # said on the form, in its language
             error, status = message_text(e), 400
     since = _date_arg("since")
     until = _date_arg("until")
-    site = None
-    if key := request.args.get("site"):
-        site = store.site_by_key(key, viewer)
-    if site is not None:
-        found = [s for s in scenes_for_site(site)
-                 if (not since or s.acquired >= since) and (not until or s.acquired <= until)]
-    else:
-        found = readable(SceneStore(store).list(viewer, since=since, until=until))
+    site = store.site_by_key(key, viewer) if (key := request.args.get("site")) else None
+    found = service.list_scenes(store, get_settings(), viewer, site=site, since=since,
+                                until=until)
     return render_template("imagery.html", scenes=found, error=error, added=added,
                            site=site, since=since, until=until,
                            can_add=viewer.can(Permission.MANAGE_IMAGERY),
