@@ -358,12 +358,14 @@
       const bbox = [Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()),
                     Math.min(180, b.getEast()), Math.min(90, b.getNorth())]
         .map(function (v) { return v.toFixed(5); }).join(",");
-      // grid cell for server-side grouping: about one cluster badge (64 px) wide
-      const cell = 64 * (b.getEast() - b.getWest()) / map.getSize().x;
+      // grid cell for server-side grouping: about one cluster badge (64 px) wide, snapped to
+      // a power of two of a degree (the server counts those cells ahead of time)
+      const cell = Math.pow(2, Math.round(Math.log2(64 * (b.getEast() - b.getWest()) /
+                                                    map.getSize().x)));
       const url = new URL(cfg.url, window.location.href);
       url.searchParams.set("bbox", bbox);
       url.searchParams.set("limit", cfg.limit);
-      url.searchParams.set("grid", Math.min(10, Math.max(0.0001, cell)).toPrecision(3));
+      url.searchParams.set("grid", String(Math.min(8, Math.max(Math.pow(2, -13), cell))));
       for (const [k, v] of Object.entries(geomap.filters || {})) if (v) url.searchParams.set(k, v);
       getJSON(url.toString(), controller.signal).then(draw).catch(function (e) {
         if (e.name !== "AbortError") status(map, cfg.labels.error + ": " + e.message, true);
