@@ -12,8 +12,11 @@ from click.testing import CliRunner
 from geomap.cli import main
 from geomap.config import load_settings
 from geomap.store import Store
+from geomap.store.engine import head_revision
 
-from .conftest import TEST_DATA
+from .conftest import ON_PG, TEST_DATA
+
+DEMO_DELETES_SQLITE = "the demo asks before it deletes a SQLite file (a server database is reused)"
 
 
 def _run(instance, *args):
@@ -27,7 +30,7 @@ def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
     assert r.exit_code == 0, r.output
     assert "250 synthetic testimonies added" in r.output
     db = inst / "geomap.sqlite3"
-    assert db.is_file()
+    assert ON_PG or db.is_file()
     store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 250
     store.close()
@@ -36,6 +39,11 @@ def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
     store = Store.for_instance(load_settings(inst))
     assert store.count_testimonies() == 250
     store.close()
+    if ON_PG:  # a server database is reused, never dropped (nor built twice over)
+        assert "reusing" in _run(inst, "demo", "--no-serve").output
+        r = _run(inst, "demo", "--fresh", "--no-serve")
+        assert r.exit_code != 0 and "never drops" in r.output
+        return
     # --fresh starts again from nothing (same seed, same data)
     r = _run(inst, "demo", "--fresh", "--testimonies", "100", "--no-serve")
     assert r.exit_code == 0, r.output
@@ -44,6 +52,7 @@ def test_demo_builds_an_instance_and_keep_reuses_it(tmp_path):
     store.close()
 
 
+@pytest.mark.sqlite_only(reason=DEMO_DELETES_SQLITE)
 def test_demo_on_an_instance_with_data_refuses_without_a_terminal_and_wipes_nothing(tmp_path):
     inst = tmp_path / "inst"
     assert _run(inst, "demo", "--testimonies", "30", "--no-serve").exit_code == 0
@@ -96,6 +105,7 @@ def _demo_on_a_terminal(inst, answer: bytes) -> tuple[int, str]:
     return code, out.decode(errors="replace")
 
 
+@pytest.mark.sqlite_only(reason=DEMO_DELETES_SQLITE)
 def test_demo_on_a_terminal_asks_and_keeps_the_data_by_default(tmp_path):
     inst = tmp_path / "inst"
     assert _run(inst, "demo", "--testimonies", "20", "--no-serve").exit_code == 0
@@ -119,7 +129,8 @@ def test_instance_folder_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     r = CliRunner().invoke(main, ["db", "upgrade"])
     assert r.exit_code == 0, r.output
-    assert (inst / "geomap.sqlite3").is_file()
+    assert ON_PG or (inst / "geomap.sqlite3").is_file()
+    assert Store.for_instance(load_settings(inst)).schema_revision() == head_revision()
 
 
 def test_boundaries_import_command_reports_what_it_did(tmp_path):

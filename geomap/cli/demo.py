@@ -30,14 +30,11 @@ def _print_credentials(username: str, password: str, secret: str, codes: list[st
     click.echo("")
 
 
-def _instance_holds(settings: Settings, db_path: Path) -> str:
+def _instance_holds(settings: Settings) -> str:
     """What the instance's database holds, in words ("" for nothing worth keeping)."""
-    from ..store.engine import sqlite_holds
+    from ..store.engine import database_holds
 
-    if not settings.database_url.startswith("sqlite:///"):
-        # a server database: never dropped by the demo, so nothing to ask about
-        return ""
-    return sqlite_holds(db_path)
+    return database_holds(settings.database_url)
 
 
 def create_demo_user(store) -> tuple[str, str, str, list[str]]:
@@ -84,7 +81,14 @@ def demo(ctx, n, seed, keep, fresh, host, port, no_serve):
         raise click.UsageError("--keep and --fresh contradict each other: choose one")
     _check_host(host)
     db_path = settings.instance_path / "geomap.sqlite3"
-    held = _instance_holds(settings, db_path)
+    held = _instance_holds(settings)
+    if held and not settings.database_url.startswith("sqlite:///"):
+        # a server database is never dropped by the demo (it may be shared): reuse it
+        if fresh:
+            raise click.ClickException(
+                f"the database already holds data ({held}) and is a server database, which "
+                "geomap never drops: drop and create it yourself, or run `geomap demo --keep`")
+        keep = True
     if held and not (keep or fresh):
         what = f"{settings.instance_path} already holds data ({held})"
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -117,7 +121,8 @@ def demo(ctx, n, seed, keep, fresh, host, port, no_serve):
         _run_geocode(store)
         _print_credentials(*create_demo_user(store))
     else:
-        click.echo(f"reusing {db_path} (demo account as printed when it was built; "
+        where = db_path if settings.database_url.startswith("sqlite:///") else "the database"
+        click.echo(f"reusing {where} (demo account as printed when it was built; "
                    "`geomap users reset-mfa demo` and `reset-password demo` make new ones)")
     if not no_serve:
         _serve(settings, store, host, port)
