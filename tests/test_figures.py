@@ -242,3 +242,23 @@ def test_a_scene_the_viewer_may_not_see_has_no_figure(web, ref_store, settings):
     assert viewer.get(f"/imagery/{red.id}/figure.png").status_code == 404
     anon = https_client(app).get(f"/imagery/{red.id}/figure.png")
     assert anon.status_code == 302 and "/login" in anon.headers["Location"]
+
+
+def test_the_scene_figure_draws_the_scenes_annotations(web, ref_store):
+    """Through the annotations export: the figure shows what the GeoJSON export holds, with
+    its label in the legend and its author in the caption; the other scene's figure has none."""
+    from geomap import annotations as ann
+    from geomap.policy import Principal, Role
+
+    _, client, red, blue = web
+    ann.create(ref_store, Principal(None, "analyst-t2", Role.ANALYST),
+               {"scene_id": red.id, "label": "perimeter_fence", "confidence": "high",
+                "geometry": FENCE["geometry"]})
+    bbox = ",".join(map(str, INNER))
+    rgb = np.asarray(png(client.get(f"/imagery/{red.id}/figure.png?bbox={bbox}").data)
+                     .convert("RGB"))
+    assert near(rgb, (0xff, 0xd4, 0x00), 30).sum() > 2000
+    text, _ = pdf_text(client.get(f"/imagery/{red.id}/figure.pdf?bbox={bbox}").data)
+    assert "Perimeter fence" in text and "Annotations by analyst-t2" in text
+    text, _ = pdf_text(client.get(f"/imagery/{blue.id}/figure.pdf?bbox={bbox}").data)
+    assert "Perimeter fence" not in text and "Annotations by" not in text
