@@ -58,7 +58,7 @@ setup-test: setup
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 >/dev/null; }
 	@command -v ogrinfo >/dev/null 2>&1 || { \
-	  echo "installing Debian gdal-bin (ogrinfo reads the KML export in the tests)"; \
+	  echo "installing Debian gdal-bin (ogrinfo reads the KML export and the OGC API in the tests)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gdal-bin >/dev/null; }
 

@@ -113,6 +113,7 @@ from . import (  # noqa: E402, F401
     serve,
     settings,
     sites,
+    tokens,
     users,
 )
 # by name: in this package `annotations` is the __future__ feature, not the submodule

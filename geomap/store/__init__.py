@@ -118,6 +118,7 @@ class TestimonyFilter:
     violations: tuple[Violation, ...] = ()
     period: Period | None = None
     with_geometry: bool = True
+    ids: tuple[int, ...] = ()  # only these testimonies (e.g. one item of the OGC API)
 
 
 class Store:
@@ -456,13 +457,14 @@ class Store:
         }
 
     def testimony_rows(self, f: TestimonyFilter, viewer: Principal,
-                       limit: int | None = None) -> tuple[list[dict], int]:
+                       limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
         """Map-facing rows of the testimonies `viewer` may see, and the total that matched.
 
         Never the narrative. `witness_code` (decrypted) only for roles allowed to read codes;
         `witness_ref` (a keyed HMAC) groups one witness's testimonies either way. Rows are
-        plain dicts with lon/lat (`minx`/`miny`), ordered by id so a capped answer is stable.
-        The total costs a second query only when the cap was reached.
+        plain dicts with lon/lat (`minx`/`miny`), ordered by id so a capped answer (and a
+        page from `offset`) is stable. The total costs a second query only when the cap was
+        reached or a page skipped rows.
         """
         t = testimonies
         codes = viewer.can(Permission.READ_WITNESS_CODES)
@@ -475,13 +477,15 @@ class Store:
         q = select(*cols).where(*where).order_by(t.c.id)
         if limit is not None:
             q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
         names = [c.name for c in cols]
         with self.read() as conn:
             rows = [dict(zip(names, r, strict=True)) for r in conn.execute(q).all()]
-            if limit is not None and len(rows) >= limit:
+            if (limit is not None and len(rows) >= limit) or (offset and not rows):
                 total = conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
             else:
-                total = len(rows)
+                total = offset + len(rows)
         dec = self.cipher.decrypt
         for r in rows:
             r["violations"] = r["violations"].split(",") if r["violations"] else []
@@ -568,6 +572,8 @@ class Store:
             # points: the bbox is the point, so the exact test is a comparison
             minx, miny, maxx, maxy = f.bbox
             where += [t.c.minx >= minx, t.c.minx <= maxx, t.c.miny >= miny, t.c.miny <= maxy]
+        if f.ids:
+            where.append(t.c.id.in_(list(f.ids)))
         if f.violations:
             where.append(exists().where(
                 testimony_violations.c.testimony_id == t.c.id,

@@ -252,6 +252,27 @@ password_resets = Table(
     Index("ix_password_resets_user", "user_id"),
 )
 
+# Personal API tokens (issue 15, migration 0015): QGIS, GDAL and scripts send one instead of a
+# session. The token is `gmt_<public_id>_<secret>`; only the public id (to find the row) and
+# the SHA-256 of the whole token are stored. Revoked rows stay for the record.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(16), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("scope", String(16), nullable=False),  # read | read-write
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+    Column("revoked_by", String(64)),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
 login_attempts = Table(
     "login_attempts",
     metadata,

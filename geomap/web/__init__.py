@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # the Referer check cannot work with Referrer-Policy: no-referrer; the token and the
         # SameSite=Strict session cookie carry the protection
         WTF_CSRF_SSL_STRICT=False,
+        # checked by geomap.web.security instead, which skips it for API-token requests
+        WTF_CSRF_CHECK_DEFAULT=False,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )
     app.json.ensure_ascii = False  # Hangul as text, not \uXXXX
@@ -68,6 +70,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(corroboration.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(imagery.bp)
+    from . import ogcapi, tokens
+
+    app.register_blueprint(ogcapi.bp)  # OGC API - Features: sessions or API tokens
+    app.register_blueprint(tokens.bp)  # a user's API tokens (/account/tokens)
     from . import testimonies
 
     app.register_blueprint(testimonies.bp)
@@ -93,7 +99,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.after_request
     def _lang_cookie(resp):
-        if request.args.get("lang") in LANGUAGES:
+        if request.args.get("lang") in LANGUAGES and g.get("token") is None:  # no cookie
             resp.set_cookie("lang", request.args["lang"], samesite="Strict", httponly=True,
                             secure=True)
         return resp

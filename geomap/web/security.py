@@ -12,6 +12,7 @@ import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, g, redirect, request, session, url_for
+from flask.sessions import SessionInterface
 from werkzeug.exceptions import BadRequest
 
 from ..errors import NotSignedIn
@@ -19,10 +20,12 @@ from ..policy import Permission, Principal
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logout",
                     "auth.reset_password"}
-MACHINE_PATHS = ("/api/", "/tiles/")  # answered 401 JSON when signed out, never a redirect
+MACHINE_PATHS = ("/api/", "/tiles/", "/ogcapi")  # answered 401 JSON when signed out, never a redirect
 
 
 def current_principal() -> Principal:
+    """Who this request acts for: the session's user, or the user of the API token it sent
+    (as the account is now: its current role; geomap.tokens)."""
     return g.principal
 
 
@@ -84,6 +87,24 @@ def safe_next(target: str | None) -> str:
     return target if valid_next(target) else url_for("pages.map_page")
 
 
+class _NoSessionForTokens(SessionInterface):
+    """A request that carries an API token is not a session: no session is read or written
+    and no cookie is set (Flask does not save a null session). Others go to `inner`."""
+
+    def __init__(self, inner: SessionInterface):
+        self.inner = inner
+
+    def open_session(self, app: Flask, request):
+        from .. import tokens
+
+        if tokens.carries_token(request.path, request.headers.get("Authorization")):
+            return self.make_null_session(app)
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        self.inner.save_session(app, session, response)
+
+
 def install(app: Flask, accounts) -> None:
     def _unbindable_request():
         # Flask could not bind its URL map to this request (a Host or forwarded host it cannot
@@ -94,13 +115,45 @@ def install(app: Flask, accounts) -> None:
     # first of all before_request functions (CSRF protection was installed earlier)
     app.before_request_funcs.setdefault(None, []).insert(0, _unbindable_request)
 
+    def _credentials():
+        """An API token (geomap.tokens) on the paths that take one, else the CSRF check:
+        a token request is no session (no cookie read or set) and needs no CSRF token (a
+        browser never adds an Authorization: Bearer header by itself)."""
+        from .. import tokens
+        from ..store.tokens import TokenStore
+
+        g.token = None
+        if (name := tokens.token_in_query(request.args)) is not None:
+            raise tokens.query_refusal(name)
+        header = request.headers.get("Authorization")
+        if header and request.path.startswith(tokens.TOKEN_PATHS):
+            try:
+                parsed = tokens.parse_authorization(header)
+            except tokens.InvalidToken:
+                g.token_sent = True  # the 401 says why in its challenge
+                raise
+            if parsed is not None:
+                g.token_sent = True
+                scheme, token = parsed
+                user, rec = tokens.authenticate(TokenStore(accounts.store), accounts, token,
+                                                request.remote_addr or "-")
+                tokens.check_request(rec, scheme, request.method, request.path)
+                g.principal, g.token = user.principal, rec
+                return None
+        app.extensions["csrf"].protect(apply_exemptions=True)
+        return None
+
+    # where CSRFProtect's own check ran (it is switched off in create_app: this calls it)
+    app.before_request_funcs[None].insert(1, _credentials)
+    app.session_interface = _NoSessionForTokens(app.session_interface)
+
     @app.before_request
     def _nonce():
         g.csp_nonce = secrets.token_urlsafe(16)
 
     @app.before_request
     def _guard():
-        if request.endpoint in PUBLIC_ENDPOINTS:
+        if request.endpoint in PUBLIC_ENDPOINTS or g.get("token") is not None:
             return None
         uid = session.get("uid")
         user = accounts.get(uid) if uid is not None else None
@@ -128,6 +181,8 @@ def install(app: Flask, accounts) -> None:
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         resp.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if resp.status_code == 401 and g.get("token_sent"):
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="geomap", error="invalid_token"'
         if request.is_secure:
             resp.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if request.endpoint != "static":
