@@ -262,3 +262,25 @@ def test_the_scene_figure_draws_the_scenes_annotations(web, ref_store):
     assert "Perimeter fence" in text and "Annotations by analyst-t2" in text
     text, _ = pdf_text(client.get(f"/imagery/{blue.id}/figure.pdf?bbox={bbox}").data)
     assert "Perimeter fence" not in text and "Annotations by" not in text
+
+
+def test_a_16_bit_grey_scene_is_shown_with_its_display_range_and_nodata_left_grey(root, tmp_path):
+    """As its tiles show it: the scene's recorded range stretched to 0-255, nodata transparent
+    (the map's light grey shows through, not black)."""
+    from tests.test_imagery import LL_BOUNDS, make_tif
+
+    f = make_tif(tmp_path / "u16.tif", crs="EPSG:4326", bounds=LL_BOUNDS, dtype="uint16",
+                 bands=1, nodata=0)
+    s = ingest(f, root, date(2015, 1, 1), actor="t")
+    rgb = np.asarray(png(figures.render_figure(s, cog(root, s), LL_BOUNDS, [], "en", "png"))
+                     .convert("RGB"))
+    grey = near(rgb, (0xd9, 0xd9, 0xd9), 3)
+    # the nodata quarter: rows grey across most of the page's width
+    rows = np.nonzero(grey.mean(axis=1) > 0.7)[0]
+    assert len(rows) > 200
+    top = rows.min()
+    cols = np.nonzero(grey[top + 5])[0]
+    left, right = cols.min(), cols.max()
+    # just above it, the data: 3000 of 16 bits shown white (not transparent, not black)
+    above = rgb[top - 200:top - 5, left + 50:right - 50]
+    assert near(above, (255, 255, 255), 3).mean() > 0.99
