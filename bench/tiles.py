@@ -1,10 +1,12 @@
 """Benchmark imagery tiles: our endpoint against a bare rio-tiler loop and TiTiler, in one run.
 
     python bench/tiles.py [--size 16384] [--requests 300] [--tiles 60] [--no-titiler]
+                          [--working-copy lossless|jpeg]
 
 Builds a textured SIZE x SIZE 3-band uint8 GeoTIFF (EPSG:32652, 1 m pixels, near Yodok),
-ingests it into a temporary instance with geomap.imagery.ingest (evidentiary copy + JPEG COG)
-and serves the app with gunicorn (2 sync workers) on a loopback port. For JPEG and PNG, at the
+ingests it into a temporary instance with geomap.imagery.ingest (evidentiary copy + COG working
+copy: lossless DEFLATE with the predictor by default, as geomap makes it; JPEG if asked) and
+serves the app with gunicorn (2 sync workers) on a loopback port. For JPEG and PNG, at the
 native zoom (rio-tiler's maxzoom) and two levels coarser, over the same fixed set of tiles:
 
 * bare loop: rio-tiler in this process, one thread, `Reader(cog).tile(...)` + `render(...)`
@@ -106,7 +108,7 @@ def make_geotiff(path: Path, size: int, seed: int = 0) -> None:
                 log(f"  GeoTIFF rows {row + h:,}/{size:,} ({time.monotonic() - t0:.0f} s)")
 
 
-def build_instance(tmp: Path, size: int) -> dict:
+def build_instance(tmp: Path, size: int, working_copy: str = "lossless") -> dict:
     """Instance with the ingested scene and the bench user; returns what the rest needs."""
     from geomap.config import load_settings
     from geomap.imagery import ingest
@@ -126,6 +128,10 @@ def build_instance(tmp: Path, size: int) -> dict:
         params = inspect.signature(ingest).parameters
         if "progress_out" in params:
             kwargs["progress_out"] = sys.stderr
+        if "working_copy" in params:
+            kwargs["working_copy"] = working_copy
+        elif working_copy != "jpeg":
+            raise BenchError("this geomap makes JPEG working copies only: --working-copy jpeg")
         scene = ingest(src, settings.instance_path / "imagery", date(2024, 5, 1), actor="bench",
                        sensor="synthetic", **kwargs)
         t2 = time.perf_counter()
@@ -135,11 +141,16 @@ def build_instance(tmp: Path, size: int) -> dict:
     finally:
         store.close()
     cog = settings.instance_path / "imagery" / scene.id / "cog.tif"
-    log(f"scene {scene.id}: COG {cog.stat().st_size / 1e6:,.0f} MB "
+    import rasterio
+
+    with rasterio.open(cog) as ds:
+        compression = ds.compression.name.upper() if ds.compression else "NONE"
+    log(f"scene {scene.id}: {compression} COG {cog.stat().st_size / 1e6:,.0f} MB "
         f"(GeoTIFF {t1 - t0:.0f} s, ingest {t2 - t1:.0f} s)")
     return {"instance": settings.instance_path, "scene_id": scene.id, "cog": cog,
             "secret": secret, "make_s": round(t1 - t0, 1), "ingest_s": round(t2 - t1, 1),
-            "cog_bytes": cog.stat().st_size, "res_m": scene.res_m}
+            "cog_bytes": cog.stat().st_size, "res_m": scene.res_m,
+            "working_copy": working_copy, "compression": compression}
 
 
 def pick_tiles(cog: Path, n: int, seed: int = 1) -> tuple[dict[int, list[tuple]], dict]:
@@ -172,14 +183,35 @@ def _within(b, box) -> bool:
 
 
 # -- timing helpers -----------------------------------------------------------------------------
-def stats(times: list[float], wall: float, sizes: list[int] | None = None) -> dict:
+def stats(times: list[float], wall: float, sizes: list[int] | None = None,
+          cpu_s: float | None = None) -> dict:
+    """`cpu_s`: CPU seconds the renderer spent (steadier than wall time on a shared machine)."""
     ms = [t * 1000 for t in times]
     out = {"n": len(ms), "wall_s": round(wall, 3), "tiles_per_s": round(len(ms) / wall, 2),
            "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(nearest_rank(ms, 0.95), 2),
            "min_ms": round(min(ms), 2)}
     if sizes:
         out["bytes_per_tile"] = int(statistics.mean(sizes))
+    if cpu_s is not None:
+        out["cpu_ms_per_tile"] = round(1000 * cpu_s / len(ms), 2)
     return out
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of the live processes in process group `pgid` (a server and
+    its workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp, ..., utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def request_list(tiles: list[tuple], n: int) -> list[tuple]:
@@ -187,8 +219,9 @@ def request_list(tiles: list[tuple], n: int) -> list[tuple]:
 
 
 def _bare_run(cog: Path, reqs: list[tuple], driver: str,
-              reuse: bool) -> tuple[list[float], list[int], float]:
-    """rio-tiler as the endpoint calls it, over `reqs`: (latencies, sizes, wall seconds)."""
+              reuse: bool) -> tuple[list[float], list[int], float, float]:
+    """rio-tiler as the endpoint calls it, over `reqs`: (latencies, sizes, wall seconds, CPU
+    seconds)."""
     import rasterio
     from rio_tiler.io import Reader
 
@@ -206,7 +239,7 @@ def _bare_run(cog: Path, reqs: list[tuple], driver: str,
     with rasterio.Env(**GDAL_ENV):
         shared = Reader(str(cog)) if reuse else None
         try:
-            w0 = time.perf_counter()
+            w0, c0 = time.perf_counter(), time.process_time()
             for x, y, z in reqs:
                 t0 = time.perf_counter()
                 if shared is not None:
@@ -216,18 +249,18 @@ def _bare_run(cog: Path, reqs: list[tuple], driver: str,
                         body = one(src, x, y, z)
                 times.append(time.perf_counter() - t0)
                 sizes.append(len(body))
-            wall = time.perf_counter() - w0
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         finally:
             if shared is not None:
                 shared.close()
-    return times, sizes, wall
+    return times, sizes, wall, cpu
 
 
 def bare_loop(cog: Path, tiles: list[tuple], n: int, driver: str, reuse: bool) -> dict:
     """rio-tiler in this process, one thread: what one worker could do at best."""
     _bare_run(cog, tiles, driver, reuse)  # warm-up: one pass over the tile set
-    times, sizes, wall = _bare_run(cog, request_list(tiles, n), driver, reuse)
-    return stats(times, wall, sizes)
+    times, sizes, wall, cpu = _bare_run(cog, request_list(tiles, n), driver, reuse)
+    return stats(times, wall, sizes, cpu)
 
 
 def _bare_process(cog: Path, warm: list[tuple], reqs: list[tuple], driver: str, barrier,
@@ -236,11 +269,11 @@ def _bare_process(cog: Path, warm: list[tuple], reqs: list[tuple], driver: str, 
         _bare_run(cog, warm, driver, False)
         barrier.wait()
         t0 = time.monotonic()
-        times, sizes, _wall = _bare_run(cog, reqs, driver, False)
-        queue.put((times, sizes, t0, time.monotonic(), None))
+        times, sizes, _wall, cpu = _bare_run(cog, reqs, driver, False)
+        queue.put((times, sizes, t0, time.monotonic(), None, cpu))
     except BaseException as e:  # noqa: BLE001 - sent to the parent
         barrier.abort()
-        queue.put(([], [], 0.0, 0.0, f"{type(e).__name__}: {e}"))
+        queue.put(([], [], 0.0, 0.0, f"{type(e).__name__}: {e}", 0.0))
 
 
 def bare_processes(cog: Path, tiles: list[tuple], n: int, driver: str, procs: int) -> dict:
@@ -267,7 +300,7 @@ def bare_processes(cog: Path, tiles: list[tuple], n: int, driver: str, procs: in
     times = [t for g in got for t in g[0]]
     sizes = [s for g in got for s in g[1]]
     wall = max(g[3] for g in got) - min(g[2] for g in got)
-    return stats(times, wall, sizes)
+    return stats(times, wall, sizes, sum(g[5] for g in got))
 
 
 class Client:
@@ -309,8 +342,9 @@ def check_tile(path: str, status: int, headers: dict, body: bytes, driver: str) 
 
 
 def http_load(port: int, headers: dict, paths: list[str], threads: int, driver: str,
-              warm: list[str]) -> dict:
-    """`paths` from `threads` client threads (each its own connection); tiles/s over the wall."""
+              warm: list[str], server_pgid: int | None = None) -> dict:
+    """`paths` from `threads` client threads (each its own connection); tiles/s over the wall;
+    with `server_pgid`, the CPU the server's processes spent on them."""
 
     def run(todo: list[str]) -> tuple[list[float], list[int], float]:
         times: list[float] = []
@@ -352,8 +386,10 @@ def http_load(port: int, headers: dict, paths: list[str], threads: int, driver: 
         return times, sizes, wall
 
     run(warm)  # warm-up: one pass over the tile set
+    cpu0 = group_cpu_s(server_pgid) if server_pgid else None
     times, sizes, wall = run(paths)
-    return stats(times, wall, sizes)
+    cpu = group_cpu_s(server_pgid) - cpu0 if server_pgid else None
+    return stats(times, wall, sizes, cpu)
 
 
 def etag_hits(port: int, headers: dict, path: str, n: int) -> dict:
@@ -532,7 +568,7 @@ def versions(titiler_py: str | None) -> dict:
 # -- the run ------------------------------------------------------------------------------------
 def measure(args, tmp: Path, res: dict) -> None:
     require_gunicorn()  # before the minute it takes to build the image
-    inst = build_instance(tmp, args.size)
+    inst = build_instance(tmp, args.size, args.working_copy)
     res["scene"] = {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in inst.items() if k != "secret"}
     tiles, zinfo = pick_tiles(inst["cog"], args.tiles)
@@ -579,8 +615,10 @@ def measure(args, tmp: Path, res: dict) -> None:
 
                 paths, warm = [ours_path(t) for t in reqs], [ours_path(t) for t in ts]
                 log(f"[{label}] ours, 1 and {WORKERS} clients ...")
-                row["ours_1_client"] = http_load(ours.port, ours_headers, paths, 1, driver, warm)
-                row["ours"] = http_load(ours.port, ours_headers, paths, WORKERS, driver, warm)
+                row["ours_1_client"] = http_load(ours.port, ours_headers, paths, 1, driver, warm,
+                                                 ours.proc.pid)
+                row["ours"] = http_load(ours.port, ours_headers, paths, WORKERS, driver, warm,
+                                        ours.proc.pid)
                 row["ours"]["per_worker_tiles_per_s"] = round(
                     row["ours"]["tiles_per_s"] / WORKERS, 2)
                 row["etag_304"] = etag_hits(ours.port, ours_headers, paths[0], args.requests)
@@ -593,7 +631,7 @@ def measure(args, tmp: Path, res: dict) -> None:
                     log(f"[{label}] TiTiler, {WORKERS} clients ...")
                     row["titiler"] = http_load(titiler.port, tt_headers,
                                                [tt_path(t) for t in reqs], WORKERS, driver,
-                                               [tt_path(t) for t in ts])
+                                               [tt_path(t) for t in ts], titiler.proc.pid)
                 row["ratios"] = ratios(row)
                 res["rows"].append(row)
         res["notes"].append(same_bytes_note(ours.port, ours_headers, inst, tiles))
@@ -646,7 +684,8 @@ def verdict(ok: bool) -> str:
 
 def print_table(res: dict, args) -> None:
     sc, env = res["scene"], res["environment"]
-    print(f"\n=== imagery tiles: {args.size:,} x {args.size:,} px RGB uint8 -> JPEG COG "
+    print(f"\n=== imagery tiles: {args.size:,} x {args.size:,} px RGB uint8 -> "
+          f"{sc['working_copy']} working copy, {sc['compression']} COG "
           f"({sc['cog_bytes'] / 1e6:,.0f} MB), EPSG:{EPSG}, {sc['res_m']:g} m; "
           f"zooms {sc['minzoom']}-{sc['maxzoom']} ===")
     print(f"{args.requests} requests per row over {args.tiles} distinct tiles per zoom, after "
@@ -655,7 +694,7 @@ def print_table(res: dict, args) -> None:
           + (f", titiler.core {env['titiler.core']} / uvicorn {env['uvicorn']}"
              if env.get("titiler.core") else ""))
     head = f"{'format zoom':<11}  {'measure':<44}  {'tiles/s':>8}  {'p50 ms':>7}  " \
-           f"{'p95 ms':>7}  {'bytes/tile':>10}"
+           f"{'p95 ms':>7}  {'cpu ms/tile':>11}  {'bytes/tile':>10}"
     print(head)
     print("-" * len(head))
     for row in res["rows"]:
@@ -675,10 +714,12 @@ def print_table(res: dict, args) -> None:
             size = f"{d['bytes_per_tile']:,}" if "bytes_per_tile" in d else ""
             p50 = f"{d['p50_ms']:.1f}" if "p50_ms" in d else ""
             p95 = f"{d['p95_ms']:.1f}" if "p95_ms" in d else ""
+            cpu = f"{d['cpu_ms_per_tile']:.1f}" if "cpu_ms_per_tile" in d else ""
             print(f"{fz:<11}  {label:<44}  {d['tiles_per_s']:>8.1f}  {p50:>7}  {p95:>7}  "
-                  f"{size:>10}")
+                  f"{cpu:>11}  {size:>10}")
             fz = ""
-    print("(* native zoom)")
+    print("(* native zoom; cpu ms/tile: CPU the renderer spent per tile, a server's in all "
+          "its processes)")
     print("ratios against the targets:")
     for row in res["rows"]:
         r = row["ratios"]
@@ -720,6 +761,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tiles", type=int, default=60,
                    help="distinct tiles per zoom (default 60)")
     p.add_argument("--no-titiler", action="store_true", help="skip the TiTiler comparison")
+    p.add_argument("--working-copy", choices=("lossless", "jpeg"), default="lossless",
+                   help="the scene's working copy (default lossless, geomap's default)")
     p.add_argument("--out", type=Path, default=OUT, help=f"JSON results (default {OUT})")
     a = p.parse_args(argv)
     if a.size < 1024 or a.requests < 1 or a.tiles < 1:
@@ -732,7 +775,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     load_start = os.getloadavg()
     res: dict = {"args": {"size": args.size, "requests": args.requests, "tiles": args.tiles,
-                          "workers": WORKERS, "no_titiler": args.no_titiler},
+                          "workers": WORKERS, "no_titiler": args.no_titiler,
+                          "working_copy": args.working_copy},
                  "rows": [], "notes": [], "errors": []}
     failed = False
     try:
