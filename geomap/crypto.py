@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,6 +42,26 @@ class FieldCipher:
         nonce = os.urandom(12)
         ct = self._aead[kid].encrypt(nonce, value.encode("utf-8"), _aad(table, record, field))
         return VERSION + kid.to_bytes(4, "big") + nonce + ct
+
+    def encrypt_many(self, values: Sequence[str | None], table: str, records: Sequence[str],
+                     field: str) -> list[bytes | None]:
+        """`encrypt` of each value under its own record: the same scheme and stored form, with
+        the fresh random nonces drawn from the OS in one call (a bulk import's thousands of
+        values pay one system call, not one each); no nonce is used twice."""
+        kid = self.keys.active
+        aead, head = self._aead[kid], VERSION + kid.to_bytes(4, "big")
+        nonces = os.urandom(12 * len(values))
+        prefix = f"geomap|{table}|"
+        suffix = f"|{field}"
+        out: list[bytes | None] = []
+        for i, (value, record) in enumerate(zip(values, records, strict=True)):
+            if value is None:
+                out.append(None)
+                continue
+            nonce = nonces[12 * i:12 * i + 12]
+            ct = aead.encrypt(nonce, value.encode("utf-8"), (prefix + record + suffix).encode())
+            out.append(head + nonce + ct)
+        return out
 
     def decrypt(self, blob: bytes | None, table: str, record: str, field: str) -> str | None:
         if blob is None:

@@ -44,16 +44,33 @@ class Rows:
     (None for XLSX). Iterating raises only InvalidInput."""
 
     def __init__(self, name: str, make: Callable[[], Iterator[tuple[int, Row]]],
-                 encoding: str | None = None):
+                 encoding: str | None = None,
+                 scan: Callable[[], Iterator[tuple[int, Row]]] | None = None):
         self.name, self._make, self.encoding = name, make, encoding
+        # `scan`: the same rows with their values left out (one dict of the column names
+        # for all), for a pass that only proves the file readable
+        self._scan = scan
         # the row a spreadsheet's header was found on, once iterated (None: the first row)
         self.header_row: int | None = None
         self.sheet: str | None = None  # the workbook sheet read, when not the first
 
     def __iter__(self) -> Iterator[tuple[int, Row]]:
+        return self._rows(self._make)
+
+    def scan(self) -> int:
+        """Read the whole file once, raising what iterating would raise (InvalidInput naming
+        the row), and return how many rows it holds: an import refuses a damaged file before
+        it stores anything. Cheaper than iterating where the reader can skip the values."""
+        n = 0
+        for n, _ in self._rows(self._scan or self._make):  # noqa: B007 - the last row number
+            pass
+        return n
+
+    def _rows(self, make: Callable[[], Iterator[tuple[int, Row]]]
+              ) -> Iterator[tuple[int, Row]]:
         last = 0
         try:
-            for n, row in self._make():
+            for n, row in make():
                 last = n
                 for k in row:  # a column name is a label, not data (and later steps match it)
                     if len(k) > MAX_COLUMN_NAME:
@@ -194,10 +211,12 @@ def _csv(p: Path, name: str) -> Rows:
     streamed = _streamable_utf8(p)
     if streamed is None:  # any other encoding, or a problem: the whole-file rules decide
         text, encoding = decode_text(p.read_bytes(), name)
-        rows = Rows(name, lambda: _csv_rows(text, _lines(text), p, name, rows), encoding)
+        rows = Rows(name, lambda: _csv_rows(text, _lines(text), p, name, rows), encoding,
+                    scan=lambda: _csv_rows(text, _lines(text), p, name, rows, values=False))
     else:  # the common case, read from the file as it is iterated (memory: one row)
         codec, encoding = streamed
-        rows = Rows(name, lambda: _csv_file_rows(p, codec, name, rows), encoding)
+        rows = Rows(name, lambda: _csv_file_rows(p, codec, name, rows), encoding,
+                    scan=lambda: _csv_file_rows(p, codec, name, rows, values=False))
     return rows
 
 
@@ -227,7 +246,8 @@ def _streamable_utf8(p: Path) -> tuple[str, str] | None:
     return codec, label
 
 
-def _csv_file_rows(p: Path, codec: str, name: str, rows: Rows) -> Iterator[tuple[int, Row]]:
+def _csv_file_rows(p: Path, codec: str, name: str, rows: Rows, values: bool = True
+                   ) -> Iterator[tuple[int, Row]]:
     with p.open(encoding=codec, newline="") as fh:  # the text up to the 20th line break
         head, breaks = [], 0
         for line in fh:
@@ -236,7 +256,7 @@ def _csv_file_rows(p: Path, codec: str, name: str, rows: Rows) -> Iterator[tuple
             if breaks >= HEADER_SEARCH_ROWS:
                 break
     with p.open(encoding=codec, newline="") as fh:
-        yield from _csv_rows("".join(head), fh, p, name, rows)
+        yield from _csv_rows("".join(head), fh, p, name, rows, values)
 
 
 HEADER_SEARCH_ROWS = 20  # how far down a title block may push the header row
@@ -302,10 +322,11 @@ def _lines(text: str) -> Iterator[str]:
         yield text[pos:]
 
 
-def _csv_rows(head: str, lines: Iterable[str], p: Path, name: str, rows: Rows
-              ) -> Iterator[tuple[int, Row]]:
+def _csv_rows(head: str, lines: Iterable[str], p: Path, name: str, rows: Rows,
+              values: bool = True) -> Iterator[tuple[int, Row]]:
     """Rows of the text whose `lines` are given; `head` is its start, up to at least the
-    HEADER_SEARCH_ROWS-th line break (or all of it)."""
+    HEADER_SEARCH_ROWS-th line break (or all of it). Without `values`, every row is parsed
+    as it would be but given as one shared {column: ""} (Rows.scan)."""
     # the separator from the first line that is not a title: the one with the most separators
     first_lines = head.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
     first = max(first_lines, key=lambda ln: max(ln.count(d) for d in (",", ";", "\t", "|")))
@@ -313,8 +334,13 @@ def _csv_rows(head: str, lines: Iterable[str], p: Path, name: str, rows: Rows
     try:
         # row numbers as a spreadsheet shows them: the first line is row 1, blank lines count
         names, body = _split_header(enumerate(reader, start=1), rows, name)
-        for i, values in body:
-            yield i, {n: v.strip() for n, v in zip(names, values, strict=False) if n}
+        if not values:
+            columns = {n: "" for n in names if n}
+            for i, _ in body:
+                yield i, columns
+            return
+        for i, cells in body:
+            yield i, {n: v.strip() for n, v in zip(names, cells, strict=False) if n}
     except csv.Error as e:
         if "field limit" in str(e):
             raise InvalidInput(Message(N_(

@@ -117,8 +117,7 @@ def import_testimonies(
     rows = read_rows(path, name=source)
     # read the whole file once before writing anything: a file the readers refuse (broken
     # archive, undecodable text, bad structure) is refused with nothing stored
-    for _ in rows:
-        pass
+    rows.scan()
     header, head_rows = _header(rows)
     columns = resolve_columns(header, mapping)
     require_columns(header, columns)  # unmapped required fields: stop before writing anything
@@ -142,14 +141,29 @@ def import_testimonies(
     occurrences: Counter = Counter()  # identical bad rows in one file are kept apart
     if not dry_run:
         report.batch_id = _start_batch(store, source, actor)
-    pending: list[Checked] = []
+    pending: list[tuple[int, dict]] = []
 
     def flush():
-        if pending:
-            _store_batch(store, pending, report, tagger, dry_run, occurrences)
-            if progress:
-                progress(len(pending))
-            pending.clear()
+        if not pending:
+            return
+        checked = _check_many(validator, pending)
+        index = store.cipher.blind_index
+        for c in checked:
+            if c.testimony is not None:
+                key = index(c.testimony.content_payload(), "testimony")
+                c.testimony.key = key
+                if key in seen:
+                    c.problems.append(_dup(seen[key]))
+                    c.testimony = None
+                else:
+                    seen[key] = c.row_number
+                    report.keys.append(key)
+            for note in c.notes:
+                report.notes[note] += 1
+        _store_batch(store, checked, report, tagger, dry_run, occurrences)
+        if progress:
+            progress(len(checked))
+        pending.clear()
 
     try:
         for n, raw in head_rows:
@@ -157,19 +171,7 @@ def import_testimonies(
             if not any(str(v).strip() for v in raw.values()):
                 report.blank_rows += 1  # Excel's trailing blank rows: no verdict needed
                 continue
-            c = _check(validator, n, raw)
-            if c.testimony is not None:
-                key = store.cipher.blind_index(c.testimony.content_payload(), "testimony")
-                c.testimony.key = key
-                if key in seen:
-                    c.problems.append(_dup(seen[key]))
-                    c.testimony = None
-                else:
-                    seen[key] = n
-                    report.keys.append(key)
-            for note in c.notes:
-                report.notes[note] += 1
-            pending.append(c)
+            pending.append((n, raw))
             if len(pending) >= batch_rows:
                 flush()
         flush()
@@ -188,6 +190,15 @@ def import_testimonies(
 
 NO_BOUNDARIES = ("no country boundaries are loaded: the near-North-Korea check and province "
                  "tagging were skipped (load them with `geomap init`)")
+
+
+def _check_many(validator: Validator, rows: list[tuple[int, dict]]) -> list[Checked]:
+    """The rows' verdicts, checked together; when that fails, row by row, so only a row the
+    validator cannot handle is quarantined as unreadable (never a crash)."""
+    try:
+        return validator.check_many(rows)
+    except Exception:  # noqa: BLE001 - find the row: each one alone
+        return [_check(validator, n, raw) for n, raw in rows]
 
 
 def _check(validator: Validator, n: int, raw: dict) -> Checked:

@@ -6,10 +6,13 @@ A row either becomes a Testimony or is quarantined with all its problems (not on
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
+import numpy as np
+import shapely
 from pyproj import Geod
 from shapely import prepared
 from shapely.geometry import Point
@@ -123,6 +126,38 @@ def _split_values(text: str, vocab: Vocabulary) -> list[str]:
         else:
             out.append(part)
     return out
+@lru_cache(maxsize=_MEMO)
+def _violations_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(codes, values not in the vocabulary) of a violations cell, in the cell's order."""
+    codes, unknown = [], []
+    for v in _split_values(text, _VIOLATIONS):
+        if v.strip():
+            code = _match(_VIOLATIONS, v)
+            if code is None:
+                unknown.append(v.strip())
+            else:
+                codes.append(code)
+    return tuple(codes), tuple(unknown)
+
+
+_DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _angle(text: str) -> tuple[float, str | None]:
+    """parse_angle, with plain decimal degrees ("39.71234", most files) read directly: the
+    same value and no hemisphere."""
+    if _DECIMAL.fullmatch(text):
+        return float(text), None
+    from ..coords import parse_angle
+
+    return parse_angle(text)
+
+
+def _in_range(lat: float, lon: float) -> bool:
+    """check_range passes (NaN does not)."""
+    return -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -133,8 +168,10 @@ class Validator:
         # and the import says so, rather than failing on every row with coordinates
         self.country = country if country is not None and not country.is_empty else None
         # "near the country": within border_km of it (a cheap buffer in degrees, then metres)
-        self.near_p = (prepared.prep(self.country.buffer(border_km / 80.0))
-                       if self.country is not None else None)
+        self.near = self.country.buffer(border_km / 80.0) if self.country is not None else None
+        self.near_p = prepared.prep(self.near) if self.near is not None else None
+        if self.near is not None:
+            shapely.prepare(self.near)  # for contains_xy over a batch's points
         self.border_km = border_km
         self.columns = columns
         self.default_tier = default_tier
@@ -144,6 +181,10 @@ class Validator:
     def _get(self, raw: dict, fld: str) -> str:
         col = self.columns.get(fld)
         return (raw.get(col) or "").strip() if col else ""
+
+    def _values(self, raw: dict) -> dict[str, str]:
+        """Every mapped field's text in the row, stripped ("" when empty)."""
+        return {f: (raw.get(c) or "").strip() for f, c in self.columns.items() if c}
 
     def _vocab(self, value: str, vocab: Vocabulary, fld: str, probs: list[Problem]):
         v = _match(vocab, value)
@@ -158,21 +199,47 @@ class Validator:
         return _GEOD.inv(p.x, p.y, q.x, q.y)[2] / 1000
 
     def check(self, row_number: int, raw: dict) -> Checked:
-        c = Checked(row_number, raw)
+        return self.check_many([(row_number, raw)])[0]
+
+    def check_many(self, rows: Sequence[tuple[int, dict]]) -> list[Checked]:
+        """Each row's verdict, as `check` gives it: every row checked, all its problems in
+        the same order. The near-the-country test and the points are computed for all the
+        rows' coordinates at once (a batch of an import), not one shapely call per row."""
+        first = []
+        for n, raw in rows:
+            c = Checked(n, raw)
+            vals = self._values(raw)
+            code = vals.get("witness_code", "")
+            if not code:
+                c.problems.append(Problem("missing", "witness_code", Message(N_(
+                    "no witness code (a pseudonymous code is required; never a name)"))))
+            first.append((c, vals, self._coords(vals, c.problems)))
+        # (lon, lat) rounded as stored, for the coordinates in range
+        at = [i for i, (_, _, xy) in enumerate(first) if xy is not None and _in_range(*xy)]
+        xs = np.array([round(first[i][2][1], 7) for i in at], dtype=float)
+        ys = np.array([round(first[i][2][0], 7) for i in at], dtype=float)
+        points = dict(zip(at, shapely.points(xs, ys).tolist(), strict=True))
+        inside = dict(zip(at, (shapely.contains_xy(self.near, xs, ys).tolist()
+                               if self.near is not None else [True] * len(at)), strict=True))
+        out = []
+        for i, (c, vals, xy) in enumerate(first):
+            geom = self._place(xy, c.problems, inside.get(i), points.get(i)) \
+                if xy is not None else None
+            self._rest(c, vals, geom)
+            out.append(c)
+        return out
+
+    def _rest(self, c: Checked, vals: dict[str, str], geom: BaseGeometry | None) -> None:
+        """The row's other fields, after its witness code and location."""
         probs = c.problems
-        code = self._get(raw, "witness_code")
-        if not code:
-            probs.append(Problem("missing", "witness_code", Message(N_(
-                "no witness code (a pseudonymous code is required; never a name)"))))
-        place = self._get(raw, "place_text") or None
-        geom = self._location(raw, probs)
+        get = vals.get
+        place = get("place_text") or None
         if geom is None and not place and not any(p.field in ("lat", "lon", "coordinates",
                                                               "geometry") for p in probs):
             probs.append(Problem("missing", "location", Message(N_(
                 "no location: neither coordinates nor a place name"))))
         radius = None
-        rtext = self._get(raw, "radius_m")
-        if rtext:
+        if rtext := get("radius_m"):
             radius, problem = _radius_of(rtext, self.radius_unit_m)
             if problem is not None:
                 probs.append(Problem("unparseable", "radius_m", problem))
@@ -181,25 +248,23 @@ class Validator:
                     "radius %(radius)s m is outside 0..%(max)s m"),
                     radius=f"{radius:g}", max=f"{MAX_RADIUS_M:g}")))
         precision = None
-        if ptext := self._get(raw, "precision"):
+        if ptext := get("precision"):
             precision = self._vocab(ptext, _PRECISIONS, "precision", probs)
         period = None
-        if ptext := self._get(raw, "period"):
+        if ptext := get("period"):
             period, problem = _period_of(ptext)
             if problem is not None:
                 probs.append(Problem("unparseable", "period", problem))
-        violations = []
-        for v in _split_values(self._get(raw, "violations"), _VIOLATIONS):
-            if v.strip():
-                code_v = self._vocab(v, _VIOLATIONS, "violations", probs)
-                if code_v:
-                    violations.append(Violation(code_v))
+        codes, unknown = _violations_of(get("violations", ""))
+        for v in unknown:  # the nearest accepted value, in the value's language
+            probs.append(Problem("unknown_value", "violations",
+                                 _VIOLATIONS.unknown_message(v)))
         relationship = None
-        if rtext := self._get(raw, "relationship"):
+        if rtext := get("relationship"):
             rel = self._vocab(rtext, _RELATIONSHIPS, "relationship", probs)
             relationship = Relationship(rel) if rel else None
         interview = None
-        if itext := self._get(raw, "interview_date"):
+        if itext := get("interview_date"):
             try:
                 interview = parse_day(itext)
             except InvalidInput as e:
@@ -211,55 +276,63 @@ class Validator:
                         N_("interview date %(text)r is in the future"), text=itext)))
                     interview = None
         tier = self.default_tier
-        if ttext := self._get(raw, "tier"):
+        if ttext := get("tier"):
             t = self._vocab(ttext, _TIERS, "tier", probs)
             tier = Tier(t) if t else tier
         if probs:
-            return c
+            return
         if geom is not None and radius is None:
             radius = DEFAULT_RADIUS_M
             c.notes.append(f"no radius given: {DEFAULT_RADIUS_M:g} m assumed")
+        narrative = get("narrative", "")
         c.testimony = Testimony(
-            witness_code=code, place_text=place, geometry=geom, radius_m=radius,
+            witness_code=get("witness_code", ""), place_text=place, geometry=geom,
+            radius_m=radius,
             precision=Precision(precision) if precision else (
                 precision_for_radius(radius) if radius is not None else None),
-            period=period, violations=sorted(set(violations)), relationship=relationship,
-            interview_date=interview, narrative=self._get(raw, "narrative") or None, tier=tier,
-            synthetic="synthetic" in (self._get(raw, "narrative").lower()[:40]),
+            period=period, violations=sorted({Violation(v) for v in codes}),
+            relationship=relationship, interview_date=interview, narrative=narrative or None,
+            tier=tier, synthetic="synthetic" in narrative.lower()[:40],
         )
-        return c
 
-    def _location(self, raw: dict, probs: list[Problem]) -> BaseGeometry | None:
-        lat = lon = None
-        gtext, ctext = self._get(raw, "geometry"), self._get(raw, "coordinates")
-        lat_t, lon_t = self._get(raw, "lat"), self._get(raw, "lon")
+    def _coords(self, vals: dict[str, str], probs: list[Problem]
+                ) -> tuple[float, float] | None:
+        """(lat, lon) the row's location columns give; None (with the problem, if any) when
+        they give none or cannot be read."""
+        get = vals.get
+        gtext, ctext = get("geometry"), get("coordinates")
+        lat_t, lon_t = get("lat"), get("lon")
         try:
             if gtext:
                 g = parse_geometry(gtext)
                 if g.geom_type != "Point":
                     g = g.representative_point()
-                lon, lat = g.x, g.y
-            elif ctext:
-                lat, lon = parse_pair(ctext)
-            elif lat_t or lon_t:
+                return g.y, g.x
+            if ctext:
+                return parse_pair(ctext)
+            if lat_t or lon_t:
                 if not (lat_t and lon_t):
                     missing = "lon" if lat_t else "lat"
                     probs.append(Problem("missing", missing, Message(
                         N_("%(missing)s is empty while %(given)s is given"), missing=missing,
                         given="lat" if missing == "lon" else "lon")))
                     return None
-                from ..coords import parse_angle
-
-                lat, hl = parse_angle(lat_t)
-                lon, hn = parse_angle(lon_t)
+                lat, hl = _angle(lat_t)
+                lon, hn = _angle(lon_t)
                 if hl in ("E", "W") and hn in ("N", "S"):
                     lat, lon = lon, lat
-            else:
-                return None
+                return lat, lon
+            return None
         except InvalidInput as e:
             fld = "geometry" if gtext else "coordinates" if ctext else "lat"
             probs.append(Problem("unparseable", fld, message_of(e)))
             return None
+
+    def _place(self, xy: tuple[float, float], probs: list[Problem], inside: bool | None,
+               point: Point | None) -> BaseGeometry | None:
+        """The stored point of coordinates in range and near the country (`inside` and `point`
+        computed for the batch; None when out of range); None with the problem otherwise."""
+        lat, lon = xy
         try:
             check_range(lat, lon)
         except InvalidInput as e:
@@ -269,17 +342,16 @@ class Validator:
             else:
                 probs.append(Problem("out_of_range", e.field, message_of(e)))
             return None
-        p = Point(round(lon, 7), round(lat, 7))
-        if self.near_p is not None and not self.near_p.contains(p):
+        if not inside:
             if -90 <= lon <= 90 and self.near_p.contains(Point(lat, lon)):
                 probs.append(self._swap_problem(lat, lon))
             else:
                 probs.append(Problem("far_outside", "location", Message(N_(
                     "(%(lat)s, %(lon)s) is %(km)s km from North Korea (more than %(max)s km)"),
-                    lat=f"{lat:.5f}", lon=f"{lon:.5f}", km=f"{self._distance_km(p):,.0f}",
+                    lat=f"{lat:.5f}", lon=f"{lon:.5f}", km=f"{self._distance_km(point):,.0f}",
                     max=f"{self.border_km:g}")))
             return None
-        return p
+        return point
 
     @staticmethod
     def _swap_problem(lat: float, lon: float) -> Problem:

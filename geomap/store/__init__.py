@@ -400,61 +400,9 @@ class Store:
         if conn is None:
             with self.write() as c:
                 return self.add_testimonies(items, truth, c)
-        for t in items:
-            t.key = t.key or self.cipher.blind_index(t.content_payload(), "testimony")
-        keys = [t.key for t in items]
-        existing: set[str] = set()
-        for chunk in _chunks(keys):
-            existing.update(conn.execute(
-                select(testimonies.c.key).where(testimonies.c.key.in_(chunk))).scalars())
-        fresh, fresh_truth, seen = [], [], set(existing)
-        for i, t in enumerate(items):
-            if t.key in seen:
-                continue
-            seen.add(t.key)
-            fresh.append(t)
-            if truth is not None:
-                fresh_truth.append(truth[i])
-        if not fresh:
-            return UpsertResult(0, 0, len(items))
-        geoms = geoms_columns([t.geometry for t in fresh])
-        conn.execute(testimonies.insert(),
-                     [self._testimony_values(t, g) for t, g in zip(fresh, geoms, strict=True)])
-        ids: dict[str, int] = {}
-        for chunk in _chunks([t.key for t in fresh]):
-            ids.update((k, i) for k, i in conn.execute(
-                select(testimonies.c.key, testimonies.c.id).where(testimonies.c.key.in_(chunk))))
-        viol = [{"testimony_id": ids[t.key], "violation": str(v)}
-                for t in fresh for v in dict.fromkeys(t.violations)]
-        if viol:
-            conn.execute(testimony_violations.insert(), viol)
-        if fresh_truth:
-            conn.execute(synthetic_truth.insert(), [
-                {"testimony_id": ids[t.key], "site_id": site_id, "kind": kind}
-                for t, (site_id, kind) in zip(fresh, fresh_truth, strict=True)])
-        for t in fresh:
-            t.id = ids[t.key]
-        return UpsertResult(len(fresh), 0, len(items) - len(fresh))
+        from .intake import insert_testimonies
 
-    def _testimony_values(self, t: Testimony, geom: dict | None = None) -> dict:
-        p = t.period
-        enc = self.cipher.encrypt
-        return {
-            "key": t.key, "witness_enc": enc(t.witness_code, "testimonies", t.key, "witness_code"),
-            "witness_ref": self.cipher.blind_index(t.witness_code, "witness"),
-            "narrative_enc": enc(t.narrative, "testimonies", t.key, "narrative"),
-            "interview_date": t.interview_date, "place_text": t.place_text,
-            **(geom if geom is not None else geom_columns(t.geometry)),
-            "radius_m": t.radius_m, "precision": str(t.precision) if t.precision else None,
-            "period_text": p.text if p else None, "period_start": p.earliest if p else None,
-            "period_end": p.latest if p else None,
-            "relationship": str(t.relationship) if t.relationship else None,
-            "violations": ",".join(sorted({str(v) for v in t.violations})),
-            "tier": str(t.tier), "synthetic": t.synthetic,
-            "admin1_id": t.admin1.unit_id if t.admin1 else None,
-            "admin1_outside": bool(t.admin1 and t.admin1.outside),
-            "admin1_distance_m": t.admin1.distance_m if t.admin1 else None,
-        }
+        return insert_testimonies(conn, self.cipher, items, truth)
 
     def testimony_rows(self, f: TestimonyFilter, viewer: Principal,
                        limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
