@@ -251,13 +251,15 @@
     catch (err) { status(T.error + ": " + err.message); }
   });
 
+  let asked = 0;  // only the newest request fills the list (a save re-selects, so two may overlap)
   async function history(id) {
-    const list = $("gm-ann-history");
+    const list = $("gm-ann-history"), mine = ++asked;
     list.textContent = "";
     if (!id) return;
     let out;
     try { out = await call("GET", d.api + "/" + id + "/history"); } catch (err) { return; }
-    if (!selected || selected.gm.id !== id) return;
+    if (mine !== asked || !selected || selected.gm.id !== id) return;
+    list.textContent = "";
     for (const v of out.versions) {
       const li = document.createElement("li");
       li.className = "gm-ann-version";
