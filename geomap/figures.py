@@ -363,34 +363,38 @@ def _draw_features(ax, feats: list[tuple[shapely.Geometry, dict]], scale: float)
                                             "ec": "#000000", "lw": 0.6 * scale})
 
 
-def _draw_scale_and_north(ax, merc_bbox: Sequence[float], family: str, scale: float) -> None:
+def _draw_scale_and_north(ax, merc_bbox: Sequence[float], family: str, scale: float,
+                          lang: str, size_in: tuple[float, float]) -> None:
+    """Scale bar (bottom left) and north arrow (top right), sized in millimetres on paper
+    whatever the panel's shape; `size_in` is the map's (width, height) in inches."""
     from matplotlib.patches import FancyArrow, Rectangle
 
     x0, y0, x1, y1 = merc_bbox
-    w, h = x1 - x0, y1 - y0
+    mx = (x1 - x0) / (size_in[0] * 25.4)  # map units per millimetre on paper
+    my = (y1 - y0) / (size_in[1] * 25.4)
     bar = choose_scale_bar(merc_bbox)
-    bx, by = x0 + 0.04 * w, y0 + 0.05 * h
-    bh = 0.012 * h
+    bx, by, bh = x0 + 5 * mx, y0 + 4 * my, 1.4 * my
     # a white box behind, two halves black and white, the length written above
-    ax.add_patch(Rectangle((bx - 0.015 * w, by - 0.025 * h), bar.merc_units + 0.03 * w,
-                           0.085 * h, facecolor="#ffffff", alpha=0.8, edgecolor="none",
-                           zorder=7))
+    ax.add_patch(Rectangle((bx - 2 * mx, by - 2 * my), bar.merc_units + 4 * mx, 9 * my,
+                           facecolor="#ffffff", alpha=0.8, edgecolor="none", zorder=7))
     half = bar.merc_units / 2
     ax.add_patch(Rectangle((bx, by), half, bh, facecolor="#000000", edgecolor="#000000",
                            lw=0.6 * scale, zorder=8))
     ax.add_patch(Rectangle((bx + half, by), half, bh, facecolor="#ffffff", edgecolor="#000000",
                            lw=0.6 * scale, zorder=8))
-    ax.text(bx + bar.merc_units / 2, by + bh + 0.008 * h, bar.text(), ha="center",
-            va="bottom", fontsize=7 * scale, family=family, zorder=9)
+    ax.text(bx + half, by + bh + 0.8 * my, bar.text(), ha="center", va="bottom",
+            fontsize=7 * scale, family=family, zorder=9)
     # north: Web Mercator is conformal with straight meridians, so north is up everywhere
-    nx, ny = x1 - 0.06 * w, y1 - 0.16 * h
-    ax.add_patch(Rectangle((nx - 0.03 * w, ny - 0.015 * h), 0.06 * w, 0.15 * h,
-                           facecolor="#ffffff", alpha=0.8, edgecolor="none", zorder=7))
-    ax.add_patch(FancyArrow(nx, ny, 0, 0.08 * h, width=0.008 * w, head_width=0.03 * w,
-                            head_length=0.035 * h, length_includes_head=True,
+    bw, bht = 8 * mx, 15 * my
+    left, bottom = x1 - 3 * mx - bw, y1 - 3 * my - bht
+    nx = left + bw / 2
+    ax.add_patch(Rectangle((left, bottom), bw, bht, facecolor="#ffffff", alpha=0.8,
+                           edgecolor="none", zorder=7))
+    ax.add_patch(FancyArrow(nx, bottom + 1.5 * my, 0, 8 * my, width=1.2 * mx,
+                            head_width=4 * mx, head_length=3.5 * my, length_includes_head=True,
                             color="#000000", zorder=8))
-    ax.text(nx, ny + 0.095 * h, "N", ha="center", va="bottom", fontsize=9 * scale,
-            weight="bold", family=family, zorder=9)
+    ax.text(nx, bottom + 10.3 * my, _t(lang, N_("N")), ha="center", va="bottom",
+            fontsize=9 * scale, weight="bold", family=family, zorder=9)
 
 
 def _legend_handles(feature_sets: Sequence[list[tuple[shapely.Geometry, dict]]], lang: str,
@@ -501,7 +505,7 @@ def _compose(panels: list[_Panel], merc_bbox: Sequence[float], lang: str, fmt: s
         ax.set_yticks([])
         for s in ax.spines.values():
             s.set_linewidth(0.6)
-        _draw_scale_and_north(ax, merc_bbox, family, scale)
+        _draw_scale_and_north(ax, merc_bbox, family, scale, lang, (map_w, map_h))
     y = top + panel_title_h + map_h + gap
     if handles:
         lax = fig.add_axes(frac(margin, y, width - 2 * margin, legend_h))
@@ -520,9 +524,10 @@ def _compose(panels: list[_Panel], merc_bbox: Sequence[float], lang: str, fmt: s
                  fontsize=cap_size, family=[MONO_FAMILY, family] if mono else family,
                  color="#202020")  # a list: Hangul in a mono line falls back to ours
     buf = io.BytesIO()
-    meta = ({"Title": title, "Creator": "geomap", "Subject": " · ".join(
-        f"{p.scene.acquired.isoformat()} SHA-256 {p.scene.sha256}" for p in panels)}
-        if fmt == "pdf" else {"Title": title, "Software": "geomap"})
+    sources = " · ".join(f"{p.scene.acquired.isoformat()} SHA-256 {p.scene.sha256}"
+                         for p in panels)
+    meta = ({"Title": title, "Creator": "geomap", "Subject": sources} if fmt == "pdf"
+            else {"Title": title, "Software": "geomap", "Source": sources})
     with _render_lock, matplotlib.rc_context({"pdf.fonttype": 42, "svg.fonttype": "none"}):
         fig.savefig(buf, format=fmt, dpi=dpi, facecolor="#ffffff", metadata=meta)
     return buf.getvalue()
