@@ -5,8 +5,9 @@ returns; nothing here knows Flask (as pygeoapi's api functions do not). `base` i
 external address (…/ogcapi) so every link is absolute, as clients such as GDAL follow them.
 
 Collections: `sites` (the map's site features), `testimonies` (points only, with the fields
-the viewer's role may see: the JSON API's allow-lists and store methods; never a narrative)
-and `boundaries` (provinces and counties). What a role may not see is not in a collection,
+the viewer's role may see: the JSON API's allow-lists and store methods; never a narrative),
+`boundaries` (provinces and counties) and `annotations` (what analysts marked on imagery, with
+the annotation export's fields: never a note). What a role may not see is not in a collection,
 and an item it may not see is a 404 like one that does not exist.
 """
 
@@ -74,6 +75,11 @@ COLLECTIONS: dict[str, CollectionInfo] = {c.id: c for c in (
     CollectionInfo("boundaries", "Administrative boundaries",
                    "Provinces and counties (level 1 and 2). No time: datetime is ignored.",
                    None),
+    CollectionInfo("annotations", "Imagery annotations",
+                   "What analysts marked on dated satellite scenes (points, lines, polygons) "
+                   "with label, confidence, scene, date and geodesic measures; the annotation "
+                   "export's fields (never a note). datetime filters on the scene's date.",
+                   "scene date"),
 )}
 
 
@@ -231,6 +237,38 @@ def _boundary_items(store: StoreLike, q: ItemsQuery) -> tuple[list[dict], int]:
     return [_boundary_feature(u) for u in page], len(units)
 
 
+def _annotation_items(store: StoreLike, viewer: Principal,
+                      q: ItemsQuery) -> tuple[list[dict], int]:
+    """Every scene's annotations the viewer may see, through the annotation export's
+    allow-list (geomap.annotations: no notes), oldest scene first, then by id."""
+    from . import annotations
+    from .store.scenes import SceneStore
+
+    p = q.period
+    found: list[dict] = []
+    for scene in SceneStore(store).list(viewer, bbox=q.bbox, since=p.earliest if p else None,
+                                        until=p.latest if p else None):
+        found += sorted(annotations.export_geojson(store, viewer, scene.id)["features"],
+                        key=lambda f: f["id"])
+    if q.bbox is not None and found:
+        from shapely.geometry import shape
+
+        hit = shapely.intersects([shape(f["geometry"]) for f in found], box(*q.bbox))
+        found = [f for f, h in zip(found, hit, strict=True) if h]
+    return found[q.offset:q.offset + q.limit], len(found)
+
+
+def _annotation_item(store: StoreLike, viewer: Principal, fid: int) -> dict | None:
+    from . import annotations
+
+    try:
+        scene_id = annotations.get(store, viewer, fid)["scene_id"]
+    except NotFound:
+        return None
+    return next((f for f in annotations.export_geojson(store, viewer, scene_id)["features"]
+                 if f["id"] == fid), None)
+
+
 def _boundary_feature(u) -> dict:
     f = geojson.boundary_feature(u)
     f["id"] = u.id  # the code repeats across levels; the row id does not
@@ -264,6 +302,7 @@ def items(store: StoreLike, viewer: Principal, rule: GradeRule, base: str,
         "sites": lambda: _site_items(store, viewer, rule, q),
         "testimonies": lambda: _testimony_items(store, viewer, q),
         "boundaries": lambda: _boundary_items(store, q),
+        "annotations": lambda: _annotation_items(store, viewer, q),
     }
     feats, matched = fetch[collection_id]()
     return geojson.collection(
@@ -288,6 +327,8 @@ def item(store: StoreLike, viewer: Principal, rule: GradeRule, base: str, collec
         if collection_id == "testimonies":
             feats, _n = _testimony_items(store, viewer, ItemsQuery(limit=1), ids=(fid,))
             found = feats[0] if feats else None
+        elif collection_id == "annotations":
+            found = _annotation_item(store, viewer, fid)
         else:
             found = next((_boundary_feature(u) for u in store.boundary_units()
                           if u.id == fid and u.level in (1, 2)), None)

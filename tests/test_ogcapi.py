@@ -27,8 +27,30 @@ def instance(tmp_path_factory):
     store = Store.for_instance(settings)
     load_reference_data(store)
     load_synthetic_testimonies(store, 80, seed=9)
+    _annotate(store, settings, tmp_path_factory.mktemp("scenes"))
     yield settings, store
     store.close()
+
+
+NOTE = "[SYNTHETIC] never leaves through the API"
+
+
+def _annotate(store, settings, tmp):
+    """Two dated scenes with annotations (real GeoTIFFs ingested; the test_annotations way)."""
+    from geomap import annotations as ann
+    from geomap.policy import Principal, Role
+
+    from .test_annotations import make_scene
+
+    analyst = Principal(None, "ana", Role.ANALYST)
+    for i, (when, lon) in enumerate(((date(2012, 6, 1), 127.0), (date(2019, 9, 1), 127.5))):
+        scene = make_scene(store, settings, tmp, acquired=when,
+                           bounds=(lon - 0.01, 39.99, lon + 0.02, 40.02), name=f"s{i}.tif")
+        for k in range(3):
+            ann.create(store, analyst, {
+                "scene_id": scene.id, "label": "guard_post", "confidence": "medium",
+                "note": NOTE, "geometry": {"type": "Point",
+                                           "coordinates": [lon + 0.002 * k, 40.0]}})
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +105,7 @@ def test_openapi_document_describes_every_path(researcher):
 def test_collections_and_one_collection(researcher):
     doc = researcher.get("/ogcapi/collections").get_json()
     ids = [c["id"] for c in doc["collections"]]
-    assert ids == ["sites", "testimonies", "boundaries"]
+    assert ids == ["sites", "testimonies", "boundaries", "annotations"]
     for c in doc["collections"]:
         rels = {link["rel"]: link for link in c["links"]}
         assert rels["items"]["type"] == "application/geo+json"
@@ -268,3 +290,25 @@ def test_parse_datetime_is_strict():
     for bad in ("", "2004", "2004-05", "1/2/3", "../.."):
         with pytest.raises(InvalidInput):
             ogcapi.parse_datetime(bad)
+
+
+def test_annotations_by_scene_date_and_bbox_without_notes(app, researcher):
+    doc = researcher.get("/ogcapi/collections/annotations/items?limit=2").get_json()
+    assert doc["numberMatched"] == 6 and doc["numberReturned"] == 2
+    assert any(link["rel"] == "next" for link in doc["links"])
+    everything = researcher.get("/ogcapi/collections/annotations/items").get_json()
+    assert NOTE not in str(everything) and "note" not in everything["features"][0]["properties"]
+    assert {f["properties"]["scene_date"] for f in everything["features"]} == \
+        {"2012-06-01", "2019-09-01"}
+    late = researcher.get("/ogcapi/collections/annotations/items?datetime=2015-01-01/..")
+    assert [f["properties"]["scene_date"] for f in late.get_json()["features"]] == \
+        ["2019-09-01"] * 3
+    west = researcher.get("/ogcapi/collections/annotations/items?bbox=126.9,39.9,127.003,40.1")
+    assert west.get_json()["numberMatched"] == 2  # two of the first scene's three points
+    fid = everything["features"][0]["id"]
+    one = researcher.get(f"/ogcapi/collections/annotations/items/{fid}").get_json()
+    assert one["id"] == fid and one["properties"]["label"] == "guard_post"
+    # internal scenes: a viewer sees none of it
+    viewer = _client(app, "viewer")
+    assert viewer.get("/ogcapi/collections/annotations/items").get_json()["numberMatched"] == 0
+    assert viewer.get(f"/ogcapi/collections/annotations/items/{fid}").status_code == 404

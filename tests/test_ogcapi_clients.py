@@ -1,7 +1,7 @@
 """The OGC API as analysts' tools read it, over a real server on the loopback address: GDAL's
-OAPIF driver (Debian gdal-bin's `ogrinfo`) lists and pages every collection with an API token
-sent as the password of HTTP Basic (what QGIS does) or as a Bearer header, and OWSLib reads
-items by bbox.
+OAPIF driver (Debian gdal-bin's `ogrinfo`) lists and pages every collection (sites,
+testimonies, boundaries, annotations) with an API token sent as the password of HTTP Basic
+(what QGIS does) or as a Bearer header, and OWSLib reads items by bbox.
 
 The app itself never lets GDAL open a remote path; here GDAL is the *client*, and it only
 ever talks to this test's server: every link the API returns is absolute to 127.0.0.1, and
@@ -28,6 +28,22 @@ from .conftest import make_user, serve_in_thread
 PAGE = 7  # small pages: every collection takes several requests
 
 
+def _annotate(store, settings, tmp) -> None:
+    """One scene (a real GeoTIFF, ingested) with nine annotations: more than a page."""
+    from datetime import date
+
+    from geomap import annotations as ann
+    from geomap.policy import Principal, Role
+
+    from .test_annotations import make_scene
+
+    scene = make_scene(store, settings, tmp, acquired=date(2016, 4, 2))
+    for k in range(9):
+        ann.create(store, Principal(None, "ana", Role.ANALYST), {
+            "scene_id": scene.id, "label": "housing_barracks", "confidence": "low",
+            "geometry": {"type": "Point", "coordinates": [127.0 + 0.001 * k, 40.0]}})
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(base url, store, user, read token, paths the server was asked for)."""
@@ -38,6 +54,7 @@ def served(tmp_path_factory):
     store = Store.for_instance(settings)
     load_reference_data(store)
     load_synthetic_testimonies(store, 60, seed=13)
+    _annotate(store, settings, tmp_path_factory.mktemp("scenes"))
     user, _, _ = make_user(store, "researcher")
     issued = tokens.issue(TokenStore(store), user, "GDAL in the tests")
     app = create_app(settings, store)
@@ -89,7 +106,7 @@ def test_ogrinfo_lists_every_collection_with_a_token_as_basic_password(served):
     out = _ogrinfo(base, {"GDAL_HTTP_AUTH": "BASIC",
                           "GDAL_HTTP_USERPWD": f"{user.username}:{token}"}, "-so", "-al")
     layers = re.findall(r"^Layer name: (\S+)$", out, re.M)
-    assert layers == ["sites", "testimonies", "boundaries"]
+    assert layers == ["sites", "testimonies", "boundaries", "annotations"]
     counts = dict(zip(layers, map(int, re.findall(r"^Feature Count: (\d+)$", out, re.M)),
                       strict=True))
     for cid in layers:
@@ -98,7 +115,7 @@ def test_ogrinfo_lists_every_collection_with_a_token_as_basic_password(served):
     assert not re.search(r"^narrative\w*:", out, re.M)  # no such field
 
 
-@pytest.mark.parametrize("collection", ["sites", "testimonies", "boundaries"])
+@pytest.mark.parametrize("collection", ["sites", "testimonies", "boundaries", "annotations"])
 def test_ogrinfo_pages_through_each_collection(served, collection):
     base, _store, user, token, asked = served
     before = len(asked)
@@ -141,7 +158,7 @@ def test_owslib_reads_items_by_bbox(served):
     base, _store, user, token, _asked = served
     api = Features(f"{base}/ogcapi", auth=Authentication(user.username, token))
     assert [c["id"] for c in api.collections()["collections"]] == \
-        ["sites", "testimonies", "boundaries"]
+        ["sites", "testimonies", "boundaries", "annotations"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in \
         api.conformance()["conformsTo"]
     bbox = [126.0, 39.0, 128.5, 41.5]

@@ -316,7 +316,7 @@ def test_the_page_revokes_only_the_users_own_tokens(app, store):
     assert r.status_code == 302
     assert https_client(app).get("/api/stats", headers=_bearer(mine.token)).status_code == 401
     page = c.get("/account/tokens?lang=ko").data.decode()
-    assert "취소됨" in page
+    assert "폐기됨" in page
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -48,8 +48,8 @@ def _readers_only():
     require(Permission.READ_MAP)
 
 
-@bp.get("", strict_slashes=False)
 @bp.get("/")
+@bp.get("", strict_slashes=False)  # added first, so url_for gives /ogcapi
 def landing():
     _doc_args()
     return _json(ogcapi.landing(_base()))
