@@ -143,6 +143,13 @@ def _wrap(text: str, width_pt: float, size_pt: float) -> list[str]:
     return lines or [""]
 
 
+def _clip_lines(lines: list[str], n: int) -> list[str]:
+    """At most `n` lines, the last ending in an ellipsis when some were cut."""
+    if len(lines) <= n:
+        return lines
+    return [*lines[:n - 1], lines[n - 1].rstrip()[:-1] + "…"]
+
+
 # -- fonts -----------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _register_fonts() -> bool:
@@ -476,7 +483,8 @@ def _compose(panels: list[_Panel], merc_bbox: Sequence[float], lang: str, fmt: s
     handles = _legend_handles([p.feats for p in panels], lang, scale)
     ncol = 3 if width_mm >= 180 else 2
     legend_h = (math.ceil(len(handles) / ncol) * 4.2 * MM + 2 * MM) if handles else 0.0
-    title_h = 9 * MM
+    title_lines = _clip_lines(_wrap(title, text_w_pt, 11 * 1.1), 3)
+    title_h = len(title_lines) * 11 * 1.3 / 72 + 4.5 * MM
     panel_title_h = 5 * MM if any(p.title for p in panels) else 0.0
     caption_h = len(wrapped) * cap_size * 1.45 / 72 + 2 * MM
     height = margin + title_h + panel_title_h + map_h + gap + legend_h + caption_h + margin * 0.6
@@ -486,14 +494,16 @@ def _compose(panels: list[_Panel], merc_bbox: Sequence[float], lang: str, fmt: s
     def frac(x_in, y_top_in, w_in, h_in):  # inches from the top-left -> figure fractions
         return [x_in / width, 1 - (y_top_in + h_in) / height, w_in / width, h_in / height]
 
-    fig.text(margin / width, 1 - margin / height, title, ha="left", va="top", fontsize=11,
-             weight="bold", family=family)
+    # parse_math=False throughout: a site name or licence with "$" signs is text, not TeX
+    fig.text(margin / width, 1 - margin / height, "\n".join(title_lines), ha="left", va="top",
+             fontsize=11, weight="bold", family=family, linespacing=1.3, parse_math=False)
     top = margin + title_h
     for i, p in enumerate(panels):
         left = margin + i * (map_w + gap)
         if p.title:
-            fig.text((left) / width, 1 - top / height, p.title, ha="left", va="top",
-                     fontsize=8.5, weight="bold", family=family)
+            head = _clip_lines(_wrap(p.title, map_w * 72, 8.5 * 1.1), 1)[0]
+            fig.text(left / width, 1 - top / height, head, ha="left", va="top",
+                     fontsize=8.5, weight="bold", family=family, parse_math=False)
         ax = fig.add_axes(frac(left, top + panel_title_h, map_w, map_h))
         ax.set_facecolor("#d9d9d9")  # outside the scene's data: grey, not black
         ax.imshow(p.rgba, extent=(x0, x1, y0, y1), origin="upper", interpolation="none",
@@ -522,7 +532,7 @@ def _compose(panels: list[_Panel], merc_bbox: Sequence[float], lang: str, fmt: s
     for i, (ln, mono) in enumerate(wrapped):
         fig.text(margin / width, 1 - (y + i * line_h) / height, ln, ha="left", va="top",
                  fontsize=cap_size, family=[MONO_FAMILY, family] if mono else family,
-                 color="#202020")  # a list: Hangul in a mono line falls back to ours
+                 color="#202020", parse_math=False)  # a list: Hangul falls back to ours
     buf = io.BytesIO()
     sources = " · ".join(f"{p.scene.acquired.isoformat()} SHA-256 {p.scene.sha256}"
                          for p in panels)

@@ -284,3 +284,19 @@ def test_a_16_bit_grey_scene_is_shown_with_its_display_range_and_nodata_left_gre
     # just above it, the data: 3000 of 16 bits shown white (not transparent, not black)
     above = rgb[top - 200:top - 5, left + 50:right - 50]
     assert near(above, (255, 255, 255), 3).mean() > 0.99
+
+
+def test_user_text_with_tex_markup_and_great_length_is_set_as_text(root, tmp_path):
+    """A site name, sensor or licence with "$" signs is printed as written (not parsed as
+    mathtext, which would fail or change it); a very long site name wraps within the page."""
+    f = solid_geotiff(tmp_path / "t.tif", BOUNDS, RED)
+    s = ingest(f, root, date(2016, 7, 8), actor="t", sensor=r"Sat $\frac{1}{$",
+               licence=r"price $5 or $\alpha$ <b>x</b>")
+    name = r"Camp $x^2$ " + "very long name " * 20
+    data = figures.render_figure(s, cog(root, s), INNER, [], "en", "pdf", name)
+    text, _ = pdf_text(data)
+    flat = " ".join(text.split())
+    assert r"Sat $\frac{1}{$" in flat and r"price $5 or $\alpha$ <b>x</b>" in flat
+    assert r"Camp $x^2$ very long name" in flat
+    img = png(figures.render_figure(s, cog(root, s), INNER, [], "en", "png", name))
+    assert img.width == 1748
