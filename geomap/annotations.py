@@ -439,6 +439,13 @@ def site_geometry(store: StoreLike, viewer: Principal, site_id: int) -> dict | N
             "confirmed_at": r.confirmed_at.isoformat(timespec="seconds")}
 
 
+def confirmed_dates(store: StoreLike, viewer: Principal) -> dict[int, str]:
+    """site id -> date of the scene its outline was confirmed on, for sites that have one
+    `viewer` may see (the map's site popups)."""
+    return {k: r.acquired.isoformat()
+            for k, r in sql.site_geometries(store, [str(t) for t in viewer.tiers]).items()}
+
+
 # -- exports ------------------------------------------------------------------------------------
 def _export_properties(a: dict) -> dict:
     return {"id": a["id"], "label": a["label"], "label_text": LABELS[a["label"]],

@@ -31,10 +31,13 @@ def sites_in_view(store: StoreLike, viewer: Principal, rule: GradeRule,
     found = store.sites(viewer, facility_types=facility_types, period=period, bbox=bbox)
     units = unit_names(store.boundary_units(1))
     support = store.site_support(viewer)
+    from .annotations import confirmed_dates
+
+    confirmed = confirmed_dates(store, viewer)
 
     def feature(s):
         w, first = support.get(s.id, (0, 0))
-        return geojson.site_feature(s, units, rule.grade(w, first), w)
+        return geojson.site_feature(s, units, rule.grade(w, first), w, confirmed.get(s.id))
 
     return geojson.collection(feature(s) for s in found)
 

@@ -50,12 +50,13 @@ SITE_FIELDS = ("key", "name", "name_ko", "aliases", "facility_type", "facility_t
                "authority", "precision", "extent_km2", "location_status", "period", "opened",
                "opened_approx", "closed", "closed_approx", "status", "confidence", "note",
                "citations", "tier", "admin1", "admin1_ko", "admin1_outside",
-               "admin1_distance_m", "grade", "witnesses")
+               "admin1_distance_m", "grade", "witnesses", "imagery_confirmed")
 CITATION_FIELDS = ("publisher", "title", "url", "date", "supports")
 
 
 def site_feature(s: Site, units: Mapping[int, BoundaryUnit], grade: str = "",
-                 witnesses: int = 0) -> dict:
+                 witnesses: int = 0, imagery_confirmed: str | None = None) -> dict:
+    """`imagery_confirmed`: the date of the scene an outline of the site was confirmed on."""
     unit = units.get(s.admin1.unit_id) if s.admin1 else None
     values = {
         "key": s.key, "name": s.name, "name_ko": s.name_ko, "aliases": s.aliases,
@@ -72,7 +73,7 @@ def site_feature(s: Site, units: Mapping[int, BoundaryUnit], grade: str = "",
         "admin1": unit.name_en if unit else None, "admin1_ko": unit.name_ko if unit else None,
         "admin1_outside": bool(s.admin1 and s.admin1.outside),
         "admin1_distance_m": s.admin1.distance_m if s.admin1 and s.admin1.outside else None,
-        "grade": grade, "witnesses": witnesses,
+        "grade": grade, "witnesses": witnesses, "imagery_confirmed": imagery_confirmed,
     }
     return feature(geometry(s.geometry), {k: values[k] for k in SITE_FIELDS}, s.key)
 

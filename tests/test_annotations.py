@@ -255,6 +255,14 @@ def test_a_polygon_becomes_the_sites_geometry_confirmed_on_imagery(store, scene)
     assert shape(conf["geometry"]).equals(shape(SQUARE))
     # kept apart from the reported point
     assert store.site_by_key(site.key, ANALYST).geometry.equals(Point(127.005, 40.005))
+    # the map's site popup says so; a viewer does not see an internal site's outline
+    from geomap.corroboration import GradeRule
+    from geomap.features import sites_in_view
+
+    fc = sites_in_view(store, ANALYST, GradeRule())
+    [props] = [f["properties"] for f in fc["features"] if f["properties"]["key"] == site.key]
+    assert props["imagery_confirmed"] == "2014-05-01"
+    assert ann.site_geometry(store, VIEWER, site.id) is None
     feats = ann.site_features(store, ANALYST, site.id)
     assert [g["date"] for g in feats] == ["2014-05-01"]
     assert sorted(f["label"] for f in feats[0]["features"]) == ["guard_post", "perimeter_fence"]

@@ -58,6 +58,7 @@ def map_text() -> dict:
         "basemap": _("Relief (offline)"),
         "provinces": _("Provinces"),
         "sites": _("Sites"),
+        "imagery_confirmed": _("Confirmed on imagery"),
         "testimonies": _("Testimonies (synthetic)"),
         "legend": _("Sites by facility type"),
         "testimony_point": _("Testimony (reported location)"),

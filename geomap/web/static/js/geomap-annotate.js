@@ -310,6 +310,27 @@
       ul.appendChild(li);
     }
   }
+  // an earlier scene's annotations as dashed outlines, to mark what appeared, went or changed
+  const refSelect = $("gm-ann-reference");
+  const reference = L.featureGroup().addTo(map);
+  if (refSelect) refSelect.addEventListener("change", async () => {
+    reference.clearLayers();
+    if (!refSelect.value) return;
+    let out;
+    try { out = await call("GET", d.api + "?scene=" + encodeURIComponent(refSelect.value)); }
+    catch (err) { status(T.error + ": " + err.message); return; }
+    for (const a of out.annotations) {
+      const g = a.geometry, ll = (c) => [c[1], c[0]];
+      const opts = { color: colour(a.label), weight: 2, dashArray: "4,6", fill: false, interactive: true, pmIgnore: true };
+      const layer = g.type === "Point" ? L.circleMarker(ll(g.coordinates), Object.assign({ radius: 6 }, opts))
+        : g.type === "LineString" ? L.polyline(g.coordinates.map(ll), opts)
+        : L.polygon(g.coordinates.map((r) => r.map(ll)), opts);
+      const label = document.createElement("span");
+      label.textContent = (V.labels[a.label] || a.label) + " · " + a.scene_date;
+      layer.bindTooltip(label).addTo(reference);
+    }
+  });
+
   renderList();
   window.geomapAnnotate = { map: map, layers: layers, measureOf: measureOf, distance: distance, area: area };
 })();

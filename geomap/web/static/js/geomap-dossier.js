@@ -17,8 +17,8 @@
   const seen = d.site.imagery ? L.geoJSON(d.site.imagery, { style: { color: "#0072B2", weight: 3, dashArray: "6,4", fillOpacity: 0.08 } }) : null;
   if (seen) {
     frame.extend(seen.getBounds());
-    const t = document.createElement("span"); t.textContent = d.site.imagery_label;
-    seen.bindTooltip(t);
+    const label = document.createElement("span"); label.textContent = d.site.imagery_label;
+    seen.bindTooltip(label);
   }
   if (pts.length || outline || seen) map.fitBounds(frame.pad(0.2), { maxZoom: outline || seen ? 16 : 13 });
   else map.setView(s, d.site.radius >= 10000 ? 10 : 13);
@@ -37,7 +37,7 @@
   if (seen) seen.addTo(g);
   const reported = L.circleMarker(s, { radius: 8, color: "#fff", weight: 2, fillColor: "#D55E00", fillOpacity: 1 }).addTo(g);
   if (d.site.reported_label) {
-    const t = document.createElement("span"); t.textContent = d.site.reported_label;
-    reported.bindTooltip(t);
+    const label = document.createElement("span"); label.textContent = d.site.reported_label;
+    reported.bindTooltip(label);
   }
 })();

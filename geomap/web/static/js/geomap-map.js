@@ -98,6 +98,7 @@
       grade ? el("div", { class: "gm-row" }, [el("span", { class: "gm-label", text: L_.grade }),
                                               el("span", { class: "gm-value" }, [grade])]) : null,
       row(L_.witnesses, p.grade ? String(p.witnesses || 0) : null),
+      row(L_.imagery_confirmed, p.imagery_confirmed),
       p.note ? el("p", { class: "gm-note", text: p.note }) : null,
       el("a", { href: "/sites/" + encodeURIComponent(p.key), text: L_.dossier, class: "gm-dossier-link" }),
     ];
