@@ -176,3 +176,33 @@ def test_a_drawn_line_shows_its_geodesic_length(browser, ann_app, width, locale)
     _fits(pg, width)
     assert not pg.errors and not pg.csp and not pg.foreign, (pg.errors, pg.csp, pg.foreign)
     ctx.close()
+
+
+@pytest.mark.parametrize("width, locale", [(1280, "en-GB"), (390, "ko-KR")])
+def test_an_outline_confirmed_on_imagery_shows_on_the_dossier(browser, ann_app, width,  # noqa: F811
+                                                              locale):
+    base, store, scenes = ann_app
+    lang = locale[:2]
+    ctx, pg = _page(browser, store, base, width, locale)
+    pg.goto(f"{base}/imagery/{scenes[3].id}/annotate?lang={lang}")
+    pg.wait_for_selector("#gm-annotate-map .leaflet-pm-toolbar")
+    cx, cy = _centre(pg)
+    corners = [(cx - 40, cy - 30), (cx + 40, cy - 30), (cx + 40, cy + 30), (cx - 40, cy + 30)]
+    _draw(pg, "polygon", corners + corners[:1])
+    pg.wait_for_selector("#gm-ann-form:not([hidden])")
+    pg.select_option("#gm-ann-label", "perimeter_fence")
+    pg.select_option("#gm-ann-site", label="Test camp (synthetic)")
+    pg.click("#gm-ann-save")
+    pg.wait_for_selector("#gm-ann-confirm-site:not([hidden])")
+    pg.click("#gm-ann-confirm-site")
+    pg.wait_for_function("() => document.getElementById('gm-ann-status').textContent.length > 20")
+    pg.goto(f"{base}/sites/camp-test?lang={lang}")
+    # both on the map: the reported point (orange) and the outline seen on imagery (blue)
+    pg.wait_for_selector('#gm-dossier-map path[stroke="#0072B2"]')
+    pg.wait_for_selector('#gm-dossier-map path[fill="#D55E00"]')
+    assert "2020-08-03" in pg.locator(".gm-imagery-geom").inner_text()
+    assert pg.locator(".gm-features-by-date li").count() >= 1
+    _fits(pg, width)
+    pg.screenshot(path=str(ARTIFACTS / f"annotate-dossier-{lang}-{width}.png"), full_page=True)
+    assert not pg.errors and not pg.csp and not pg.foreign, (pg.errors, pg.csp, pg.foreign)
+    ctx.close()
