@@ -44,7 +44,7 @@ ALLOWED = {
     "wkt", "geotiff", "tiff", "tif", "totp", "stac", "tilejson", "sha", "cog", "utm", "wgs",
     "epsg", "dms", "ddm", "mbtiles", "pmtiles", "xyz", "ogc", "api", "url", "id", "qr", "png",
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
-    "odbl", "ok", "utc",
+    "odbl", "ok", "utc", "pdf",
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }
