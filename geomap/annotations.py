@@ -303,6 +303,8 @@ def _edit(store: StoreLike, viewer: Principal, aid: int, data: Mapping[str, Any]
         before_note = _note(store, aid, row.version, sql.version_note(conn, aid, row.version))
         if v is None:  # a tombstone: the last state, marked deleted, note kept
             v = {**before, "deleted": True, "note": before_note}
+        elif "note" not in data:  # an edit that does not mention the note keeps it
+            v["note"] = before_note
         version = row.version + 1
         sql.update(conn, aid, {**_row_values(v), "version": version,
                                "updated_by": viewer.username, "updated_at": now})

@@ -144,6 +144,26 @@ def test_audit_has_before_and_after_but_never_the_note(store, scene):
     assert deleted["note_changed"] is False
 
 
+def test_an_edit_without_a_note_keeps_it_and_key_rotation_re_encrypts_every_version(store,
+                                                                                   scene):
+    from geomap.rotation import rotate_keys
+
+    a = ann.create(store, ANALYST, {"scene_id": scene.id, "label": "guard_post",
+                                    "note": "[SYNTHETIC] first", "geometry": SQUARE})
+    b = ann.update(store, ANALYST, a["id"], {"label": "gate_checkpoint", "geometry": SQUARE})
+    assert b["note"] == "[SYNTHETIC] first"
+    ann.update(store, ANALYST, a["id"], {"label": "gate_checkpoint", "geometry": SQUARE,
+                                         "note": "[SYNTHETIC] second"})
+    result = rotate_keys(store, actor="test")
+    assert result.values >= 3 and result.retired  # the old key is gone...
+    with store.read() as conn:
+        blobs = conn.execute(select(annotation_versions.c.note_enc)).scalars().all()
+    assert {store.cipher.key_id(b) for b in blobs} == {result.new_key}
+    # ...and every version's note still reads
+    assert [v["note"] for v in ann.history(store, ANALYST, a["id"])] == [
+        "[SYNTHETIC] second", "[SYNTHETIC] first", "[SYNTHETIC] first"]
+
+
 # -- measures ---------------------------------------------------------------------------------
 def test_length_of_a_meridian_segment_is_geodesic_within_one_percent(store, scene):
     a = ann.create(store, ANALYST, {"scene_id": scene.id, "label": "perimeter_fence",
