@@ -210,6 +210,9 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     pg.goto(base + "/imagery/?site=" + CAMP_15)
     compare = pg.get_attribute("a[href*='/imagery/compare']", "href")
     pages.append(urlparse(urljoin(base, compare)).path + "?" + urlparse(urljoin(base, compare)).query)
+    # the annotation page of a scene: linked from the site's dossier
+    pg.goto(base + "/sites/" + CAMP_15)
+    pages.append(urlparse(urljoin(base, pg.get_attribute("a.gm-annotate-link", "href"))).path)
     for path in pages:  # grows with the navigation each page offers (admin tabs, ...)
         if path == "/":
             continue
