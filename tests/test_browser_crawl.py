@@ -45,6 +45,7 @@ ALLOWED = {
     "epsg", "dms", "ddm", "mbtiles", "pmtiles", "xyz", "ogc", "api", "url", "id", "qr", "png",
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
     "odbl", "ok", "utc", "pdf",
+    "qgis", "gdal", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }
