@@ -39,7 +39,7 @@ def _text() -> dict:
         "confirmed": _("This outline is now the site's geometry confirmed on imagery."),
         "point": _("Point"), "line": _("Line"), "polygon": _("Polygon"),
         "draw_first": _("Draw a point, a line or a polygon on the map first."),
-        "no_site": _("(no site)"),
+        "no_site": _("(no site)"), "reported": _("Reported location"),
     }
 
 
@@ -73,6 +73,9 @@ def annotate(scene_id: str):
         "scene": scene_layer(scene), "scene_id": scene.id,
         "annotations": ann.for_scene(store, viewer, scene.id),
         "can_edit": ann.can_annotate(viewer), "basemap": basemap_context(),
+        # the sites' reported points, for reference (not Geoman's to edit)
+        "sites": [{"id": s.id, "name": s.name, "lat": s.geometry.y, "lon": s.geometry.x}
+                  for s in sites if s.geometry is not None],
         "api": url_for("annotations.create"), "vocab": vocab(), "text": _text(),
     }
     return render_template("annotate.html", scene=scene, data=data, sites=sites,

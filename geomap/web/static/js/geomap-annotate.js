@@ -111,6 +111,15 @@
       templineStyle: { color: "#ffd400" }, hintlineStyle: { color: "#ffd400", dashArray: "5,5" } });
   }
 
+  // the sites' reported points, for reference
+  for (const s of d.sites || []) {
+    const m = L.circleMarker([s.lat, s.lon], { radius: 6, color: "#fff", weight: 2, fillColor: "#D55E00",
+      fillOpacity: 0.9, pmIgnore: true, interactive: true }).addTo(map);
+    const label = document.createElement("span");
+    label.textContent = s.name + " · " + T.reported;
+    m.bindTooltip(label);
+  }
+
   const colour = (label) => V.colours[label] || "#ffd400";
   function style(layer) {
     const c = colour(layer.gm.label), sel = layer === selected;
