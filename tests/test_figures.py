@@ -300,3 +300,25 @@ def test_user_text_with_tex_markup_and_great_length_is_set_as_text(root, tmp_pat
     assert r"Camp $x^2$ very long name" in flat
     img = png(figures.render_figure(s, cog(root, s), INNER, [], "en", "png", name))
     assert img.width == 1748
+
+
+def test_a_site_figure_is_titled_by_the_site_and_framed_on_its_area(web, ref_store):
+    from shapely.geometry import Point
+
+    from geomap.model import FacilityType, Precision, Site
+
+    _, client, red, _ = web
+    ref_store.upsert_sites([Site(key="t-fig-camp", name="Figure test camp (synthetic)",
+                                 facility_type=FacilityType("kwalliso"),
+                                 geometry=Point(127.005, 40.005), precision=Precision.EXACT,
+                                 tier=Tier.PUBLIC)])
+    r = client.get(f"/imagery/{red.id}/figure.pdf?site=t-fig-camp&lang=en")
+    assert r.status_code == 200
+    from pypdf import PdfReader
+
+    assert PdfReader(io.BytesIO(r.data)).metadata.title == "Figure test camp (synthetic)"
+    text, _ = pdf_text(r.data)
+    assert "Figure test camp (synthetic)" in text
+    # exact precision (10 m), framed on at least 1 km around the point: a 200 m scale bar
+    assert "200 m" in text
+    assert client.get(f"/imagery/{red.id}/figure.pdf?site=no-such-site").status_code == 404

@@ -7,6 +7,7 @@ optional (the site's area, else the scene's footprint). Bad parameters are a 400
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import Blueprint, Response, request
 from shapely.geometry import box
@@ -24,6 +25,7 @@ from .security import current_principal
 bp = Blueprint("figures", __name__, url_prefix="/imagery")
 log = logging.getLogger(__name__)
 MIMETYPES = {"png": "image/png", "pdf": "application/pdf"}
+SITE_MIN_RADIUS_M = 500.0  # a site's figure shows at least 1 km around its point
 
 
 def _scene(scene_id: str, field: str):
@@ -53,9 +55,12 @@ def _bbox(site, footprint) -> tuple[float, float, float, float]:
     if (b := bbox_param(request.args)) is not None:
         return b
     if site is not None and site.geometry is not None:
-        r_deg = PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) / 111_000
+        # the precision's radius, but never so tight that a figure shows no surroundings
+        r_m = max(PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0), SITE_MIN_RADIUS_M)
         x, y = site.geometry.x, site.geometry.y
-        area = box(x - r_deg, y - r_deg, x + r_deg, y + r_deg)
+        dy = r_m / 111_320
+        dx = dy / max(math.cos(math.radians(y)), 0.01)
+        area = box(x - dx, y - dy, x + dx, y + dy)
         # the part of the site's area the imagery covers (no wide grey margins)
         inside = area.intersection(footprint)
         return (inside if not inside.is_empty else area).bounds
