@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from pathlib import Path
 
 import click
@@ -72,12 +74,19 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, mapping_name, save_ma
 
     mapping = MappingStore(store).get(mapping_name) if mapping_name else {}
     mapping.update(_parse_mapping(pairs, mapping_file))
+    # what start-up loaded lives as long as this command: the collector need not walk it again
+    # each time a batch's rows are freed (a sixth of a 100,000-row import's CPU time)
+    gc.freeze()
+    clock = _Clock()
     try:
         report = import_testimonies(store, file, actor=_actor(), mapping=mapping,
                                     dry_run=dry_run, batch_rows=batch_rows,
                                     border_km=border_km, progress=progress)
     except UnmappedColumns as e:  # nothing imported: say what to map, and how
         _unmapped_exit(ctx, e, as_json)
+    finally:
+        gc.unfreeze()
+    timings = {"import": clock.lap()}
     if save_mapping:
         MappingStore(store).save(save_mapping, mapping, actor=_actor())
     click.echo("", err=True)
@@ -88,8 +97,24 @@ def import_testimonies_cmd(ctx, file, pairs, mapping_file, mapping_name, save_ma
     if not dry_run and report.inserted:
         # this file's testimonies only: the counts are about this import
         out.update(_run_geocode(store, keys=report.keys, echo=not as_json))
+        timings["geocode_and_link"] = clock.lap()
+    # on stderr with the progress: seconds of each step, wall clock and CPU
+    click.echo("time: " + "; ".join(f"{k} {w:.2f} s (cpu {c:.2f} s)"
+                                    for k, (w, c) in timings.items()), err=True)
     if as_json:  # machine output is one JSON document and nothing else on stdout
         click.echo(json.dumps(out, ensure_ascii=False, indent=1))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        """(wall, CPU) seconds since the last lap."""
+        w, c = time.perf_counter(), time.process_time()
+        out = (w - self.wall, c - self.cpu)
+        self.wall, self.cpu = w, c
+        return out
 
 
 def _unmapped_exit(ctx, e, as_json: bool):

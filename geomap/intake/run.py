@@ -7,11 +7,13 @@ keys make a re-run skip what landed, so the import completes exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +113,11 @@ def import_testimonies(
     border_km: float = 50.0,
     progress: Callable[[int], None] | None = None,
     source: str | None = None,
+    threaded: bool = True,
 ) -> ImportReport:
+    """Import a file of testimonies (CSV, XLSX, GeoJSON, KML, KMZ): valid rows stored, each
+    batch of `batch_rows` in one transaction, bad rows quarantined with their problems.
+    `threaded`: store a batch while the next is checked (the same result, sooner)."""
     path = Path(path)
     source = source or path.name
     rows = read_rows(path, name=source)
@@ -142,6 +148,18 @@ def import_testimonies(
     if not dry_run:
         report.batch_id = _start_batch(store, source, actor)
     pending: list[tuple[int, dict]] = []
+    # a batch is stored on a second thread while the next one is validated: SQLite and GEOS
+    # work without the interpreter lock, so the two overlap on a second core. One batch in
+    # flight at a time, in file order; its error is raised here, before the next is sent.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="geomap-import") if threaded else None
+    in_flight: list[tuple[Future, int]] = []
+
+    def settle():
+        if in_flight:
+            future, n = in_flight.pop()
+            future.result()
+            if progress:
+                progress(n)
 
     def flush():
         if not pending:
@@ -160,10 +178,15 @@ def import_testimonies(
                     report.keys.append(key)
             for note in c.notes:
                 report.notes[note] += 1
-        _store_batch(store, checked, report, tagger, dry_run, occurrences)
-        if progress:
-            progress(len(checked))
         pending.clear()
+        if writer is None:
+            _store_batch(store, checked, report, tagger, dry_run, occurrences)
+            if progress:
+                progress(len(checked))
+            return
+        settle()
+        in_flight.append((writer.submit(_store_batch, store, checked, report, tagger, dry_run,
+                                        occurrences), len(checked)))
 
     try:
         for n, raw in head_rows:
@@ -175,12 +198,19 @@ def import_testimonies(
             if len(pending) >= batch_rows:
                 flush()
         flush()
+        settle()
         if not dry_run:
             _finish_batch(store, report)
     except BaseException as e:
+        if in_flight:  # the batch being stored lands whole or not at all: let it end first
+            with contextlib.suppress(BaseException):
+                in_flight[0][0].result()
         if not dry_run:  # never leave the batch "running": say how it ended
             _fail_batch(store, report, e)
         raise
+    finally:
+        if writer is not None:
+            writer.shutdown()
     if not dry_run:
         store.audit(actor, "testimonies.import", source,
                     {k: v for k, v in report.as_dict().items()

@@ -101,11 +101,14 @@ _COLUMNS = ("key", "witness_enc", "witness_ref", "interview_date", "narrative_en
             "admin1_outside", "admin1_distance_m", "location_source", "minx", "miny", "maxx",
             "maxy")
 _CHUNK = 500  # keys per IN (...) list; stays under SQLite's variable limit
-# From this many rows a batch on SQLite fills the R*Tree in one INSERT ... SELECT instead of
-# through its per-row trigger (1.7 s of 4.3 s per 100,000 rows); fewer rows are not worth the
-# schema change (dropping and re-creating the trigger inside the batch's transaction).
-BULK_RTREE_ROWS = 1_000
+# From this many rows a batch on SQLite fills the R*Tree and the viewport grid's cells in one
+# statement each instead of through their per-row insert triggers (with both, inserting
+# 100,000 testimonies took 4.7-7.5 CPU s, without 3.0); fewer rows are not worth the schema
+# change (dropping and re-creating the triggers inside the batch's transaction).
+BULK_TRIGGER_ROWS = 1_000
 RTREE_TRIGGER = "testimonies_rtree_ins"
+CELLS_TRIGGER = "testimony_cells_ins"
+BULK_TRIGGERS = (RTREE_TRIGGER, CELLS_TRIGGER)
 
 
 def testimony_rows(cipher: FieldCipher, items: Sequence[Testimony]) -> list[tuple]:
@@ -217,25 +220,21 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
             if r[i] is not None:
                 r[i] = p(r[i])
         bound.append((first + n, *r))
-    bulk = len(rows) >= BULK_RTREE_ROWS
-    trigger = conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
-        (RTREE_TRIGGER,)).scalar() if bulk else None
-    if trigger is None:
+    # triggers whose per-row work a large batch does in one statement per trigger, after
+    # its rows are in: dropped and re-created inside this transaction, so other connections
+    # see the table, its indexes and triggers as before, or all of the batch
+    bypass = _bypassed_triggers(conn) if len(rows) >= BULK_TRIGGER_ROWS else {}
+    for name in bypass:
+        conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    try:
         conn.exec_driver_sql(sql, bound)
-    else:
-        # the trigger's own work in one statement; all in this transaction, so other
-        # connections see the table, its index and the trigger as before, or all of the batch
-        conn.exec_driver_sql(f"DROP TRIGGER {RTREE_TRIGGER}")
-        try:
-            conn.exec_driver_sql(sql, bound)
-        except BaseException:
-            try:  # whatever was inserted is indexed and the trigger is back, even so
-                _index_and_restore(conn, first, trigger)
-            except Exception:  # noqa: BLE001 - the transaction rolls back; report the first error
-                pass
-            raise
-        _index_and_restore(conn, first, trigger)
+    except BaseException:
+        try:  # whatever was inserted is indexed and the triggers are back, even so
+            _do_and_restore(conn, first, bypass)
+        except Exception:  # noqa: BLE001 - the transaction rolls back; report the first error
+            pass
+        raise
+    _do_and_restore(conn, first, bypass)
     for n, t in enumerate(fresh):
         t.id = first + n
     viol = [(t.id, str(v)) for t in fresh for v in dict.fromkeys(t.violations)]
@@ -244,9 +243,59 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
             "INSERT INTO testimony_violations (testimony_id, violation) VALUES (?, ?)", viol)
 
 
-def _index_and_restore(conn: Connection, first: int, trigger: str) -> None:
-    conn.exec_driver_sql(
-        "INSERT INTO testimonies_rtree (id, minx, maxx, miny, maxy) "
-        "SELECT id, minx, maxx, miny, maxy FROM testimonies WHERE id >= ? AND minx IS NOT NULL",
-        (first,))
-    conn.exec_driver_sql(trigger)
+def _do_and_restore(conn: Connection, first: int, bypass: dict[str, str]) -> None:
+    """Each bypassed trigger's work for the rows from id `first`, then the trigger again."""
+    for name, create in bypass.items():
+        conn.exec_driver_sql(_bulk_sql(name), (first,))
+        conn.exec_driver_sql(create)
+
+
+def _norm(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _trigger_sql(name: str) -> str:
+    """The AFTER INSERT trigger `name` as its migration creates it (whitespace aside)."""
+    if name == RTREE_TRIGGER:  # migration 0001
+        return ("CREATE TRIGGER testimonies_rtree_ins AFTER INSERT ON testimonies WHEN new.minx "
+                "IS NOT NULL BEGIN INSERT INTO testimonies_rtree VALUES (new.id, new.minx, "
+                "new.maxx, new.miny, new.maxy); END")
+    # migration 0013: a testimony counted in its cell of every level of the grid
+    return ("CREATE TRIGGER testimony_cells_ins AFTER INSERT ON testimonies WHEN new.minx IS "  # noqa: S608 - the ladder's constants
+            "NOT NULL BEGIN INSERT INTO testimony_cells (level, tier, cx, cy, n, sx, sy) SELECT "
+            "l.column1, new.tier, CAST((new.minx + 180.0) * l.column2 AS INTEGER), "
+            "CAST((new.miny + 90.0) * l.column2 AS INTEGER), +1, +new.minx, +new.miny FROM "
+            f"(VALUES {_levels()}) AS l WHERE new.minx IS NOT NULL ON CONFLICT (level, tier, cx, "
+            "cy) DO UPDATE SET n = n + excluded.n, sx = sx + excluded.sx, sy = sy + excluded.sy; "
+            "END")
+
+
+def _bulk_sql(name: str) -> str:
+    """What trigger `name` does for every row with id >= ?, in one statement."""
+    if name == RTREE_TRIGGER:
+        return ("INSERT INTO testimonies_rtree (id, minx, maxx, miny, maxy) SELECT id, minx, "
+                "maxx, miny, maxy FROM testimonies WHERE id >= ? AND minx IS NOT NULL")
+    # the rows' counts and coordinate sums per cell, added to the stored ones
+    return ("INSERT INTO testimony_cells (level, tier, cx, cy, n, sx, sy) "  # noqa: S608 - constants
+            "SELECT l.column1, t.tier, CAST((t.minx + 180.0) * l.column2 AS INTEGER), "
+            "CAST((t.miny + 90.0) * l.column2 AS INTEGER), count(*), sum(t.minx), sum(t.miny) "
+            f"FROM testimonies AS t CROSS JOIN (VALUES {_levels()}) AS l "
+            "WHERE t.id >= ? AND t.minx IS NOT NULL GROUP BY 1, 2, 3, 4 "
+            "ON CONFLICT (level, tier, cx, cy) DO UPDATE SET "
+            "n = n + excluded.n, sx = sx + excluded.sx, sy = sy + excluded.sy")
+
+
+def _levels() -> str:
+    from .viewport import LEVELS
+
+    return ", ".join(f"({lv}, {2.0 ** lv!r})" for lv in LEVELS)
+
+
+def _bypassed_triggers(conn: Connection) -> dict[str, str]:
+    """name -> CREATE statement of the insert triggers on testimonies a large batch does the
+    work of itself: only those whose definition is exactly the one known here (a trigger
+    changed by a later migration keeps doing its work row by row: slower, never wrong)."""
+    found = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
+        "tbl_name = 'testimonies' AND name IN (?, ?)", BULK_TRIGGERS).all()
+    return {name: sql for name, sql in found if _norm(sql) == _norm(_trigger_sql(name))}
