@@ -346,6 +346,12 @@ def test_api_create_edit_history_and_vocabulary_rejection(api, scene):
     assert c.get(f"/api/annotations?scene={scene.id}").get_json()["annotations"] == []
     assert c.get("/api/annotations?scene=" + "0" * 32).status_code == 404
     assert c.get("/api/annotations/export?scene=" + scene.id + "&format=pdf").status_code == 400
+    kml = c.get(f"/api/annotations/export?scene={scene.id}&format=kml")
+    assert kml.status_code == 200 and kml.mimetype == "application/vnd.google-earth.kml+xml"
+    assert kml.headers["Content-Disposition"] == (
+        f'attachment; filename="annotations-{scene.id}.kml"')
+    gj = c.get(f"/api/annotations/export?scene={scene.id}")
+    assert gj.mimetype == "application/geo+json" and gj.get_json()["features"] == []
 
 
 def test_api_refuses_a_viewer(api, store, scene):
