@@ -18,7 +18,8 @@ demo: setup
 PG_TEST_MODULES ?= tests/test_store.py tests/test_intake.py tests/test_intake_mapping.py \
   tests/test_intake_title_rows.py tests/test_corroboration.py tests/test_proposals.py \
   tests/test_site_edit.py tests/test_testimony_edit.py tests/test_site_facts.py \
-  tests/test_admin.py tests/test_annotations.py tests/test_annotation_exports.py
+  tests/test_admin.py tests/test_annotations.py tests/test_annotation_exports.py \
+  tests/test_tokens.py tests/test_ogcapi.py tests/test_ogcapi_clients.py
 
 test: setup-test
 	$(VENV)/bin/ruff check .

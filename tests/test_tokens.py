@@ -340,3 +340,33 @@ def test_cli_create_list_revoke(instance, store):
     assert r.exit_code == 2
     made = _audit(store, "token.create", f"user:{user.id}")
     assert made[-1].actor.startswith("cli")
+
+
+# -- on this backend (GEOMAP_TEST_BACKEND=postgis runs it on PostgreSQL too) --------------------
+def test_the_token_store_on_this_backend(settings):
+    """Made, found, used (one audit entry a day), revoked once, listed: the SQL of
+    geomap/store/tokens.py on whichever database the test settings name."""
+    from geomap.store import Store
+    from geomap.store.accounts import AccountStore
+
+    store = Store.for_instance(settings)
+    try:
+        _backend_round_trip(store, AccountStore(store))
+    finally:
+        store.close()
+
+
+def _backend_round_trip(store, accounts):
+    user, _, _ = make_user(store, "analyst")
+    ts = TokenStore(store)
+    issued = tokens.issue(ts, user, "backend check", "read-write", 10)
+    got, rec = tokens.authenticate(ts, accounts, issued.token, "127.0.0.1")
+    assert got.id == user.id and rec.scope == "read-write"
+    tokens.authenticate(ts, accounts, issued.token, "127.0.0.1")
+    assert len(_audit(store, "token.use", f"user:{user.id}")) == 1
+    assert [t.public_id for t in ts.for_user(user.id)] == [issued.record.public_id]
+    assert tokens.revoke(ts, issued.record.id, "test") and not tokens.revoke(ts, issued.record.id,
+                                                                              "test")
+    with pytest.raises(tokens.InvalidToken):
+        tokens.authenticate(ts, accounts, issued.token, "127.0.0.1")
+    assert ts.for_user(user.id)[0].state(time.time()) == "revoked"
