@@ -201,16 +201,20 @@ def propose(
 
 
 def run_linking(store: StoreLike, gaz: Gazetteer | None, threshold: float = THRESHOLD,
-                progress: Callable[[int], None] | None = None) -> dict:
-    """Propose links for all located testimonies; decisions by people are kept."""
+                progress: Callable[[int], None] | None = None,
+                ids: list[int] | None = None) -> dict:
+    """Propose links for all located testimonies (with `ids`, for those only: an import's
+    new testimonies; a testimony's links depend on it and the sites alone); decisions by
+    people are kept."""
     from .policy import SYSTEM
     from .store.links import LinkStore
 
     ls = LinkStore(store)
     sites = site_refs(store.sites(SYSTEM))
-    inputs = ls.testimony_inputs()
+    inputs = ls.testimony_inputs(ids)
     proposals = propose(inputs, sites, NameEvidence(gaz, sites), threshold, progress)
-    stored = ls.replace_candidates(proposals, ENGINE)
+    stored = ls.replace_candidates(proposals, ENGINE) if ids is None else \
+        ls.replace_candidates_for(ids, proposals, ENGINE)
     return {"testimonies": int(len(inputs["id"])), "sites": len(sites),
             "proposed": sum(1 for p in proposals if p["status"] == "candidate"),
             "ambiguous": len({p["testimony_id"] for p in proposals if p["status"] == "ambiguous"}),

@@ -273,12 +273,16 @@ def locate_and_link(store: StoreLike, actor: str,
                     keys: Sequence[str] | None = None) -> tuple[GeocodeResult, dict]:
     """Place names located, then candidate links proposed (the linking's counts): what follows
     an import on the upload page and in `geomap import`, `geomap geocode` and the demo build.
-    `keys` limits the geocoding to those testimonies (an import's own rows)."""
+    `keys` limits both to those testimonies (an import's own rows): the others' links do not
+    change when testimonies are added."""
     from .corroboration import run_linking
     from .policy import SYSTEM
+    from .store.links import LinkStore
 
     gaz = Gazetteer.from_store(store, SYSTEM)
-    return geocode_pending(store, gaz, actor=actor, keys=keys), run_linking(store, gaz)
+    located = geocode_pending(store, gaz, actor=actor, keys=keys)
+    ids = LinkStore(store).ids_of_keys(keys) if keys is not None else None
+    return located, run_linking(store, gaz, ids=ids)
 
 
 def review_items(store: StoreLike) -> list[dict]:

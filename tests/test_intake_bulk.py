@@ -8,6 +8,7 @@ once. Each test compares a fast path with the plain one, or pins what a failure 
 from __future__ import annotations
 
 import csv
+import json
 import random
 from datetime import date
 
@@ -111,13 +112,13 @@ def test_a_bulk_batch_stores_what_the_per_row_triggers_store(store, twin, monkey
     assert [t.id for t in items] == [r["id"] for r in a["testimonies"]]
 
 
-def _csv(path, n: int, seed: int = 9) -> int:
+def _csv(path, n: int, seed: int = 9, prefix: str = "SYN-CSV") -> int:
     """A CSV of n rows (some bad, a few repeated); returns how many are valid and distinct."""
     rng = random.Random(seed)
     rows, good = [], set()
     for i in range(n):
         lon, lat = rng.choice(SITES)
-        r = [f"SYN-CSV-{i // 2:05d}", "Yodok", f"{lat + rng.uniform(-.05, .05):.5f}",
+        r = [f"{prefix}-{i // 2:05d}", "Yodok", f"{lat + rng.uniform(-.05, .05):.5f}",
              f"{lon + rng.uniform(-.05, .05):.5f}", "500", "sometime" if i % 10 == 5 else "1997",
              "torture", "detained", f"[SYNTHETIC] csv {i}"]
         if i % 50 == 7:
@@ -236,3 +237,27 @@ def test_encrypting_many_values_is_the_same_scheme_with_fresh_nonces(store):
     assert single[:5] == blobs[0][:5] and len(single) == len(blobs[0])
     with pytest.raises(DecryptionError):  # bound to its record, as one value encrypted alone
         c.decrypt(blobs[0], "testimonies", "k4", "witness_code")
+
+
+def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives(ref_store,
+                                                                                  tmp_path):
+    from geomap.corroboration import run_linking
+    from geomap.gazetteer import Gazetteer
+    from geomap.geocode import locate_and_link
+    from geomap.policy import SYSTEM
+    from geomap.store.links import LinkStore
+
+    def links():
+        return sorted((r["testimony_id"], r["site_id"], r["status"], r["score"],
+                       json.dumps(r["evidence"], sort_keys=True))
+                      for r in LinkStore(ref_store).all())
+
+    for name, seed in (("a.csv", 1), ("b.csv", 2)):
+        _csv(tmp_path / name, 700, seed=seed, prefix=f"SYN-{name[0].upper()}")
+        r = import_testimonies(ref_store, tmp_path / name, actor="test")
+        _, counts = locate_and_link(ref_store, "test", keys=r.keys)
+        assert counts["testimonies"] == r.inserted  # this import's testimonies only
+    by_import = links()
+    assert len({t for t, *_ in by_import}) > 500
+    run_linking(ref_store, Gazetteer.from_store(ref_store, SYSTEM))
+    assert links() == by_import

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ import numpy as np
 from sqlalchemy import and_, delete, func, select, update
 
 from .schema import links, sites, testimonies
+
+_CHUNK = 500  # ids or keys per IN (...) list; stays under SQLite's variable limit
 
 if TYPE_CHECKING:
     from .protocol import StoreLike
@@ -33,15 +36,26 @@ class LinkStore:
         self.store = store
 
     def testimony_inputs(self, ids: list[int] | None = None) -> dict[str, np.ndarray | list]:
-        """Columns the engine needs, for every testimony with a location."""
+        """Columns the engine needs, for every testimony with a location (of `ids` only)."""
         t = testimonies
         q = select(t.c.id, t.c.minx, t.c.miny, t.c.radius_m, t.c.place_text, t.c.period_start,
                    t.c.period_end, t.c.violations, t.c.witness_ref).where(t.c.minx.is_not(None))
-        if ids is not None:
-            q = q.where(t.c.id.in_(ids))
         with self.store.read() as conn:
-            rows = conn.execute(q.order_by(t.c.id)).all()
+            if ids is None:
+                rows = conn.execute(q.order_by(t.c.id)).all()
+            else:  # an import's 100,000 ids: in lists the database takes
+                wanted = sorted(set(ids))
+                rows = [r for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
+                    q.where(t.c.id.in_(wanted[i:i + _CHUNK])).order_by(t.c.id)).all()]
         return {**engine_columns(rows), "violations": [r.violations for r in rows]}
+
+    def ids_of_keys(self, keys: Sequence[str]) -> list[int]:
+        """Ids of the testimonies with these content keys (an import's report keeps keys)."""
+        keys = list(keys)
+        with self.store.read() as conn:
+            return sorted(i for n in range(0, len(keys), _CHUNK) for i in conn.execute(
+                select(testimonies.c.id).where(testimonies.c.key.in_(keys[n:n + _CHUNK])))
+                .scalars())
 
     def unlinked_inputs(self) -> tuple[dict, list[str]]:
         """Engine inputs for located testimonies with no link at all (not even a candidate or
@@ -80,18 +94,22 @@ class LinkStore:
 
     def replace_candidates_for(self, testimony_ids: list[int], proposals: list[dict],
                                engine: str) -> int:
-        """As `replace_candidates`, for these testimonies only (after one was located)."""
+        """As `replace_candidates`, for these testimonies only (one just located, or an
+        import's new ones)."""
         decided = self.decided_pairs()
-        fresh = [p for p in proposals if p["testimony_id"] in testimony_ids
+        ids = sorted(set(testimony_ids))
+        wanted = set(ids)
+        fresh = [p for p in proposals if p["testimony_id"] in wanted
                  and (p["testimony_id"], p["site_id"]) not in decided]
         with self.store.write() as conn:
-            conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
-                                             links.c.testimony_id.in_(testimony_ids)))
-            if fresh:
+            for i in range(0, len(ids), _CHUNK):
+                conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
+                                                 links.c.testimony_id.in_(ids[i:i + _CHUNK])))
+            for i in range(0, len(fresh), 5000):
                 conn.execute(links.insert(), [
                     {"status": "candidate", **p,
                      "evidence": json.dumps(p["evidence"], ensure_ascii=False),
-                     "engine": engine} for p in fresh])
+                     "engine": engine} for p in fresh[i:i + 5000]])
         return len(fresh)
 
     def decide(self, testimony_id: int, site_id: int, status: str, actor: str,
