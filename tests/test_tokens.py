@@ -206,6 +206,29 @@ def test_a_token_never_grants_more_than_its_user_has_now(app, store):
     assert c.get(url, headers=_bearer(issued.token)).status_code == 401
 
 
+def test_resets_and_disabling_end_tokens_as_they_end_sessions(app, store):
+    """Whoever held the account's credentials may have made a token: a password reset, a
+    set-password link, a second-factor reset and disabling revoke every live token (enabling
+    the account again does not revive them)."""
+    from geomap import accounts as acc
+    from geomap.store.accounts import AccountStore
+
+    accounts = AccountStore(store)
+    c = https_client(app)
+    for reset in (lambda u: accounts.reset_password(u.id, acc.hash_password("x" * 14), "adm"),
+                  lambda u: accounts.issue_password_link(u.id, "adm"),
+                  lambda u: accounts.reset_mfa(u.id, "adm"),
+                  lambda u: accounts.set_active(u.id, False, "adm")):
+        user, _, issued = _issue(store)
+        assert c.get("/api/stats", headers=_bearer(issued.token)).status_code == 200
+        reset(user)
+        accounts.set_active(user.id, True, "adm")
+        if accounts.get(user.id).totp_secret is None:  # enrolled again after an MFA reset
+            accounts.enrol_totp(user.id, acc.new_totp_secret(), 0, [], "test")
+        assert c.get("/api/stats", headers=_bearer(issued.token)).status_code == 401
+        assert TokenStore(store).get(issued.record.id).revoked_by == "adm"
+
+
 def test_a_viewer_token_sees_no_witness_codes(app, store):
     _, _, issued = _issue(store, "analyst")
     feats = https_client(app).get("/ogcapi/collections/testimonies/items?limit=5",

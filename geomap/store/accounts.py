@@ -14,6 +14,7 @@ from ..accounts import User
 from ..errors import InvalidInput
 from ..policy import Role
 from .schema import audit_log, login_attempts, password_resets, sessions, users
+from .tokens import revoke_user_tokens
 
 if TYPE_CHECKING:
     from .protocol import StoreLike
@@ -71,12 +72,14 @@ class AccountStore:
                       .values(password_hash=password_hash))
 
     def reset_password(self, user_id: int, password_hash: str, actor: str) -> None:
-        """A new password (a leak, a phishing). Ends every session of the user, server-side:
-        whoever holds a session from before is out, as after disabling or an MFA reset."""
+        """A new password (a leak, a phishing). Ends every session and API token of the user,
+        server-side: whoever holds a session from before is out, as after disabling or an MFA
+        reset."""
         with self.store.audited(actor, "user.password_reset", f"user:{user_id}") as c:
             c.execute(update(users).where(users.c.id == user_id)
                       .values(password_hash=password_hash))
             c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            revoke_user_tokens(c, user_id, actor)  # and its API tokens
 
     def set_active(self, user_id: int, active: bool, actor: str) -> None:
         """Disabling also ends every session of the user, server-side. Nobody disables their
@@ -96,6 +99,7 @@ class AccountStore:
             c.execute(update(users).where(users.c.id == user_id).values(active=active))
             if not active:
                 c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+                revoke_user_tokens(c, user_id, actor)  # enabling again does not revive them
 
     @staticmethod
     def _enabled_admins(c) -> int:
@@ -120,6 +124,7 @@ class AccountStore:
             c.execute(update(users).where(users.c.id == user_id)
                       .values(password_hash=acc.NO_PASSWORD))
             c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            revoke_user_tokens(c, user_id, actor)
         return token
 
     def password_link_user(self, token: str) -> User | None:
@@ -186,6 +191,7 @@ class AccountStore:
             c.execute(update(users).where(users.c.id == user_id)
                       .values(totp_enc=None, totp_last_step=0, recovery_hashes="[]"))
             c.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            revoke_user_tokens(c, user_id, actor)
 
     def enrol_totp(self, user_id: int, secret: str, step: int, recovery_hashes: list[str],
                    actor: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, update
 from .schema import api_tokens, users
 
 if TYPE_CHECKING:
-    from .protocol import StoreLike
+    from .protocol import Connection, StoreLike
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,18 @@ class TokenRecord:
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if now >= self.expires_at else "active"
+
+
+def revoke_user_tokens(conn: Connection, user_id: int, actor: str,
+                       now: float | None = None) -> int:
+    """Inside the caller's write transaction, revoke every live token of a user: a password
+    or second-factor reset and a disabled account end tokens as they end sessions (whoever
+    held the account's credentials may have made one). Returns how many."""
+    import time
+
+    return conn.execute(update(api_tokens).where(
+        api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)).values(
+        revoked_at=time.time() if now is None else now, revoked_by=actor[:64])).rowcount
 
 
 def _iso(t: float) -> str:
