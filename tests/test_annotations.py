@@ -394,3 +394,20 @@ def test_dossier_shows_the_reported_point_and_the_outline_confirmed_on_imagery(a
     assert shape(data["site"]["imagery"]).equals(shape(SQUARE))
     ko = c.get(f"/sites/{site.key}?lang=ko").data.decode()
     assert "영상으로 확인" in ko and "외곽 울타리" in ko
+
+
+def test_a_viewer_reads_a_public_scene_without_drawing_tools_or_notes(api, store, settings,
+                                                                       tmp_path):
+    _, _, app = api
+    public = make_scene(store, settings, tmp_path, tier=Tier.PUBLIC, band=1, name="pub.tif")
+    ann.create(store, ANALYST, {"scene_id": public.id, "label": "guard_post",
+                                "note": "[SYNTHETIC] staff only", "geometry": SQUARE})
+    user, secret, _ = make_user(store, "viewer")
+    v = sign_in(https_client(app), user.username, secret)
+    page = v.get(f"/imagery/{public.id}/annotate")
+    assert page.status_code == 200
+    html = page.data.decode()
+    assert 'id="gm-ann-note"' not in html and 'id="gm-ann-save"' not in html
+    assert '"can_edit": false' in html and "staff only" not in html
+    [a] = v.get(f"/api/annotations?scene={public.id}").get_json()["annotations"]
+    assert a["label"] == "guard_post" and "note" not in a
