@@ -281,8 +281,17 @@ def locate_and_link(store: StoreLike, actor: str,
 
     gaz = Gazetteer.from_store(store, SYSTEM)
     located = geocode_pending(store, gaz, actor=actor, keys=keys)
-    ids = LinkStore(store).ids_of_keys(keys) if keys is not None else None
-    return located, run_linking(store, gaz, ids=ids)
+    if keys is None:
+        return located, run_linking(store, gaz)
+    ids = LinkStore(store).ids_of_keys(keys)
+    counts: dict = {"testimonies": 0, "sites": 0, "proposed": 0, "ambiguous": 0, "stored": 0}
+    for i in range(0, max(len(ids), 1), LINK_CHUNK):  # memory bounded by a chunk, not a file
+        part = run_linking(store, gaz, ids=ids[i:i + LINK_CHUNK])
+        counts = {k: part[k] if k == "sites" else counts[k] + part[k] for k in counts}
+    return located, counts
+
+
+LINK_CHUNK = 20_000  # testimonies linked at once after an import
 
 
 def review_items(store: StoreLike) -> list[dict]:

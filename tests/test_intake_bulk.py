@@ -112,6 +112,29 @@ def test_a_bulk_batch_stores_what_the_per_row_triggers_store(store, twin, monkey
     assert [t.id for t in items] == [r["id"] for r in a["testimonies"]]
 
 
+@pytest.mark.sqlite_only(reason="SQLite's driver path")
+def test_the_driver_insert_stores_what_a_sqlalchemy_insert_stores(store, twin):
+    from geomap.store.schema import testimonies
+
+    items = _testimonies(30)
+    for t in items:
+        t.key = store.cipher.blind_index(t.content_payload(), "testimony")
+    rows = sql.testimony_rows(store.cipher, items)  # one set of ciphertexts for both
+    with store.write() as conn:
+        sql._insert_sqlite(conn, items, rows)
+    with twin.write() as conn:
+        conn.execute(testimonies.insert(), [{"id": i, **dict(zip(sql._COLUMNS, r, strict=True))}
+                                            for i, r in enumerate(rows, start=1)])
+    cols = ", ".join(f'typeof("{c}"), "{c}"' for c in ("id", *sql._COLUMNS, "geocode_note"))
+
+    def stored(s):
+        with s.read() as conn:
+            return conn.exec_driver_sql(f"SELECT {cols} FROM testimonies ORDER BY id").all()  # noqa: S608
+
+    assert stored(store) == stored(twin)
+    assert {r[1] for r in stored(store)} == set(range(1, 31))
+
+
 def _csv(path, n: int, seed: int = 9, prefix: str = "SYN-CSV") -> int:
     """A CSV of n rows (some bad, a few repeated); returns how many are valid and distinct."""
     rng = random.Random(seed)
@@ -239,11 +262,11 @@ def test_encrypting_many_values_is_the_same_scheme_with_fresh_nonces(store):
         c.decrypt(blobs[0], "testimonies", "k4", "witness_code")
 
 
-def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives(ref_store,
-                                                                                  tmp_path):
+def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives(
+        ref_store, tmp_path, monkeypatch):
+    from geomap import geocode
     from geomap.corroboration import run_linking
     from geomap.gazetteer import Gazetteer
-    from geomap.geocode import locate_and_link
     from geomap.policy import SYSTEM
     from geomap.store.links import LinkStore
 
@@ -252,10 +275,11 @@ def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives
                        json.dumps(r["evidence"], sort_keys=True))
                       for r in LinkStore(ref_store).all())
 
+    monkeypatch.setattr(geocode, "LINK_CHUNK", 250)  # an import's testimonies in parts
     for name, seed in (("a.csv", 1), ("b.csv", 2)):
         _csv(tmp_path / name, 700, seed=seed, prefix=f"SYN-{name[0].upper()}")
         r = import_testimonies(ref_store, tmp_path / name, actor="test")
-        _, counts = locate_and_link(ref_store, "test", keys=r.keys)
+        _, counts = geocode.locate_and_link(ref_store, "test", keys=r.keys)
         assert counts["testimonies"] == r.inserted  # this import's testimonies only
     by_import = links()
     assert len({t for t, *_ in by_import}) > 500

@@ -127,17 +127,18 @@ def _split_values(text: str, vocab: Vocabulary) -> list[str]:
             out.append(part)
     return out
 @lru_cache(maxsize=_MEMO)
-def _violations_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(codes, values not in the vocabulary) of a violations cell, in the cell's order."""
-    codes, unknown = [], []
+def _violations_of(text: str) -> tuple[tuple[Violation, ...], tuple[str, ...]]:
+    """(the distinct violations, sorted; the values not in the vocabulary, in the cell's
+    order) of a violations cell."""
+    codes, unknown = set(), []
     for v in _split_values(text, _VIOLATIONS):
         if v.strip():
             code = _match(_VIOLATIONS, v)
             if code is None:
                 unknown.append(v.strip())
             else:
-                codes.append(code)
-    return tuple(codes), tuple(unknown)
+                codes.add(Violation(code))
+    return tuple(sorted(codes)), tuple(unknown)
 
 
 _DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -290,7 +291,7 @@ class Validator:
             radius_m=radius,
             precision=Precision(precision) if precision else (
                 precision_for_radius(radius) if radius is not None else None),
-            period=period, violations=sorted({Violation(v) for v in codes}),
+            period=period, violations=list(codes),
             relationship=relationship, interview_date=interview, narrative=narrative or None,
             tier=tier, synthetic="synthetic" in narrative.lower()[:40],
         )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Float, LargeBinary, Row, func, select, update
 
 from .schema import import_batches, quarantine, synthetic_truth, testimonies, testimony_violations
 
@@ -204,8 +204,11 @@ def _binders(conn: Connection) -> tuple[str, list]:
         c = testimonies.insert().compile(dialect=d, column_keys=["id", *_COLUMNS])
         if tuple(c.positiontup) != ("id", *_COLUMNS):
             raise RuntimeError("testimonies: _COLUMNS is not in the table's column order")
-        _BIND[d.name] = (str(c), [testimonies.c[n].type.dialect_impl(d).bind_processor(d)
-                                  for n in _COLUMNS])
+        # bytes and floats (all these columns' values are) bind as they are: the processors
+        # would wrap bytes in memoryview and call float() on floats, the same stored values
+        _BIND[d.name] = (str(c), [
+            None if isinstance(testimonies.c[n].type, LargeBinary | Float)
+            else testimonies.c[n].type.dialect_impl(d).bind_processor(d) for n in _COLUMNS])
     return _BIND[d.name]
 
 
@@ -213,13 +216,11 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
     sql, binders = _binders(conn)
     procs = [(i, p) for i, p in enumerate(binders) if p is not None]
     first = (conn.execute(select(func.max(testimonies.c.id))).scalar() or 0) + 1
-    bound = []
-    for n, r in enumerate(rows):
-        r = list(r)
-        for i, p in procs:
-            if r[i] is not None:
-                r[i] = p(r[i])
-        bound.append((first + n, *r))
+    cols = list(zip(*rows, strict=True))
+    for i, p in procs:  # column by column; a column's values repeat (dates, flags): once each
+        done: dict = {None: None}
+        cols[i] = [done[v] if v in done else done.setdefault(v, p(v)) for v in cols[i]]
+    bound = list(zip(range(first, first + len(rows)), *cols, strict=True))
     # triggers whose per-row work a large batch does in one statement per trigger, after
     # its rows are in: dropped and re-created inside this transaction, so other connections
     # see the table, its indexes and triggers as before, or all of the batch
