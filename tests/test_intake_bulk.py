@@ -276,12 +276,21 @@ def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives
                       for r in LinkStore(ref_store).all())
 
     monkeypatch.setattr(geocode, "LINK_CHUNK", 250)  # an import's testimonies in parts
+    first_keys: list[str] = []
     for name, seed in (("a.csv", 1), ("b.csv", 2)):
         _csv(tmp_path / name, 700, seed=seed, prefix=f"SYN-{name[0].upper()}")
         r = import_testimonies(ref_store, tmp_path / name, actor="test")
         _, counts = geocode.locate_and_link(ref_store, "test", keys=r.keys)
         assert counts["testimonies"] == r.inserted  # this import's testimonies only
+        first_keys = first_keys if name == "b.csv" else r.keys
     by_import = links()
     assert len({t for t, *_ in by_import}) > 500
     run_linking(ref_store, Gazetteer.from_store(ref_store, SYSTEM))
     assert links() == by_import
+    # linking an import's testimonies again replaces their candidates, keeps a decision
+    t, site = by_import[0][:2]
+    LinkStore(ref_store).decide(t, site, "confirmed", "test")
+    geocode.locate_and_link(ref_store, "test", keys=r.keys + first_keys)
+    after = links()
+    assert [x for x in after if x[:2] != (t, site)] == [x for x in by_import if x[:2] != (t, site)]
+    assert [x[2] for x in after if x[:2] == (t, site)] == ["confirmed"]

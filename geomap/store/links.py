@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from .schema import links, sites, testimonies
 
@@ -102,9 +102,17 @@ class LinkStore:
         fresh = [p for p in proposals if p["testimony_id"] in wanted
                  and (p["testimony_id"], p["site_id"]) not in decided]
         with self.store.write() as conn:
-            for i in range(0, len(ids), _CHUNK):
-                conn.execute(delete(links).where(links.c.status.in_(["candidate", "ambiguous"]),
-                                                 links.c.testimony_id.in_(ids[i:i + _CHUNK])))
+            # the undecided links of these testimonies, found by the primary key (a WHERE on
+            # status too lets SQLite walk every candidate of the table through the status
+            # index, once per chunk), removed by the primary key
+            stale = [{"t_id": r.testimony_id, "s_id": r.site_id}
+                     for i in range(0, len(ids), _CHUNK) for r in conn.execute(
+                         select(links.c.testimony_id, links.c.site_id, links.c.status)
+                         .where(links.c.testimony_id.in_(ids[i:i + _CHUNK])))
+                     if r.status in ("candidate", "ambiguous")]
+            if stale:
+                conn.execute(delete(links).where(links.c.testimony_id == bindparam("t_id"),
+                                                 links.c.site_id == bindparam("s_id")), stale)
             for i in range(0, len(fresh), 5000):
                 conn.execute(links.insert(), [
                     {"status": "candidate", **p,
