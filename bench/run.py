@@ -1,21 +1,29 @@
 """Benchmark the map page and the testimonies API against a folium baseline, in one run.
 
-    python bench/run.py [--sizes 2000,50000] [--repeat 20] [--draws 3]
+    python bench/run.py [--sizes 100000,250000] [--backends sqlite,postgis] [--repeat 20]
+                        [--tour-repeat 3] [--draws 3] [--no-browser]
 
-For each size N: a fresh demo instance (reference data + N synthetic testimonies) in a temporary
-folder, served by waitress on a loopback port. Measured:
+For each size N and each backend: a fresh demo instance (reference data + N synthetic
+testimonies) in a temporary folder -- SQLite, or a database on a throw-away PostgreSQL +
+PostGIS cluster (tests/pg.py, a local socket only) -- served by waitress on a loopback port.
+Measured:
 
-* ours: GET / and GET /api/testimonies (whole country, zoomed on Yodok, and the viewport the
-  page itself asks for first) -- bytes, median and p95 over --repeat keep-alive requests;
-  first draw in headless Chromium (navigation start until clusters/markers are in the DOM).
-* baseline: a folium map with the same testimonies embedded through
+* the viewport tour: exactly the /api/testimonies requests the page sends (bbox, grid and
+  limit computed as geomap-map.js does for a 1280x860 map, gzip accepted as a browser does):
+  the first viewport, then zoom 6 (country), 8, 10, 12 and 14 at camps and at random places,
+  each view also panned half a screen east. p50/p95/max server time per zoom and overall,
+  bytes per response, the largest response, grid or points.
+* ours in Chromium: GET /, first draw (navigation start until clusters/markers are in the
+  DOM), bytes of the whole page load.
+* baseline (SQLite runs): a folium map with the same testimonies embedded through
   `folium.plugins.FastMarkerCluster`, assets localised like ours, served by the same server --
   generation time, page bytes, first draw.
 
-Prints a table per size with ratios (ours / baseline) and writes everything to
-bench/out/map.json. No timing is asserted. Exit status: 0 on success; 1 if something failed
-(an exception, an HTTP error, a browser draw that never happened, or our page contacting a
-host other than 127.0.0.1).
+Ends with a summary against issue 12's targets (every viewport request p95 < 100 ms at 100,000
+and 250,000 on both backends; first draw < 1 s at 100,000; page < 300 KB) and writes everything
+to bench/out/map.json. Exit status: 0 on success; 1 if something failed (an exception, an HTTP
+error, a browser draw that never happened, or our page contacting a host other than
+127.0.0.1). Targets missed are reported, not an error.
 """
 
 from __future__ import annotations
@@ -47,8 +55,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  # no internet here: make any non-loopback lookup fail at once (still counted)
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 VIEWPORT = {"width": 1280, "height": 860}
-BBOX_COUNTRY = "124.0,37.5,131.0,43.1"
-BBOX_YODOK = "126.6,39.5,127.1,39.9"
+MAP_SIZE = (1280, 860)  # the tour's map, in CSS pixels
+TOUR_ZOOMS = (6, 8, 10, 12, 14)
+TOUR_PLACES = 4  # camps and as many random places per zoom
+TARGET_P95_MS, TARGET_DRAW_MS, TARGET_PAGE_BYTES = 100.0, 1000.0, 300_000
 BASELINE_PATH = "/bench/baseline"
 DRAW_TIMEOUT_MS = 120_000
 BASELINE_NAME = "folium FastMarkerCluster"
@@ -165,23 +175,36 @@ logging.getLogger("waitress.queue").addFilter(QUEUE_WARNINGS)
 
 
 # -- instance and server ------------------------------------------------------------------------
-def build_instance(tmp: Path, n: int):
+def build_instance(tmp: Path, n: int, database_url: str | None = None):
+    """A demo instance in `tmp` (SQLite there, or the PostgreSQL database `database_url`)."""
+    from dataclasses import replace
+
     from geomap.config import load_settings
     from geomap.demo import load_reference_data, load_synthetic_testimonies
     from geomap.store import Store
 
     settings = load_settings(tmp / "instance")
+    if database_url:
+        settings = replace(settings, database_url=database_url)
     store = Store.for_instance(settings)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     log(f"[N={n}] reference data ...")
     for line in load_reference_data(store):
         log(f"[N={n}]   {line}")
     t1 = time.perf_counter()
     inserted = load_synthetic_testimonies(store, n, progress=Progress(f"[N={n}] "))
     t2 = time.perf_counter()
+    if database_url:  # what autovacuum does soon after a bulk load: statistics, visibility map
+        from sqlalchemy import create_engine
+
+        engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        engine.dispose()
     log(f"[N={n}] {inserted} testimonies stored")
     return settings, store, {"reference_s": round(t1 - t0, 2), "testimonies_s": round(t2 - t1, 2),
-                             "inserted": inserted}
+                             "cpu_s": round(time.process_time() - c0, 2), "inserted": inserted}
 
 
 @dataclass
@@ -322,12 +345,13 @@ class Client:
         self.host, self.port, self.session = host, port, session
         self.conn = http.client.HTTPConnection(host, port, timeout=300)
 
-    def get(self, path: str) -> tuple[float, bytes, http.client.HTTPResponse]:
+    def get(self, path: str, encoding: str = "identity"
+            ) -> tuple[float, bytes, http.client.HTTPResponse]:
         for attempt in (0, 1):
             try:
                 t0 = time.perf_counter()
                 self.conn.request("GET", path, headers={
-                    "Accept-Encoding": "identity", "Cookie": f"__Host-geomap={self.session}"})
+                    "Accept-Encoding": encoding, "Cookie": f"__Host-geomap={self.session}"})
                 resp = self.conn.getresponse()
                 body = resp.read()
                 dt = time.perf_counter() - t0
@@ -360,6 +384,112 @@ def time_get(client: Client, path: str, repeat: int, geojson: bool = False) -> d
         out["numberReturned"] = doc.get("numberReturned")
         out["numberMatched"] = doc.get("numberMatched")
     return out
+
+
+# -- the viewport tour: what the page asks -------------------------------------------------
+def _mercator(lon: float, lat: float, z: int) -> tuple[float, float]:
+    """Leaflet's EPSG:3857 pixel coordinates at zoom z (256 px tiles)."""
+    size = 256 * 2 ** z
+    s = math.sin(math.radians(max(-85.0511287798, min(85.0511287798, lat))))
+    return (lon + 180) / 360 * size, (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * size
+
+
+def _unmercator(x: float, y: float, z: int) -> tuple[float, float]:
+    size = 256 * 2 ** z
+    lon = x / size * 360 - 180
+    lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / size))))
+    return lon, lat
+
+
+def _js_number(v: float) -> str:
+    """String(v) in JavaScript, for the powers of two the page sends."""
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+def view_request(lon: float, lat: float, z: int, limit: int,
+                 size: tuple[int, int] = MAP_SIZE) -> str:
+    """The /api/testimonies query geomap-map.js sends for a map of `size` px centred on
+    (lon, lat) at zoom z: bbox from map.getBounds(), the grid cell about 64 px wide snapped to
+    a power of two, the page's limit."""
+    cx, cy = _mercator(lon, lat, z)
+    west, north = _unmercator(cx - size[0] / 2, cy - size[1] / 2, z)
+    east, south = _unmercator(cx + size[0] / 2, cy + size[1] / 2, z)
+    bbox = ",".join(f"{v:.5f}" for v in (max(-180, west), max(-90, south), min(180, east),
+                                          min(90, north)))
+    cell = 2.0 ** round(math.log2(64 * (east - west) / size[0]))
+    cell = min(8.0, max(2.0 ** -13, cell))
+    from urllib.parse import quote
+
+    return f"bbox={quote(bbox, safe='')}&limit={limit}&grid={_js_number(cell)}"
+
+
+def tour_views(store, seed: int = 12) -> list[tuple[str, int, float, float]]:
+    """(label, zoom, lon, lat): the first view, then each zoom at camps and at random places
+    on land, each also panned half a screen east."""
+    import random
+
+    from geomap.mapview import CENTER, ZOOM
+    from geomap.policy import SYSTEM
+
+    rng = random.Random(seed)
+    camps = [s.geometry.centroid for s in store.sites(SYSTEM) if s.geometry is not None]
+    views = [("first viewport", ZOOM, CENTER[1], CENTER[0])]
+    for z in TOUR_ZOOMS:
+        places = [("camp", p.x, p.y) for p in rng.sample(camps, min(TOUR_PLACES, len(camps)))]
+        places += [("random", rng.uniform(124.8, 130.2), rng.uniform(38.2, 42.4))
+                   for _ in range(TOUR_PLACES)]
+        if z == 6:  # the whole country, and pans from it
+            places = [("country", 127.4, 40.3)] + places[:2]
+        for kind, lon, lat in places:
+            views.append((f"z{z} {kind}", z, lon, lat))
+            pan_lon, _ = _unmercator(_mercator(lon, lat, z)[0] + MAP_SIZE[0] / 2,
+                                     _mercator(lon, lat, z)[1], z)
+            views.append((f"z{z} {kind} panned", z, pan_lon, lat))
+    return views
+
+
+def run_tour(client: Client, store, limit: int, repeat: int) -> dict:
+    """Every tour view `repeat` times (after one warm-up pass), gzip accepted."""
+    api = "/api/testimonies"
+    views = [(label, z, f"{api}?{view_request(lon, lat, z, limit)}")
+             for label, z, lon, lat in tour_views(store)]
+    for _, _, path in views:
+        client.get(path, "gzip")
+    cpu0 = time.process_time()
+    per_view = []
+    for label, z, path in views:
+        times = []
+        for _ in range(repeat):
+            dt, body, _resp = client.get(path, "gzip")
+            times.append(dt)
+        import gzip as _gzip
+
+        raw = _gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+        doc = json.loads(raw)
+        per_view.append({"label": label, "zoom": z, "path": path, "times_ms": [
+            round(t * 1000, 2) for t in times], "bytes": len(body), "raw_bytes": len(raw),
+            "aggregated": doc.get("aggregated"), "features": len(doc["features"]),
+            "matched": doc.get("numberMatched")})
+    groups: dict[str, list[dict]] = {}
+    for v in per_view:
+        key = "first viewport" if v["label"] == "first viewport" else f"z{v['zoom']}"
+        groups.setdefault(key, []).append(v)
+    groups["all"] = per_view
+
+    def summarise(vs: list[dict]) -> dict:
+        ms = [t for v in vs for t in v["times_ms"]]
+        big = max(vs, key=lambda v: v["bytes"])
+        return {"views": len(vs), "requests": len(ms),
+                "median_ms": round(statistics.median(ms), 2),
+                "p95_ms": round(nearest_rank(ms, 0.95), 2), "max_ms": round(max(ms), 2),
+                "mean_bytes": int(statistics.mean(v["bytes"] for v in vs)),
+                "largest_bytes": big["bytes"], "largest_raw_bytes": big["raw_bytes"],
+                "largest": big["label"], "grid_views": sum(1 for v in vs if v["aggregated"]),
+                "max_features": max(v["features"] for v in vs),
+                "max_matched": max(v["matched"] or 0 for v in vs)}
+
+    return {"by_zoom": {k: summarise(v) for k, v in groups.items()}, "views": per_view,
+            "cpu_s": round(time.process_time() - cpu0, 2)}
 
 
 # -- the baseline -------------------------------------------------------------------------------
@@ -588,66 +718,87 @@ def _try_draw(res: dict, who: str, ctx, url: str, selector: str, runs: int,
 
 
 # -- one size -----------------------------------------------------------------------------------
-def bench_size(n: int, repeat: int, draws: int, browser) -> dict:
-    res: dict = {"n": n, "errors": []}
-    with tempfile.TemporaryDirectory(prefix=f"geomap-bench-{n}-") as tmp:
-        settings, store, res["build"] = build_instance(Path(tmp), n)
-        baseline = Baseline()
-        secret, codes = add_bench_user(store)
-        app = make_app(settings, store, baseline)
-        host, port, stop = serve(app)
-        base = f"http://{host}:{port}"
-        session = sign_in_http(host, port, secret)
-        client = Client(host, port, session)
-        try:
-            log(f"[N={n}] timing GET / and the API ({repeat} requests each) ...")
-            ours: dict = {"page": time_get(client, "/", repeat)}
-            api = "/api/testimonies"
-            ours["api_country"] = time_get(
-                client, f"{api}?bbox={BBOX_COUNTRY}&limit={settings.max_features}", repeat, True)
-            ours["api_yodok"] = time_get(
-                client, f"{api}?bbox={BBOX_YODOK}&limit={settings.max_features}", repeat, True)
-            for name in ("sites", "boundaries?level=1"):
-                ours[f"api_{name.split('?')[0]}"] = time_get(client, f"/api/{name}", repeat, True)
+def bench_size(n: int, backend: str, repeat: int, tour_repeat: int, draws: int, browser,
+               cluster=None) -> dict:
+    res: dict = {"n": n, "backend": backend, "errors": []}
+    db_name = database_url = None
+    if backend == "postgis":
+        db_name, database_url = cluster.new_database()
+    tag = f"[N={n} {backend}]"
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"geomap-bench-{n}-") as tmp:
+            settings, store, res["build"] = build_instance(Path(tmp), n, database_url)
+            try:
+                _bench_instance(res, tag, settings, store, repeat, tour_repeat, draws, browser,
+                                with_baseline=backend == "sqlite")
+            finally:
+                store.close()
+    finally:
+        if db_name:
+            cluster.drop(db_name)
+    return res
 
-            log(f"[N={n}] baseline: {BASELINE_NAME} with the same testimonies ...")
+
+def _bench_instance(res: dict, tag: str, settings, store, repeat: int, tour_repeat: int,
+                    draws: int, browser, with_baseline: bool) -> None:
+    baseline = Baseline()
+    secret, codes = add_bench_user(store)
+    app = make_app(settings, store, baseline)
+    host, port, stop = serve(app)
+    base = f"http://{host}:{port}"
+    session = sign_in_http(host, port, secret)
+    client = Client(host, port, session)
+    limit = min(settings.max_features, settings.points_per_view)  # what the page sends
+    api = "/api/testimonies"
+    bl: dict = {}
+    try:
+        log(f"{tag} timing GET / and the page's other requests ({repeat} each) ...")
+        ours: dict = {"page": time_get(client, "/", repeat)}
+        for name in ("sites", "boundaries?level=1"):
+            ours[f"api_{name.split('?')[0]}"] = time_get(client, f"/api/{name}", repeat, True)
+        log(f"{tag} viewport tour ({tour_repeat} requests per view) ...")
+        ours["tour"] = run_tour(client, store, limit, tour_repeat)
+
+        if with_baseline:
+            log(f"{tag} baseline: {BASELINE_NAME} with the same testimonies ...")
             baseline.html, baseline.info = build_baseline(store, app)
-            bl: dict = {**baseline.info, "serve": time_get(client, BASELINE_PATH, repeat)}
+            bl = {**baseline.info, "serve": time_get(client, BASELINE_PATH, repeat)}
 
-            if browser is not None:
-                ctx = signed_in_context(browser, base, codes[0])
-                log(f"[N={n}] first draw in Chromium, ours ({draws} loads + warm-up) ...")
-                ours["draw"] = _try_draw(res, "ours", ctx, base + "/", OURS_SELECTOR, draws, api)
-                log(f"[N={n}] first draw in Chromium, baseline ({draws} loads + warm-up) ...")
+        if browser is not None:
+            ctx = signed_in_context(browser, base, codes[0])
+            log(f"{tag} first draw in Chromium, ours ({draws} loads + warm-up) ...")
+            ours["draw"] = _try_draw(res, "ours", ctx, base + "/", OURS_SELECTOR, draws, api)
+            if with_baseline:
+                log(f"{tag} first draw in Chromium, baseline ({draws} loads + warm-up) ...")
                 bl["draw"] = _try_draw(res, "baseline", ctx, base + BASELINE_PATH,
                                        BASELINE_SELECTOR, draws)
-                ctx.close()
-                if ours["draw"]:
-                    # the viewport our page asked for on load, timed like the others
-                    page_api = ours["draw"]["api_urls"]
-                    if page_api:
-                        u = urlparse(page_api[0])
-                        ours["api_page_viewport"] = time_get(client, f"{u.path}?{u.query}",
-                                                             repeat, True)
-                    if ours["draw"]["external_requests"]:
-                        res["errors"].append(
-                            f"our page contacted other hosts: {ours['draw']['external_requests']}")
-            res["waitress_queue_warnings"] = QUEUE_WARNINGS.take()
-            res["ours"], res["baseline"] = ours, bl
-        finally:
-            client.close()
-            stop()
-            store.close()
-    return res
+            ctx.close()
+            if ours["draw"]:
+                # the viewport our page asked for on load, timed like the tour's
+                page_api = ours["draw"]["api_urls"]
+                if page_api:
+                    u = urlparse(page_api[0])
+                    ours["api_page_viewport"] = time_get(client, f"{u.path}?{u.query}",
+                                                         repeat, True)
+                if ours["draw"]["external_requests"]:
+                    res["errors"].append(
+                        f"our page contacted other hosts: {ours['draw']['external_requests']}")
+        res["waitress_queue_warnings"] = QUEUE_WARNINGS.take()
+        res["ours"], res["baseline"] = ours, bl
+    finally:
+        client.close()
+        stop()
 
 
 def ratios(res: dict) -> dict:
     o, b = res["ours"], res["baseline"]
+    if not b:
+        return {}
     od, bd = o.get("draw"), b.get("draw")
-    country = o["api_country"]["bytes"]
+    first = o["tour"]["by_zoom"]["first viewport"]["largest_bytes"]
     out = {
         "page_size": ratio(o["page"]["bytes"], b["bytes"]),
-        "page_plus_country_data_size": ratio(o["page"]["bytes"] + country, b["bytes"]),
+        "page_plus_first_viewport_size": ratio(o["page"]["bytes"] + first, b["bytes"]),
         "page_time_vs_generation": ratio(o["page"]["median_ms"], b["generate_ms"]),
         "page_time_vs_serving_prerendered": ratio(o["page"]["median_ms"],
                                                   b["serve"]["median_ms"]),
@@ -660,13 +811,28 @@ def ratios(res: dict) -> dict:
     return out
 
 
+def print_tour(tour: dict) -> None:
+    print("viewport tour (the page's own requests, gzip): server time per request")
+    head = (f"  {'views':<15} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8} {'mean B':>9} "
+            f"{'largest B':>10}  grid/views  most features  largest")
+    print(head)
+    for key, d in tour["by_zoom"].items():
+        print(f"  {key:<15} {d['requests']:>4} {d['median_ms']:>6.1f}ms {d['p95_ms']:>6.1f}ms "
+              f"{d['max_ms']:>6.1f}ms {d['mean_bytes']:>9,} {d['largest_bytes']:>10,}  "
+              f"{d['grid_views']:>4}/{d['views']:<5}  {d['max_features']:>13,}  {d['largest']} "
+              f"({d['largest_raw_bytes']:,} B unzipped)")
+    print(f"  (bench process CPU during the tour: {tour['cpu_s']} s)")
+
+
 def print_table(res: dict, repeat: int) -> None:
     o, b, r = res["ours"], res["baseline"], res["ratios"]
     n = res["n"]
     build = res["build"]
-    print(f"\n=== N = {n:,} synthetic testimonies "
-          f"(instance built in {build['reference_s'] + build['testimonies_s']:.1f} s) ===")
-    print(f"server timings: median (p95, nearest rank) of {repeat} keep-alive GETs; "
+    print(f"\n=== N = {n:,} synthetic testimonies on {res['backend']} "
+          f"(instance built in {build['reference_s'] + build['testimonies_s']:.1f} s, "
+          f"{build['cpu_s']:.1f} s CPU) ===")
+    print_tour(o["tour"])
+    print(f"other timings: median (p95, nearest rank) of {repeat} keep-alive GETs; "
           f"first draw: median of {(o.get('draw') or {}).get('wall', {}).get('n', 0)} cold loads")
     rows: list[tuple[str, str, str]] = []
 
@@ -677,9 +843,9 @@ def print_table(res: dict, repeat: int) -> None:
                          f"{d['numberMatched']:,}"))
 
     rows.append(("ours  GET /", fmt_bytes(o["page"]["bytes"]), fmt_timing(o["page"])))
-    api_row("ours  API whole country", o["api_country"])
-    api_row("ours  API zoomed (Yodok)", o["api_yodok"])
-    api_row("ours  API page's first viewport", o.get("api_page_viewport"))
+    api_row("ours  API first viewport as the browser asked", o.get("api_page_viewport"))
+    if o.get("api_page_viewport"):
+        rows.append(("ours    (browser's request)", "", o["api_page_viewport"]["path"]))
     rows.append(("ours  API sites", fmt_bytes(o["api_sites"]["bytes"]),
                  fmt_timing(o["api_sites"])))
     rows.append(("ours  API boundaries", fmt_bytes(o["api_boundaries"]["bytes"]),
@@ -695,9 +861,10 @@ def print_table(res: dict, repeat: int) -> None:
                      f"{fmt_ms(od['testimonies_response_end_ms'])}"))
         rows.append(("ours  whole load (network quiet)", fmt_bytes(od["bytes_per_load"]),
                      f"{od['requests_per_load']} requests"))
-    rows.append((f"base  {BASELINE_NAME} page", fmt_bytes(b["bytes"]),
-                 f"generate {fmt_ms(b['generate_ms'])} (render {fmt_ms(b['render_ms'])}); "
-                 f"serve {fmt_timing(b['serve'])}"))
+    if b:
+        rows.append((f"base  {BASELINE_NAME} page", fmt_bytes(b["bytes"]),
+                     f"generate {fmt_ms(b['generate_ms'])} (render {fmt_ms(b['render_ms'])}); "
+                     f"serve {fmt_timing(b['serve'])}"))
     if bd:
         rows.append(("base  first draw (wall / in-page)", fmt_bytes(bd["bytes_at_first_draw"]),
                      f"{fmt_ms(bd['wall']['median_ms'])} / {fmt_ms(bd['in_page']['median_ms'])};"
@@ -710,10 +877,10 @@ def print_table(res: dict, repeat: int) -> None:
     print(f"{'measure':<{w0}}  {'bytes':>{w1}}  time")
     for label, size, t in rows:
         print(f"{label:<{w0}}  {size:>{w1}}  {t}")
-    print("ratios (ours / baseline):")
-    lines = [
+    lines = [] if not r else [
         ("page size: ours / " + BASELINE_NAME, r["page_size"]),
-        ("page + whole-country API: ours / " + BASELINE_NAME, r["page_plus_country_data_size"]),
+        ("page + first viewport's API: ours / " + BASELINE_NAME,
+         r["page_plus_first_viewport_size"]),
         ("page time: ours GET / / baseline generation", r["page_time_vs_generation"]),
         ("page time: ours GET / / baseline serve (pre-rendered)",
          r["page_time_vs_serving_prerendered"]),
@@ -723,6 +890,8 @@ def print_table(res: dict, repeat: int) -> None:
                   ("bytes per whole page load: ours / baseline", r["bytes_per_load"]),
                   ("first draw (wall): ours / baseline", r["first_draw_wall"]),
                   ("first draw (in-page): ours / baseline", r["first_draw_in_page"])]
+    if lines:
+        print("ratios (ours / baseline):")
     for label, v in lines:
         print(f"  {label} = {fmt_ratio(v)}")
     if od:
@@ -741,10 +910,41 @@ def print_table(res: dict, repeat: int) -> None:
     if q and q["count"]:
         print(f"waitress (threads=4): {q['count']} 'task queue depth' warnings, "
               f"max depth {q['max_depth']}")
-    for note in b.get("notes", []):
+    for note in (b or {}).get("notes", []):
         print(f"note (baseline): {note}")
     for e in res["errors"]:
         print(f"ERROR: {e}")
+
+
+def print_summary(runs: list[dict]) -> None:
+    """One table for issue 12's targets over every size and backend measured."""
+    ok_runs = [r for r in runs if "ours" in r]
+    if not ok_runs:
+        return
+    print(f"\n=== summary: the page's viewport requests (p95 target < {TARGET_P95_MS:.0f} ms), "
+          f"first draw (< {TARGET_DRAW_MS / 1000:.0f} s at 100,000), page (< "
+          f"{TARGET_PAGE_BYTES // 1000} KB) ===")
+    print(f"  {'N':>8} {'backend':<8} {'first view p50/p95':>19} {'tour p50/p95/max':>23} "
+          f"{'largest':>10} {'first draw':>11} {'folium':>9} {'page load':>10}  verdict")
+    for r in ok_runs:
+        o, b = r["ours"], r.get("baseline") or {}
+        fv, allv = o["tour"]["by_zoom"]["first viewport"], o["tour"]["by_zoom"]["all"]
+        od, bd = o.get("draw"), b.get("draw")
+        draw = od["wall"]["median_ms"] if od else None
+        page = od["bytes_per_load"] if od else None
+        misses = []
+        if allv["p95_ms"] >= TARGET_P95_MS or fv["p95_ms"] >= TARGET_P95_MS:
+            misses.append("p95")
+        if draw is not None and r["n"] <= 100_000 and draw >= TARGET_DRAW_MS:
+            misses.append("draw")
+        if page is not None and page >= TARGET_PAGE_BYTES:
+            misses.append("page")
+        print(f"  {r['n']:>8,} {r['backend']:<8} "
+              f"{fv['median_ms']:>8.1f}/{fv['p95_ms']:<6.1f}ms "
+              f"{allv['median_ms']:>7.1f}/{allv['p95_ms']:.1f}/{allv['max_ms']:<6.1f}ms "
+              f"{allv['largest_bytes']:>9,}B {fmt_ms(draw):>11} "
+              f"{fmt_ms(bd['wall']['median_ms']) if bd else '-':>9} "
+              f"{fmt_bytes(page):>10}  {'targets met' if not misses else 'MISSED: ' + ', '.join(misses)}")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -772,9 +972,13 @@ def _dist_version(name: str) -> str | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="2000,50000",
-                   help="comma-separated testimony counts (default 2000,50000)")
+    p.add_argument("--sizes", default="100000,250000",
+                   help="comma-separated testimony counts (default 100000,250000)")
+    p.add_argument("--backends", default="sqlite,postgis",
+                   help="comma-separated: sqlite, postgis (default both)")
     p.add_argument("--repeat", type=int, default=20, help="requests per endpoint (default 20)")
+    p.add_argument("--tour-repeat", type=int, default=3,
+                   help="requests per view of the viewport tour (default 3)")
     p.add_argument("--draws", type=int, default=3,
                    help="browser loads per page, after a warm-up (default 3)")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurements")
@@ -784,20 +988,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         a.sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
     except ValueError:
         p.error("--sizes: comma-separated integers, e.g. 2000,50000")
-    if not a.sizes or min(a.sizes) < 1 or a.repeat < 1 or a.draws < 1:
-        p.error("--sizes, --repeat and --draws must be positive")
+    if not a.sizes or min(a.sizes) < 1 or a.repeat < 1 or a.draws < 1 or a.tour_repeat < 1:
+        p.error("--sizes, --repeat, --tour-repeat and --draws must be positive")
+    a.backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    if not a.backends or set(a.backends) - {"sqlite", "postgis"}:
+        p.error("--backends: sqlite, postgis or both")
     return a
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.environ.pop("DATABASE_URL", None):  # it would override the temporary instance's DB
-        log("DATABASE_URL is set: ignored, the benchmark uses temporary SQLite instances")
-    results: dict = {"args": {"sizes": args.sizes, "repeat": args.repeat, "draws": args.draws},
-                     "sizes": []}
+        log("DATABASE_URL is set: ignored, the benchmark makes its own databases")
+    results: dict = {"args": {"sizes": args.sizes, "backends": args.backends,
+                              "repeat": args.repeat, "tour_repeat": args.tour_repeat,
+                              "draws": args.draws}, "sizes": []}
     failed = False
-    pw = browser = None
+    pw = browser = cluster = None
     try:
+        if "postgis" in args.backends:
+            sys.path.insert(0, str(HERE.parent))
+            from tests import pg
+
+            log("starting a throw-away PostgreSQL + PostGIS cluster (tests/pg.py) ...")
+            cluster = pg.start()
         if not args.no_browser:
             from playwright.sync_api import sync_playwright
 
@@ -808,24 +1022,30 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         results["environment"] = environment(browser)
         for n in args.sizes:
-            try:
-                res = bench_size(n, args.repeat, args.draws, browser)
-            except Exception as e:  # noqa: BLE001 - report, go on with the next size
-                traceback.print_exc()
-                results["sizes"].append({"n": n, "errors": [f"{type(e).__name__}: {e}"]})
-                print(f"\n=== N = {n:,}: FAILED: {type(e).__name__}: {e}")
-                failed = True
-                continue
-            res["ratios"] = ratios(res)
-            results["sizes"].append(res)
-            print_table(res, args.repeat)
-            sys.stdout.flush()
-            failed = failed or bool(res["errors"])
+            for backend in args.backends:
+                try:
+                    res = bench_size(n, backend, args.repeat, args.tour_repeat, args.draws,
+                                     browser, cluster)
+                except Exception as e:  # noqa: BLE001 - report, go on with the next one
+                    traceback.print_exc()
+                    results["sizes"].append({"n": n, "backend": backend,
+                                             "errors": [f"{type(e).__name__}: {e}"]})
+                    print(f"\n=== N = {n:,} on {backend}: FAILED: {type(e).__name__}: {e}")
+                    failed = True
+                    continue
+                res["ratios"] = ratios(res)
+                results["sizes"].append(res)
+                print_table(res, args.repeat)
+                sys.stdout.flush()
+                failed = failed or bool(res["errors"])
+        print_summary(results["sizes"])
     finally:
         if browser is not None:
             browser.close()
         if pw is not None:
             pw.stop()
+        if cluster is not None:
+            pg.stop(cluster)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         log(f"results written to {args.out}")

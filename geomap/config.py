@@ -155,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds after which a sign-in ends however active"),
     Setting("max_features", "GEOMAP_MAX_FEATURES", _int(1), 50_000,
             "most testimonies one map request returns (the map says when it hit the cap)"),
-    Setting("points_per_view", "GEOMAP_POINTS_PER_VIEW", _int(1), 5_000,
+    Setting("points_per_view", "GEOMAP_POINTS_PER_VIEW", _int(1), 1_000,
             "above this many testimonies in view the map groups them per grid cell"),
     Setting("grade_corroborated", "GEOMAP_GRADE_CORROBORATED", _int(1), 2,
             "independent witnesses a site needs to be graded corroborated"),
