@@ -1,12 +1,18 @@
 """Benchmark the linking engine: 100,000 testimonies against 1,000 sites.
 
-    python bench/linking.py [--testimonies 100000] [--sites 1000]
+    python bench/linking.py [--testimonies 100000] [--sites 1000] [--backends sqlite,postgis]
 
 Ours: geomap.corroboration.propose (STRtree over sites in metres, then scoring only the pairs
 within reach). Baseline in the same run: naive all-pairs scoring (every testimony against every
 site, numpy, in chunks), the same posterior over the sites and "not on the list". Both must choose the same site for every testimony.
 Time (untraced) and peak traced memory (a second, tracemalloc run) for each; names are left out of both (distance,
 period and type only) so the comparison is about the search.
+
+Then the same testimonies and sites stored in a database, once per backend (SQLite in a
+temporary instance; PostgreSQL + PostGIS on a throw-away cluster from tests/pg.py), and
+`geomap.corroboration.run_linking` timed end to end as `geomap link` runs it: read the located
+testimonies and the sites from the store, propose, write the candidate links. Wall and CPU
+seconds of this process (PostgreSQL's own CPU is in its server processes, not counted).
 """
 
 from __future__ import annotations
@@ -89,11 +95,70 @@ def timed(fn, *args):
     return out, dt, peak
 
 
+def _records(inputs, sites):
+    """The generated testimonies and sites as model records for the store."""
+    from shapely.geometry import Point
+
+    from geomap.model import Precision, Site, Testimony
+
+    site_rows = [Site(key=f"bench-site-{s.id}", name=f"synthetic site {s.id}",
+                      facility_type=FacilityType.KWALLISO, geometry=Point(s.lon, s.lat),
+                      precision=Precision.VICINITY) for s in sites]
+    items = [Testimony(witness_code=f"SYN-L{i:06d}", place_text=None,
+                       geometry=Point(round(float(x), 6), round(float(y), 6)),
+                       radius_m=float(r), precision=Precision.VICINITY, period=None,
+                       synthetic=True)
+             for i, (x, y, r) in enumerate(zip(inputs["lon"], inputs["lat"], inputs["radius"],
+                                               strict=True))]
+    return site_rows, items
+
+
+def link_in_store(backend: str, inputs, sites, cluster=None) -> dict:
+    """Store the records on `backend`, then time run_linking as `geomap link` runs it."""
+    import tempfile
+    from dataclasses import replace
+
+    from geomap.config import load_settings
+    from geomap.store import Store
+
+    site_rows, items = _records(inputs, sites)
+    db_name = url = None
+    if backend == "postgis":
+        db_name, url = cluster.new_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="geomap-bench-link-") as tmp:
+            settings = load_settings(Path(tmp) / "instance")
+            if url:
+                settings = replace(settings, database_url=url)
+            store = Store.for_instance(settings)
+            try:
+                t0 = time.perf_counter()
+                store.upsert_sites(site_rows)
+                for i in range(0, len(items), 5_000):
+                    store.add_testimonies(items[i:i + 5_000])
+                load_s = time.perf_counter() - t0
+                t0, c0 = time.perf_counter(), time.process_time()
+                out = corr.run_linking(store, None)
+                return {"backend": backend, "load_s": load_s,
+                        "link_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                        **out}
+            finally:
+                store.close()
+    finally:
+        if db_name:
+            cluster.drop(db_name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--testimonies", type=int, default=100_000)
     ap.add_argument("--sites", type=int, default=1_000)
+    ap.add_argument("--backends", default="sqlite,postgis",
+                    help="stored linking on: sqlite, postgis, both (default) or none")
     a = ap.parse_args()
+    backends = [b.strip() for b in a.backends.split(",") if b.strip() and b.strip() != "none"]
+    if set(backends) - {"sqlite", "postgis"}:
+        ap.error("--backends: sqlite, postgis, both or none")
     inputs, sites = make(a.testimonies, a.sites)
     print(f"linking {a.testimonies:,} testimonies against {a.sites:,} sites ...", file=sys.stderr)
     names = corr.NameEvidence(None, sites)
@@ -111,6 +176,29 @@ def main() -> int:
           f"  {len(base):,} testimonies linked")
     print(f"ratio: ours / naive = {t_ours / t_base:.2f}x time, {m_ours / m_base:.2f}x memory; "
           f"same best site for {agree:,} of {len(base):,} baseline links")
+    stored = []
+    cluster = None
+    try:
+        for backend in backends:
+            if backend == "postgis" and cluster is None:
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+                from tests import pg
+
+                print("starting a throw-away PostgreSQL + PostGIS cluster ...", file=sys.stderr)
+                cluster = pg.start()
+            print(f"storing and linking on {backend} ...", file=sys.stderr)
+            stored.append(link_in_store(backend, inputs, sites, cluster))
+    finally:
+        if cluster is not None:
+            pg.stop(cluster)
+    if stored:
+        print(f"\n=== linking in the store (corroboration.run_linking, as `geomap link`): "
+              f"{a.testimonies:,} x {a.sites:,} ===")
+    for r in stored:
+        print(f"{r['backend']:<8} link {r['link_s']:7.2f} s wall, {r['cpu_s']:7.2f} s CPU "
+              f"(read, propose, write {r['stored']:,} candidate links; {r['proposed']:,} "
+              f"proposed, {r['ambiguous']:,} ambiguous); loading the records took "
+              f"{r['load_s']:.1f} s")
     return 0 if agree == len(base) else 1
 
 
