@@ -121,7 +121,7 @@ def test_the_driver_insert_stores_what_a_sqlalchemy_insert_stores(store, twin):
         t.key = store.cipher.blind_index(t.content_payload(), "testimony")
     rows = sql.testimony_rows(store.cipher, items)  # one set of ciphertexts for both
     with store.write() as conn:
-        sql._insert_sqlite(conn, items, rows)
+        sql._insert_sqlite(conn, items, sql._bind(rows))
     with twin.write() as conn:
         conn.execute(testimonies.insert(), [{"id": i, **dict(zip(sql._COLUMNS, r, strict=True))}
                                             for i, r in enumerate(rows, start=1)])

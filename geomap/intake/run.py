@@ -179,13 +179,14 @@ def import_testimonies(
             for note in c.notes:
                 report.notes[note] += 1
         pending.clear()
+        batch = _prepare_batch(store, checked, report, tagger, dry_run)
         if writer is None:
-            _store_batch(store, checked, report, tagger, dry_run, occurrences)
+            _write_batch(store, batch, report, dry_run, occurrences)
             if progress:
                 progress(len(checked))
             return
         settle()
-        in_flight.append((writer.submit(_store_batch, store, checked, report, tagger, dry_run,
+        in_flight.append((writer.submit(_write_batch, store, batch, report, dry_run,
                                         occurrences), len(checked)))
 
     try:
@@ -269,8 +270,18 @@ def _start_batch(store: StoreLike, source: str, actor: str) -> int:
     return sql.start_batch(store, source, actor, datetime.now(UTC).replace(tzinfo=None))
 
 
-def _store_batch(store: StoreLike, checked: list[Checked], report: ImportReport, tagger, dry_run: bool,
-                 occurrences: Counter):
+@dataclass
+class _Batch:
+    good: list  # valid testimonies (keys set, provinces tagged)
+    bad: list[Checked]
+    prepared: sql.Prepared | None  # the good ones not stored before, encrypted (not dry runs)
+    known: int = 0  # good ones whose key was stored before
+
+
+def _prepare_batch(store: StoreLike, checked: list[Checked], report: ImportReport, tagger,
+                   dry_run: bool) -> _Batch:
+    """A batch's Python work before its transaction: provinces, problems counted, and the
+    testimonies not stored yet encrypted and laid out as columns."""
     good = [c.testimony for c in checked if c.testimony is not None]
     bad = [c for c in checked if c.testimony is None]
     for t, tag in zip(good, tagger.tag([t.geometry for t in good]), strict=True):
@@ -283,20 +294,33 @@ def _store_batch(store: StoreLike, checked: list[Checked], report: ImportReport,
             report.problems.append({"row": c.row_number,
                                     "problems": [p.as_dict() for p in c.problems]})
     if dry_run:
-        existing = _existing_keys(store, [t.key for t in good])
-        report.inserted += sum(1 for t in good if t.key not in existing)
-        report.already_present += sum(1 for t in good if t.key in existing)
-        report.quarantined += len(bad)
+        return _Batch(good, bad, None)
+    # a re-run's rows are known: not encrypted again (the transaction checks the keys anyway)
+    known = _existing_keys(store, [t.key for t in good])
+    todo = [t for t in good if t.key not in known]
+    return _Batch(good, bad, sql.prepare_testimonies(store.cipher, store.dialect, todo),
+                  len(good) - len(todo))
+
+
+def _write_batch(store: StoreLike, b: _Batch, report: ImportReport, dry_run: bool,
+                 occurrences: Counter) -> None:
+    """A batch's transaction: its new testimonies, quarantined rows and counts together."""
+    if dry_run:
+        existing = _existing_keys(store, [t.key for t in b.good])
+        report.inserted += sum(1 for t in b.good if t.key not in existing)
+        report.already_present += sum(1 for t in b.good if t.key in existing)
+        report.quarantined += len(b.bad)
         return
     with store.write() as conn:
         sql.prepare_bulk_write(conn)
-        r: UpsertResult = store.add_testimonies(good, conn=conn) if good else UpsertResult()
-        new_q, old_q = _quarantine(store, conn, bad, report, occurrences)
-        sql.add_counts(conn, report.batch_id, inserted=r.inserted, skipped=r.skipped + old_q,
-                       updated=new_q)
+        r: UpsertResult = sql.insert_prepared(conn, b.prepared) if b.prepared.items \
+            else UpsertResult()
+        new_q, old_q = _quarantine(store, conn, b.bad, report, occurrences)
+        sql.add_counts(conn, report.batch_id, inserted=r.inserted,
+                       skipped=r.skipped + b.known + old_q, updated=new_q)
     report.inserted += r.inserted
-    report.already_present += r.skipped
-    report.quarantined += len(bad)
+    report.already_present += r.skipped + b.known
+    report.quarantined += len(b.bad)
     report.quarantined_before += old_q
 
 

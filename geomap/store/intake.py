@@ -6,7 +6,9 @@ transaction, so a batch's testimonies, quarantined rows and counts land together
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Float, LargeBinary, Row, func, select, update
@@ -106,6 +108,7 @@ _CHUNK = 500  # keys per IN (...) list; stays under SQLite's variable limit
 # 100,000 testimonies took 4.7-7.5 CPU s, without 3.0); fewer rows are not worth the schema
 # change (dropping and re-creating the triggers inside the batch's transaction).
 BULK_TRIGGER_ROWS = 1_000
+ROWS_PER_STATEMENT = 500  # x 26 parameters: under SQLite's smallest default limit (32,766)
 RTREE_TRIGGER = "testimonies_rtree_ins"
 CELLS_TRIGGER = "testimony_cells_ins"
 BULK_TRIGGERS = (RTREE_TRIGGER, CELLS_TRIGGER)
@@ -141,86 +144,129 @@ def testimony_rows(cipher: FieldCipher, items: Sequence[Testimony]) -> list[tupl
     return out
 
 
+@dataclass
+class Prepared:
+    """Testimonies (keys set) with their column values, ready for `insert_prepared`: the
+    encryption and the rest of the Python work of an insert, done before its transaction."""
+
+    items: list[Testimony]
+    rows: list[tuple]
+
+
+def prepare_testimonies(cipher: FieldCipher, dialect: str, items: Sequence[Testimony]
+                        ) -> Prepared:
+    """`items` encrypted and laid out as columns (on SQLite, as the driver takes them)."""
+    for t in items:
+        t.key = t.key or cipher.blind_index(t.content_payload(), "testimony")
+    rows = testimony_rows(cipher, items)
+    return Prepared(list(items), _bind(rows) if dialect == "sqlite" and rows else rows)
+
+
+def insert_prepared(conn: Connection, prepared: Prepared) -> UpsertResult:
+    """Insert the prepared testimonies whose key is new (checked in this transaction)."""
+    from . import UpsertResult
+
+    new = _fresh(conn, [t.key for t in prepared.items])
+    if new:
+        _write(conn, [prepared.items[i] for i in new], [prepared.rows[i] for i in new])
+    return UpsertResult(len(new), 0, len(prepared.items) - len(new))
+
+
 def insert_testimonies(conn: Connection, cipher: FieldCipher, items: Sequence[Testimony],
                        truth: Sequence[tuple[int | None, str]] | None = None) -> UpsertResult:
     """Insert testimonies whose content key is new (existing keys and repeats are skipped),
     with their violation rows and, for synthetic data, their ground truth; sets each new
-    item's `id`. One executemany per table: on SQLite straight to the driver with the values
-    SQLAlchemy's column types would bind, and the ids numbered here (the next free rowids,
+    item's `id`. On SQLite straight to the driver, several rows a statement, with the values
+    SQLAlchemy's column types would bind and the ids numbered here (the next free rowids,
     what SQLite would choose: the batch holds the write lock); elsewhere through SQLAlchemy."""
     from . import UpsertResult
 
     for t in items:
         t.key = t.key or cipher.blind_index(t.content_payload(), "testimony")
-    keys = [t.key for t in items]
+    new = _fresh(conn, [t.key for t in items])
+    if not new:
+        return UpsertResult(0, 0, len(items))
+    fresh = [items[i] for i in new]
+    _write(conn, fresh, prepare_testimonies(cipher, conn.dialect.name, fresh).rows)
+    if truth is not None:
+        conn.execute(synthetic_truth.insert(), [
+            {"testimony_id": items[i].id, "site_id": truth[i][0], "kind": truth[i][1]}
+            for i in new])
+    return UpsertResult(len(new), 0, len(items) - len(new))
+
+
+def _fresh(conn: Connection, keys: list[str]) -> list[int]:
+    """Indexes of the keys not stored yet, each key's first occurrence only."""
     existing: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
         existing.update(conn.execute(select(testimonies.c.key)
                                      .where(testimonies.c.key.in_(keys[i:i + _CHUNK])))
                         .scalars())
-    fresh, fresh_truth, seen = [], [], set(existing)
-    for i, t in enumerate(items):
-        if t.key in seen:
-            continue
-        seen.add(t.key)
-        fresh.append(t)
-        if truth is not None:
-            fresh_truth.append(truth[i])
-    if not fresh:
-        return UpsertResult(0, 0, len(items))
-    rows = testimony_rows(cipher, fresh)
+    out = []
+    for i, k in enumerate(keys):
+        if k not in existing:
+            existing.add(k)
+            out.append(i)
+    return out
+
+
+def _write(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
     if conn.dialect.name == "sqlite":
         _insert_sqlite(conn, fresh, rows)
-    else:
-        conn.execute(testimonies.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
-        ids: dict[str, int] = {}
-        for i in range(0, len(fresh), _CHUNK):
-            # pairs, not the Result: dict.update would take its .keys() for a mapping's
-            ids.update((k, tid) for k, tid in conn.execute(
-                select(testimonies.c.key, testimonies.c.id)
-                .where(testimonies.c.key.in_([t.key for t in fresh[i:i + _CHUNK]]))))
-        for t in fresh:
-            t.id = ids[t.key]
-        viol = [{"testimony_id": t.id, "violation": str(v)}
-                for t in fresh for v in dict.fromkeys(t.violations)]
-        if viol:
-            conn.execute(testimony_violations.insert(), viol)
-    if fresh_truth:
-        conn.execute(synthetic_truth.insert(), [
-            {"testimony_id": t.id, "site_id": site_id, "kind": kind}
-            for t, (site_id, kind) in zip(fresh, fresh_truth, strict=True)])
-    return UpsertResult(len(fresh), 0, len(items) - len(fresh))
+        return
+    conn.execute(testimonies.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+    ids: dict[str, int] = {}
+    for i in range(0, len(fresh), _CHUNK):
+        # pairs, not the Result: dict.update would take its .keys() for a mapping's
+        ids.update((k, tid) for k, tid in conn.execute(
+            select(testimonies.c.key, testimonies.c.id)
+            .where(testimonies.c.key.in_([t.key for t in fresh[i:i + _CHUNK]]))))
+    for t in fresh:
+        t.id = ids[t.key]
+    viol = [{"testimony_id": t.id, "violation": str(v)}
+            for t in fresh for v in dict.fromkeys(t.violations)]
+    if viol:
+        conn.execute(testimony_violations.insert(), viol)
 
 
-_BIND: dict[str, tuple[str, list]] = {}
+_BIND: tuple[str, list] | None = None
 
 
-def _binders(conn: Connection) -> tuple[str, list]:
-    """The INSERT of ("id", *_COLUMNS) with positional parameters, and per column of _COLUMNS
-    the bind processor of its SQLAlchemy type on this dialect (None when the value goes to
-    the driver as it is): dates become the text SQLAlchemy stores."""
-    d = conn.dialect
-    if d.name not in _BIND:
+def _binders() -> tuple[str, list]:
+    """SQLite's INSERT of ("id", *_COLUMNS) with positional parameters, and per column of
+    _COLUMNS the bind processor of its SQLAlchemy type (None when the value goes to the
+    driver as it is): dates become the text SQLAlchemy stores, flags 0/1."""
+    global _BIND
+    if _BIND is None:
+        from sqlalchemy.dialects.sqlite import pysqlite
+
+        d = pysqlite.dialect()
         c = testimonies.insert().compile(dialect=d, column_keys=["id", *_COLUMNS])
         if tuple(c.positiontup) != ("id", *_COLUMNS):
             raise RuntimeError("testimonies: _COLUMNS is not in the table's column order")
         # bytes and floats (all these columns' values are) bind as they are: the processors
         # would wrap bytes in memoryview and call float() on floats, the same stored values
-        _BIND[d.name] = (str(c), [
+        _BIND = (str(c), [
             None if isinstance(testimonies.c[n].type, LargeBinary | Float)
             else testimonies.c[n].type.dialect_impl(d).bind_processor(d) for n in _COLUMNS])
-    return _BIND[d.name]
+    return _BIND
+
+
+def _bind(rows: list[tuple]) -> list[tuple]:
+    """Rows of Python values as SQLite's driver takes them."""
+    cols = list(zip(*rows, strict=True))
+    for i, p in enumerate(_binders()[1]):
+        if p is not None:  # column by column; a column's values repeat (dates, flags)
+            done: dict = {None: None}
+            cols[i] = [done[v] if v in done else done.setdefault(v, p(v)) for v in cols[i]]
+    return list(zip(*cols, strict=True))
 
 
 def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tuple]) -> None:
-    sql, binders = _binders(conn)
-    procs = [(i, p) for i, p in enumerate(binders) if p is not None]
+    """Insert bound rows (`_bind`) of `fresh`, numbering them from the next free rowid."""
+    sql = _binders()[0]
     first = (conn.execute(select(func.max(testimonies.c.id))).scalar() or 0) + 1
-    cols = list(zip(*rows, strict=True))
-    for i, p in procs:  # column by column; a column's values repeat (dates, flags): once each
-        done: dict = {None: None}
-        cols[i] = [done[v] if v in done else done.setdefault(v, p(v)) for v in cols[i]]
-    bound = list(zip(range(first, first + len(rows)), *cols, strict=True))
+    bound = [(first + n, *r) for n, r in enumerate(rows)]
     # triggers whose per-row work a large batch does in one statement per trigger, after
     # its rows are in: dropped and re-created inside this transaction, so other connections
     # see the table, its indexes and triggers as before, or all of the batch
@@ -228,7 +274,14 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
     for name in bypass:
         conn.exec_driver_sql(f"DROP TRIGGER {name}")
     try:
-        conn.exec_driver_sql(sql, bound)
+        # several rows a statement: SQLite does a statement's index and table work without
+        # holding Python's interpreter lock (executemany takes it back after every row), so
+        # a batch stored on a second thread runs beside the next batch's validation
+        head, _, one = sql.partition(" VALUES ")
+        for i in range(0, len(bound), ROWS_PER_STATEMENT):
+            part = bound[i:i + ROWS_PER_STATEMENT]
+            conn.exec_driver_sql(head + " VALUES " + ", ".join([one] * len(part)),
+                                 tuple(chain.from_iterable(part)))
     except BaseException:
         try:  # whatever was inserted is indexed and the triggers are back, even so
             _do_and_restore(conn, first, bypass)
