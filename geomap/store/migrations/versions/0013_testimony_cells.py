@@ -111,57 +111,57 @@ def _sqlite_triggers() -> None:
         END""")
 
 
-def _postgres_triggers() -> None:
-    # statement-level with transition tables: one grouped upsert per statement (a bulk insert
-    # of a batch costs one pass, not one upsert per row and level)
-    grouped = f"""
-        SELECT l.column1 AS level, d.tier, {_cell('postgresql', 'd.minx', 180.0)} AS cx,
-               {_cell('postgresql', 'd.miny', 90.0)} AS cy, CAST(sum(d.s) AS INTEGER) AS n,
-               sum(d.s * d.minx) AS sx, sum(d.s * d.miny) AS sy
-        FROM delta d CROSS JOIN (VALUES {_levels_sql()}) AS l GROUP BY 1, 2, 3, 4"""
-
-    def apply(delta: str) -> str:
-        return f"""
-        WITH delta AS ({delta})
-        INSERT INTO testimony_cells AS c ({_KEYS}, n, sx, sy) {grouped}
+def _pg_delta(row: str, sign: str) -> str:
+    return f"""
+        INSERT INTO testimony_cells AS c ({_KEYS}, n, sx, sy)
+        SELECT l.column1, {row}.tier, {_cell('postgresql', row + '.minx', 180.0)},
+               {_cell('postgresql', row + '.miny', 90.0)}, {sign}1, {sign}{row}.minx,
+               {sign}{row}.miny
+        FROM (VALUES {_levels_sql()}) AS l
         ON CONFLICT ({_KEYS}) DO UPDATE SET
-          n = c.n + excluded.n, sx = c.sx + excluded.sx, sy = c.sy + excluded.sy;
-        WITH delta AS ({delta})
-        DELETE FROM testimony_cells c USING ({grouped}) g
-        WHERE c.n <= 0 AND c.level = g.level AND c.tier = g.tier AND c.cx = g.cx
-          AND c.cy = g.cy;"""
-    deltas = {
-        "ins": "SELECT tier, minx, miny, 1 AS s FROM new_rows WHERE minx IS NOT NULL",
-        "del": "SELECT tier, minx, miny, -1 AS s FROM old_rows WHERE minx IS NOT NULL",
-        "upd": """SELECT o.tier, o.minx, o.miny, -1 AS s FROM old_rows o JOIN new_rows n
-                    ON n.id = o.id WHERE o.minx IS NOT NULL
-                    AND (o.minx, o.miny, o.tier) IS DISTINCT FROM (n.minx, n.miny, n.tier)
-                  UNION ALL
-                  SELECT n.tier, n.minx, n.miny, 1 AS s FROM old_rows o JOIN new_rows n
-                    ON n.id = o.id WHERE n.minx IS NOT NULL
-                    AND (o.minx, o.miny, o.tier) IS DISTINCT FROM (n.minx, n.miny, n.tier)""",
-    }
-    tables = {"ins": "NEW TABLE AS new_rows", "del": "OLD TABLE AS old_rows",
-              "upd": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}
-    events = {"ins": "INSERT", "del": "DELETE", "upd": "UPDATE"}
-    for op_, delta in deltas.items():
-        op.execute(f"""
-            CREATE FUNCTION testimony_cells_{op_}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              {apply(delta)}
-              RETURN NULL;
-            END $$""")
-        op.execute(f"""
-            CREATE TRIGGER testimony_cells_{op_} AFTER {events[op_]} ON testimonies
-            REFERENCING {tables[op_]} FOR EACH STATEMENT
-            EXECUTE FUNCTION testimony_cells_{op_}()""")
+          n = c.n + excluded.n, sx = c.sx + excluded.sx, sy = c.sy + excluded.sy;"""
+
+
+def _postgres_triggers() -> None:
+    # Row-level, like SQLite's: the store inserts a batch as one pipelined statement per row,
+    # so a statement-level trigger would run (with its transition tables) once per row anyway
+    # and cost 5x more. An UPDATE that moves nothing is skipped by the WHEN test, in C.
+    prune = f"""
+        DELETE FROM testimony_cells WHERE tier = OLD.tier AND n <= 0
+          AND (level, cx, cy) IN (SELECT l.column1, {_cell('postgresql', 'OLD.minx', 180.0)},
+                                         {_cell('postgresql', 'OLD.miny', 90.0)}
+                                  FROM (VALUES {_levels_sql()}) AS l);"""
+    op.execute(f"""
+        CREATE FUNCTION testimony_cells_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP <> 'INSERT' THEN
+            IF OLD.minx IS NOT NULL THEN {_pg_delta('OLD', '-')} {prune}
+            END IF;
+          END IF;
+          IF TG_OP <> 'DELETE' THEN
+            IF NEW.minx IS NOT NULL THEN {_pg_delta('NEW', '+')}
+            END IF;
+          END IF;
+          RETURN NULL;
+        END $$""")
+    op.execute("""
+        CREATE TRIGGER testimony_cells_ins AFTER INSERT ON testimonies FOR EACH ROW
+        WHEN (NEW.minx IS NOT NULL) EXECUTE FUNCTION testimony_cells_apply()""")
+    op.execute("""
+        CREATE TRIGGER testimony_cells_del AFTER DELETE ON testimonies FOR EACH ROW
+        WHEN (OLD.minx IS NOT NULL) EXECUTE FUNCTION testimony_cells_apply()""")
+    op.execute("""
+        CREATE TRIGGER testimony_cells_upd AFTER UPDATE OF minx, miny, tier ON testimonies
+        FOR EACH ROW WHEN (OLD.minx IS DISTINCT FROM NEW.minx OR OLD.miny IS DISTINCT FROM
+                           NEW.miny OR OLD.tier IS DISTINCT FROM NEW.tier)
+        EXECUTE FUNCTION testimony_cells_apply()""")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for op_ in ("ins", "del", "upd"):
             op.execute(f"DROP TRIGGER IF EXISTS testimony_cells_{op_} ON testimonies")
-            op.execute(f"DROP FUNCTION IF EXISTS testimony_cells_{op_}()")
+        op.execute("DROP FUNCTION IF EXISTS testimony_cells_apply()")
     else:
         for op_ in ("ins", "del", "upd"):
             op.execute(f"DROP TRIGGER IF EXISTS testimony_cells_{op_}")
