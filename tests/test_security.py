@@ -668,6 +668,7 @@ def test_next_must_be_a_plain_path_on_this_site(target, ok):
     assert valid_next(target) is ok
 
 
+@pytest.mark.sqlite_only(reason="the SQLite files' modes")
 def test_database_file_is_private(tmp_path):
     import stat
 
