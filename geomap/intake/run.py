@@ -156,8 +156,12 @@ def import_testimonies(
 
     def settle():
         if in_flight:
-            future, n = in_flight.pop()
-            future.result()
+            future, n = in_flight[0]
+            try:
+                future.result()
+            finally:  # interrupted while waiting: still in flight for the handler below
+                if future.done():
+                    in_flight.pop()
             if progress:
                 progress(n)
 
