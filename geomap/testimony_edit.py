@@ -203,7 +203,8 @@ def update_testimony(store: StoreLike, testimony_id: int, fields: dict, actor: P
         values.update(admin_columns(store, changed["geometry"]))
         values["location_source"] = "researcher"
         values["geocode_note"] = "edited by a researcher"
-    write_update(store, testimony_id, current["key"], values, username, details)
+    write_update(store, testimony_id, current["key"], values, username, details,
+                 version=current["version"])
     relinked = None
     if moved or "place_text" in changed or "radius_m" in changed:
         from .corroboration import link_testimonies

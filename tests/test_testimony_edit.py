@@ -192,3 +192,25 @@ def test_only_editors_may_edit(edit_app):
         token = csrf_from(c.get("/search").data.decode())
         assert c.post(f"/testimonies/{tid}/edit", data={"csrf_token": token,
                                                         "place_text": "x"}).status_code == 404
+
+
+def test_an_edit_computed_from_a_row_changed_meanwhile_is_a_409_not_a_lost_update(edit_app):
+    """Two editors at once (two server processes): the second's change was computed from the
+    row before the first's, so it is refused; nothing of it is stored or audited."""
+    from geomap.errors import Conflict
+    from geomap.store import testimony_records as records
+
+    store, _, tid = edit_app
+    stale = records.editable(store, tid, SYSTEM)
+    update_testimony(store, tid, {"place_text": "Hoeryong (first editor)"}, "editor-1")
+    n = len(_audit(store))
+    with pytest.raises(Conflict) as e:
+        records.write_update(store, tid, stale["key"], {"place_text": "second editor"},
+                             "editor-2", {"changed": ["place_text"]}, version=stale["version"])
+    assert e.value.status == 409
+    assert len(_audit(store)) == n
+    assert store.testimony(tid, SYSTEM)["place_text"] == "Hoeryong (first editor)"
+    fresh = records.editable(store, tid, SYSTEM)  # from the current row: accepted
+    records.write_update(store, tid, fresh["key"], {"place_text": "second editor"},
+                         "editor-2", {"changed": ["place_text"]}, version=fresh["version"])
+    assert store.testimony(tid, SYSTEM)["place_text"] == "second editor"

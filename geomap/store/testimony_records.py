@@ -3,12 +3,15 @@ geomap.testimony_edit). Visibility by the viewer's tiers is applied here, in the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING
 
 import shapely
 from sqlalchemy import delete, select, update
 
+from ..errors import Conflict
+from ..messages import N_, Message
 from ..policy import Permission, Principal
 from . import geom_columns
 from .audit_log import for_targets
@@ -44,6 +47,14 @@ def witness_matches(store: StoreLike, viewer: Principal, q: str, limit: int = 50
     return out[:limit]
 
 
+def _version(row) -> str:
+    """A fingerprint of a testimony row as stored: an update checks the row is still the one
+    its changes were computed from (two editors at once: the second gets a 409, not a silent
+    overwrite of the first's change)."""
+    raw = tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+    return hashlib.sha256(repr(raw).encode()).hexdigest()
+
+
 def editable(store: StoreLike, testimony_id: int, viewer: Principal) -> dict | None:
     """Every stored field of a testimony as the edit form and the update compare them, with
     the witness code and narrative decrypted (None when `viewer` may not see it). Not a read
@@ -66,14 +77,15 @@ def editable(store: StoreLike, testimony_id: int, viewer: Principal) -> dict | N
         "violations": r.violations.split(",") if r.violations else [],
         "interview_date": r.interview_date, "tier": r.tier, "synthetic": bool(r.synthetic),
         "location_source": r.location_source, "geocode_note": r.geocode_note,
-        "admin1_id": r.admin1_id,
+        "admin1_id": r.admin1_id, "version": _version(r),
     }
 
 
 def write_update(store: StoreLike, testimony_id: int, key: str, values: dict, actor: str,
-                 details: dict) -> None:
+                 details: dict, version: str | None = None) -> None:
     """Store the changed `values` (domain values: geometry, violations list, clear witness
-    code and narrative, which are encrypted here) and the audit entry, in one transaction."""
+    code and narrative, which are encrypted here) and the audit entry, in one transaction.
+    With `version` (editable()'s), Conflict when the row changed since that read."""
     t = testimonies
     row: dict = {}
     for name, v in values.items():
@@ -89,6 +101,11 @@ def write_update(store: StoreLike, testimony_id: int, key: str, values: dict, ac
         else:
             row[name] = v
     with store.audited(actor, "testimony.update", f"testimony:{testimony_id}", details) as conn:
+        if version is not None:  # under the write lock: nobody changes it between check and write
+            now = conn.execute(select(t).where(t.c.id == testimony_id)).first()
+            if now is None or _version(now) != version:
+                raise Conflict(Message(N_("Someone else changed this testimony while you were "
+                                          "editing it. Reload it and make your change again.")))
         conn.execute(update(t).where(t.c.id == testimony_id).values(**row))
         if values.get("geometry") is not None:  # located by hand: off the place-names list
             conn.execute(delete(geocode_review)
