@@ -5,6 +5,7 @@ transaction, so a batch's testimonies, quarantined rows and counts land together
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -198,10 +199,15 @@ def insert_testimonies(conn: Connection, cipher: FieldCipher, items: Sequence[Te
 def _fresh(conn: Connection, keys: list[str]) -> list[int]:
     """Indexes of the keys not stored yet, each key's first occurrence only."""
     existing: set[str] = set()
-    for i in range(0, len(keys), _CHUNK):
-        existing.update(conn.execute(select(testimonies.c.key)
-                                     .where(testimonies.c.key.in_(keys[i:i + _CHUNK])))
-                        .scalars())
+    if conn.dialect.name == "sqlite" and keys:  # one statement for the batch's keys
+        existing.update(conn.exec_driver_sql(
+            "SELECT key FROM testimonies WHERE key IN (SELECT value FROM json_each(?))",
+            (json.dumps(keys),)).scalars())
+    else:
+        for i in range(0, len(keys), _CHUNK):
+            existing.update(conn.execute(select(testimonies.c.key)
+                                         .where(testimonies.c.key.in_(keys[i:i + _CHUNK])))
+                            .scalars())
     out = []
     for i, k in enumerate(keys):
         if k not in existing:
@@ -292,9 +298,11 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
     for n, t in enumerate(fresh):
         t.id = first + n
     viol = [(t.id, str(v)) for t in fresh for v in dict.fromkeys(t.violations)]
-    if viol:
+    for i in range(0, len(viol), 5 * ROWS_PER_STATEMENT):
+        part = viol[i:i + 5 * ROWS_PER_STATEMENT]
         conn.exec_driver_sql(
-            "INSERT INTO testimony_violations (testimony_id, violation) VALUES (?, ?)", viol)
+            "INSERT INTO testimony_violations (testimony_id, violation) VALUES "  # noqa: S608
+            + ", ".join(["(?, ?)"] * len(part)), tuple(chain.from_iterable(part)))
 
 
 def _do_and_restore(conn: Connection, first: int, bypass: dict[str, str]) -> None:
