@@ -71,7 +71,8 @@ def site_testimonies(key: str):
 @bp.get("/testimonies")
 def testimonies():
     """Testimonies in a viewport (geomap.features.testimonies_in_view: points, or counts per
-    grid cell when `grid` is given and more than `limit` match)."""
+    grid cell when `grid` is given and more than `limit` match; `grid` is snapped to the
+    nearest power of two of a degree, the answer's `cell`)."""
     from ..store import TestimonyFilter
 
     params.check_known(request.args, {"bbox", "violation", "period", "limit", "grid"})
