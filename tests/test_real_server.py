@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from urllib.parse import quote
 
 import pyotp
 import pytest
+from sqlalchemy import text
 
 from geomap.config import load_settings
 from geomap.store import Store
@@ -145,21 +145,21 @@ def server(tmp_path_factory):
         assert b"Traceback" not in out, out.decode(errors="replace")[-3000:]
 
 
-def _audit(db, action: str) -> list[dict]:
-    with sqlite3.connect(db) as c:
-        return [json.loads(d) for (d,) in c.execute(
-            "SELECT details FROM audit_log WHERE action = ? ORDER BY id", (action,))]
+def _audit(store, action: str) -> list[dict]:
+    with store.read() as c:  # portable SQL: the suite runs on PostgreSQL too
+        return [json.loads(d) for (d,) in c.execute(text(
+            "SELECT details FROM audit_log WHERE action = :a ORDER BY id"), {"a": action})]
 
 
-def _attempts(db, username: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT address, outcome FROM login_attempts WHERE username = ?",
-                         (username,)).fetchall()
+def _attempts(store, username: str) -> list[tuple[str, str]]:
+    with store.read() as c:
+        return [tuple(r) for r in c.execute(text(
+            "SELECT address, outcome FROM login_attempts WHERE username = :u"), {"u": username})]
 
 
 # -- item 10: behind the proxy ----------------------------------------------------------------
 def test_forwarded_clients_have_separate_rate_limit_buckets_behind_the_proxy(server):
-    port, _, db = server
+    port, db, _ = server  # db: the store
     noisy, other = Browser(port, "203.0.113.7"), Browser(port, "203.0.113.8")
     token = noisy.csrf("/login")
     statuses = [noisy.post("/login", {"username": f"nobody-{i}", "password": "wrong",
@@ -185,7 +185,7 @@ def test_forwarded_https_brings_hsts_behind_the_proxy(server):
 
 
 def test_forwarding_headers_from_an_untrusted_peer_are_ignored(server):
-    port, _, db = server
+    port, db, _ = server  # db: the store
     direct = Browser(port, "198.51.100.99", "https", source=UNTRUSTED)
     r = direct.get("/login")
     assert r.status == 200 and r.header("Strict-Transport-Security") is None
