@@ -90,7 +90,8 @@ class Rows:
 
 
 def _brief(e: BaseException) -> str:
-    text = f"{type(e).__name__}: {e}"
+    # one line: some parsers' messages span lines (lxml's, when openpyxl finds it installed)
+    text = " ".join(f"{type(e).__name__}: {e}".split())
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
 
 
