@@ -69,15 +69,19 @@ class Rows:
     def _rows(self, make: Callable[[], Iterator[tuple[int, Row]]]
               ) -> Iterator[tuple[int, Row]]:
         last = 0
+        named: set = set()  # column names checked already (a table's rows repeat them)
         try:
             for n, row in make():
                 last = n
-                for k in row:  # a column name is a label, not data (and later steps match it)
-                    if len(k) > MAX_COLUMN_NAME:
-                        raise InvalidInput(Message(N_(
-                            "%(name)s: row %(row)s: a column name is %(length)s characters "
-                            "long (at most %(max)s); is the header row damaged?"),
-                            name=self.name, row=n, length=f"{len(k):,}", max=MAX_COLUMN_NAME))
+                if not row.keys() <= named:
+                    for k in row:  # a column name is a label, not data (later steps match it)
+                        if len(k) > MAX_COLUMN_NAME:
+                            raise InvalidInput(Message(N_(
+                                "%(name)s: row %(row)s: a column name is %(length)s characters "
+                                "long (at most %(max)s); is the header row damaged?"),
+                                name=self.name, row=n, length=f"{len(k):,}",
+                                max=MAX_COLUMN_NAME))
+                    named.update(row)
                 yield n, row
         except InvalidInput:
             raise
