@@ -1,5 +1,6 @@
-"""Shared fixtures: real SQLite files in temporary instance folders (with their own keys), the
-Flask app over them, signed-in test clients, and a real WSGI server for browser tests."""
+"""Shared fixtures: real databases in temporary instance folders (with their own keys): SQLite
+files, or PostgreSQL databases with GEOMAP_TEST_BACKEND=postgis; the Flask app over them,
+signed-in test clients, and a real WSGI server for browser tests."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ BACKEND = os.environ.get("GEOMAP_TEST_BACKEND", "sqlite")
 ON_PG = BACKEND == "postgis"
 SQLITE_ONLY: dict[str, list[str]] = {}  # reason -> test ids skipped on PostgreSQL
 PG_ONLY_ELSEWHERE = "tests/test_postgis_backend.py"  # runs against both in the first pass
+RAN_BEFORE: list[str] = []  # its tests, skipped in the postgis pass
 
 _read_settings_file = config.read_settings_file
 _instance_dbs: dict[Path, tuple[str, str]] = {}  # instance folder -> (database, url)
@@ -101,8 +103,6 @@ if ON_PG:
 
 
 def _sqlite_only_reason(item) -> str | None:
-    if item.nodeid.startswith(PG_ONLY_ELSEWHERE):
-        return "runs against SQLite and PostgreSQL in the first pass"
     mark = item.get_closest_marker("sqlite_only")
     if mark is None:
         return None
@@ -110,12 +110,15 @@ def _sqlite_only_reason(item) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """On the postgis backend: browser tests stay on SQLite (time), sqlite_only tests are
-    skipped with their reason (counted for the summary)."""
+    """On the postgis backend: sqlite_only tests are skipped with their reason (counted for
+    the summary), as are those of tests/test_postgis_backend.py (they ran already)."""
     if not ON_PG:
         return
     for item in items:
-        if (reason := _sqlite_only_reason(item)) is not None:
+        if item.nodeid.startswith(PG_ONLY_ELSEWHERE):
+            RAN_BEFORE.append(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason="ran against PostgreSQL in the first pass"))
+        elif (reason := _sqlite_only_reason(item)) is not None:
             SQLITE_ONLY.setdefault(reason, []).append(item.nodeid)
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
 
@@ -296,13 +299,21 @@ if ON_PG:
             _touched.append(True)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    _fixture_scopes.append(fixturedef.scope)
-    try:
-        yield
-    finally:
-        _fixture_scopes.pop()
+class _FixtureScopes:
+    """Which fixture is being set up, for every fixture (a conftest's own hooks would not see
+    session fixtures: their node, the session, lies outside tests/)."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        _fixture_scopes.append(fixturedef.scope)
+        try:
+            yield
+        finally:
+            _fixture_scopes.pop()
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_FixtureScopes(), "geomap-fixture-scopes")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -341,8 +352,11 @@ def pytest_terminal_summary(terminalreporter):
     if ON_PG:
         FIGURES.append(f"{len(NO_DATABASE)} tests passed without touching a database (the "
                        "same as on SQLite)")
+        if RAN_BEFORE:
+            FIGURES.append(f"{len(RAN_BEFORE)} tests of {PG_ONLY_ELSEWHERE} skipped: they ran "
+                           "against PostgreSQL in the first pass")
         skipped = sum(map(len, SQLITE_ONLY.values()))
-        FIGURES.append(f"{skipped} tests skipped as SQLite-only:")
+        FIGURES.append(f"{skipped} tests skipped as SQLite-only, by reason:")
         for reason, ids in sorted(SQLITE_ONLY.items(), key=lambda kv: -len(kv[1])):
             FIGURES.append(f"  {len(ids):3d}  {reason}")
     if FIGURES:
