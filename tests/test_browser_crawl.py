@@ -44,8 +44,8 @@ ALLOWED = {
     "wkt", "geotiff", "tiff", "tif", "totp", "stac", "tilejson", "sha", "cog", "utm", "wgs",
     "epsg", "dms", "ddm", "mbtiles", "pmtiles", "xyz", "ogc", "api", "url", "id", "qr", "png",
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
-    "odbl", "ok", "utc", "pdf",
-    "qgis", "gdal", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
+    "odbl", "ok", "utc", "pdf", "jpeg", "webp", "deflate",
+    "qgis", "gdal", "google", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }

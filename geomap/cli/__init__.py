@@ -116,6 +116,7 @@ from . import (  # noqa: E402, F401
     tokens,
     users,
 )
+
 # by name: in this package `annotations` is the __future__ feature, not the submodule
 from .annotations import annotations_cli  # noqa: E402, F401
 from .serve import _check_host  # noqa: E402, F401  (tests import it from here)
