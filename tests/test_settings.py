@@ -52,6 +52,7 @@ def test_the_table_and_the_settings_class_name_the_same_settings():
         assert s.help and "\n" not in s.help and "|" not in s.help
 
 
+@pytest.mark.sqlite_only(reason="the default database: SQLite in the instance folder")
 def test_defaults(tmp_path):
     settings = load_settings(tmp_path / "inst")
     for s in SETTINGS:
