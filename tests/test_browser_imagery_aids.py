@@ -212,3 +212,44 @@ def test_aids_fit_a_phone_and_speak_the_pages_language(browser, aids_app, width,
     pg.screenshot(path=str(_shot_path(f"compare-{mode}", width, lang)), full_page=True)
     assert pg.errors == [] and pg.csp == []
     ctx.close()
+
+
+def test_compare_shows_each_scenes_annotations_with_its_scene(browser, aids_app):  # noqa: F811
+    """Issue 13 item 2: both sets of annotations on the comparison, each clipped with its own
+    scene in swipe mode, on the second map side by side, and switchable off."""
+    from geomap import annotations as ann
+    from geomap.policy import Principal, Role
+
+    base, store, (a, b) = aids_app
+    analyst = Principal(None, "ana", Role.ANALYST)
+    box = [[126.89, 39.71], [126.9, 39.71], [126.9, 39.72], [126.89, 39.72], [126.89, 39.71]]
+    ann.create(store, analyst, {"scene_id": a, "label": "housing_barracks",
+                                "geometry": {"type": "Polygon", "coordinates": [box]}})
+    ann.create(store, analyst, {"scene_id": b, "label": "demolition", "change": "gone",
+                                "change_scene_id": a,
+                                "geometry": {"type": "Point", "coordinates": [126.895, 39.715]}})
+    ctx, pg = _open(browser, aids_app, 1280, lang="ko")
+    counts = ("(() => { const x = geomapCompare.annotations();"
+              " return [x.left.getLayers().length, x.right.getLayers().length,"
+              " geomapCompare.map.hasLayer(x.left), (x.right._map === geomapCompare.map)]; })()")
+    assert pg.evaluate(counts) == [1, 1, True, True]
+    # swipe: each scene's annotations are clipped with it
+    clips = pg.evaluate("['gm-ann-left', 'gm-ann-right'].map((n) =>"
+                        " geomapCompare.map.getPane(n).style.clip)")
+    assert all(c.startswith("rect(") for c in clips) and clips[0] != clips[1]
+    # tooltips are the translated vocabulary, as text
+    tips = pg.evaluate("(() => { const x = geomapCompare.annotations(); return"
+                       " [x.left.getLayers()[0].getTooltip().getContent(),"
+                       "  x.right.getLayers()[0].getTooltip().getContent()]; })()")
+    assert "주거" in tips[0] or "막사" in tips[0], tips
+    assert "·" in tips[1] and not any("<" in t for t in tips)
+    pg.uncheck("#gm-show-annotations")
+    assert pg.evaluate("(() => { const x = geomapCompare.annotations();"
+                       " return geomapCompare.map.hasLayer(x.left) || !!x.right._map; })()") is False
+    pg.check("#gm-show-annotations")
+    pg.locator(".gm-compare-mode input[value=side]").check()
+    wait_until(pg, "geomapCompare.mapB && geomapCompare.annotations().right._map === geomapCompare.mapB")
+    assert pg.evaluate("geomapCompare.map.hasLayer(geomapCompare.annotations().left)")
+    assert pg.errors == [] and pg.csp == []
+    pg.screenshot(path=str(_shot_path("compare-annotations-side", 1280, "ko")), full_page=True)
+    ctx.close()

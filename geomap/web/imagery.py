@@ -43,6 +43,7 @@ def scene_layer(scene) -> dict:
 
 @bp.get("/compare")
 def compare():
+    from .annotations import vocab as annotation_vocab
     from .helpers import basemap_context
 
     store, viewer = get_store(), current_principal()
@@ -62,11 +63,21 @@ def compare():
     a, b = scene_layer(left), scene_layer(right)
     lo = [min(a["bounds"][0][0], b["bounds"][0][0]), min(a["bounds"][0][1], b["bounds"][0][1])]
     hi = [max(a["bounds"][1][0], b["bounds"][1][0]), max(a["bounds"][1][1], b["bounds"][1][1])]
+    a["annotations"], b["annotations"] = _overlay(store, viewer, left), _overlay(store, viewer, right)
     data = {"left": a, "right": b, "bounds": [lo, hi], "basemap": basemap_context(),
+            "vocab": annotation_vocab(),
             "focus": [site.geometry.y, site.geometry.x] if site and site.geometry else None,
             "focusRadius": PRECISION_MAX_RADIUS_M.get(site.precision, 10_000.0) if site else 0}
     return render_template("compare.html", scenes=scenes, left=left, right=right, site=site,
                            data=data)
+
+
+def _overlay(store, viewer, scene) -> list[dict]:
+    """A scene's annotations for the comparison: shape, label, change; no notes, no authors."""
+    from .. import annotations as ann
+
+    keep = ("id", "geometry", "label", "change", "confidence", "length_m", "area_m2")
+    return [{k: a[k] for k in keep} for a in ann.for_scene(store, viewer, scene.id)]
 
 
 @bp.route("/", methods=["GET", "POST"])
