@@ -93,11 +93,14 @@
   const maxZoom = Math.max(19, (sc.maxzoom || 17) + 2);
   const map = L.map(el, { attributionControl: true, maxZoom: maxZoom, pmIgnore: false });
   map.attributionControl.setPrefix("Leaflet");
-  geomap.scaleBar(map);
+  // scale bar, north arrow, and the scene's opacity / brightness / contrast
+  geomap.imageryAids.mapAids(map);
   if (d.basemap) geomap.basemap(map, d.basemap).addTo(map);
-  L.tileLayer(sc.tiles, { bounds: bounds, maxNativeZoom: sc.maxzoom, maxZoom: maxZoom,
+  const sceneLayer = L.tileLayer(sc.tiles, { bounds: bounds, maxNativeZoom: sc.maxzoom, maxZoom: maxZoom,
     // Leaflet inserts attributions as HTML: the licence is a person's text
     attribution: geomap.htmlText(sc.attribution) }).addTo(map);
+  const aidsRow = $("gm-ann-aids");
+  if (aidsRow) aidsRow.append(geomap.imageryAids.adjust(sceneLayer, aidsRow.dataset.title));
   map.fitBounds(bounds);
   if (editable) {
     map.pm.setLang(document.documentElement.lang.slice(0, 2) === "ko" ? "ko" : "en");
