@@ -290,7 +290,22 @@ def test_linking_an_imports_testimonies_gives_the_links_linking_everything_gives
     # linking an import's testimonies again replaces their candidates, keeps a decision
     t, site = by_import[0][:2]
     LinkStore(ref_store).decide(t, site, "confirmed", "test")
-    geocode.locate_and_link(ref_store, "test", keys=r.keys + first_keys)
+    geocode.locate_and_link(ref_store, "test", keys=[*r.keys, *first_keys])
     after = links()
     assert [x for x in after if x[:2] != (t, site)] == [x for x in by_import if x[:2] != (t, site)]
     assert [x[2] for x in after if x[:2] == (t, site)] == ["confirmed"]
+
+
+def test_a_repeat_in_a_later_batch_names_the_row_it_repeats(ref_store, tmp_path):
+    rows = [[f"SYN-DUP-{i}", "Yodok", "39.713", "126.895", "500", "1997", "torture",
+             "detained", f"[SYNTHETIC] dup {i}"] for i in range(8)]
+    rows.insert(6, rows[1])  # file row 8 repeats file row 3, two batches later
+    f = tmp_path / "d.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([HEADER, *rows])
+    report = import_testimonies(ref_store, f, actor="test", batch_rows=3)
+    assert (report.inserted, report.reasons["duplicate_row"]) == (8, 1)
+    [p] = report.problems
+    assert p["row"] == 8 and "duplicate of row 3" in p["problems"][0]["message"]
+    assert len(report.keys) == 8 and len(set(report.keys)) == 8
+    assert list(report.keys[2:4]) == [report.keys[2], report.keys[3]]

@@ -12,13 +12,14 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import shapely
 
 from ..boundaries import AdminTagger
@@ -33,6 +34,51 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 5_000  # rows a transaction: fewer commits (each an fsync), bounded memory
 REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
+
+
+class ImportKeys(Sequence):
+    """The content keys of an import's valid rows, in file order (a sequence of str), and the
+    row each first appeared on, for the duplicate check. Held in flat arrays, not as a Python
+    string each: a file's keys, each allocated among a batch's short-lived objects and
+    outliving them, kept that memory from being reused (peak RSS grew with the file)."""
+
+    def __init__(self) -> None:
+        self._order = np.empty(0, dtype="S32")  # hex keys are ASCII: 32 bytes each
+        self._sorted = np.empty(0, dtype="S32")
+        self._rows = np.empty(0, dtype=np.int64)  # row of each key of _sorted
+
+    def first_rows(self, keys: list[str]) -> list[int]:
+        """For each key, the row it first appeared on in the batches added so far (-1: new)."""
+        if not len(self._sorted) or not keys:
+            return [-1] * len(keys)
+        q = np.array(keys, dtype="S32")
+        at = np.minimum(np.searchsorted(self._sorted, q), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == q, self._rows[at], -1).tolist()
+
+    def add(self, first: dict[str, int]) -> None:
+        """A batch's new keys (in file order) with their rows."""
+        if not first:
+            return
+        keys = np.array(list(first), dtype="S32")
+        self._order = np.concatenate([self._order, keys])
+        merged = np.concatenate([self._sorted, keys])
+        order = np.argsort(merged, kind="stable")
+        self._sorted = merged[order]
+        self._rows = np.concatenate([self._rows, np.fromiter(first.values(), np.int64,
+                                                             len(first))])[order]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [k.decode("ascii") for k in self._order[i].tolist()]
+        return self._order[i].decode("ascii")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -54,7 +100,7 @@ class ImportReport:
     boundaries_checked: bool = True  # False on an instance with no country boundaries loaded
     encoding: str | None = None  # of a text file (None for XLSX)
     # content keys of this file's valid testimonies: what "this import" means to later steps
-    keys: list[str] = field(default_factory=list, repr=False)
+    keys: ImportKeys = field(default_factory=ImportKeys, repr=False)
 
     def as_dict(self) -> dict:
         return {"source": self.source, "dry_run": self.dry_run, "encoding": self.encoding,
@@ -143,7 +189,6 @@ def import_testimonies(
     if country is None:
         report.boundaries_checked = False
         report.notes[NO_BOUNDARIES] += 1
-    seen: dict[str, int] = {}
     occurrences: Counter = Counter()  # identical bad rows in one file are kept apart
     if not dry_run:
         report.batch_id = _start_batch(store, source, actor)
@@ -170,16 +215,21 @@ def import_testimonies(
             return
         checked = _check_many(validator, pending)
         index = store.cipher.blind_index
+        valid = [c for c in checked if c.testimony is not None]
+        for c in valid:
+            c.testimony.key = index(c.testimony.content_payload(), "testimony")
+        earlier = report.keys.first_rows([c.testimony.key for c in valid])
+        first: dict[str, int] = {}  # this batch's new keys, in file order
+        for c, row in zip(valid, earlier, strict=True):
+            key = c.testimony.key
+            row = row if row >= 0 else first.get(key, -1)
+            if row >= 0:  # a repeat of a row of this file
+                c.problems.append(_dup(row))
+                c.testimony = None
+            else:
+                first[key] = c.row_number
+        report.keys.add(first)
         for c in checked:
-            if c.testimony is not None:
-                key = index(c.testimony.content_payload(), "testimony")
-                c.testimony.key = key
-                if key in seen:
-                    c.problems.append(_dup(seen[key]))
-                    c.testimony = None
-                else:
-                    seen[key] = c.row_number
-                    report.keys.append(key)
             for note in c.notes:
                 report.notes[note] += 1
         pending.clear()
