@@ -115,6 +115,7 @@ from . import (  # noqa: E402, F401
     sites,
     tokens,
     users,
+    uwazi,
 )
 
 # by name: in this package `annotations` is the __future__ feature, not the submodule
