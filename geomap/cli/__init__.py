@@ -102,10 +102,12 @@ def _progress_printer(label: str):
 # the command groups register themselves on `main` when imported
 from . import (  # noqa: E402, F401
     admin,
+    archive,
     basemap,
     boundaries,
     db,
     demo,
+    exports,
     gazetteer,
     imagery,
     intake,
