@@ -107,7 +107,6 @@ from . import (  # noqa: E402, F401
     boundaries,
     db,
     demo,
-    exports,
     gazetteer,
     imagery,
     intake,
