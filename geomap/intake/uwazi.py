@@ -722,6 +722,8 @@ def import_uwazi(store: StoreLike, path: str | Path, actor: str,
                             "reason": "no template to map it by"}
                            for k, by_lang in e.values.items() for lang, v in by_lang.items()
                            if not _is_empty(v)]
+            rep.dropped += [{"column": c, "value": _shown(v), "reason": why}
+                            for c, v, why in e.extra]
             report.rows.append(rep)
             continue
         m = map_entity(e, t, dialect, language)
