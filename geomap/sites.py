@@ -13,6 +13,7 @@ own wording is kept in `facility_type_note`.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import unicodedata
 from pathlib import Path
@@ -100,11 +101,37 @@ def read_facilities(path: str | Path, tier: Tier = Tier.PUBLIC,
     from `facility_sources.csv` beside it, or `sources`) or the raw one of lists before it
     (`facilities_public.csv`, whose sites get the keys the structured list gives them)."""
     path = check_local_path(path)
-    with path.open(encoding="utf-8", newline="") as fh:
+    if path.suffix.lower() in VECTOR_SUFFIXES:
+        return _read_structured(path, tier, sources)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         header = next(csv.reader(fh), [])
     if "key" in header:
         return _read_structured(path, tier, sources)
     return _read_raw(path, tier)
+
+
+# geomap's own exports of sites (geomap.exports): the structured list's columns, read by the
+# testimony importer's readers; a point geometry stands for lat/lon when they are absent
+VECTOR_SUFFIXES = (".geojson", ".json", ".kml", ".gpkg")
+
+
+def _structured_rows(path: Path):
+    if path.suffix.lower() not in VECTOR_SUFFIXES:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            yield from enumerate(csv.DictReader(fh), start=2)
+        return
+    from shapely import wkt
+    from shapely.geometry import shape
+
+    from .intake.readers import read_rows
+
+    for i, row in read_rows(path):
+        g = row.pop("geometry", "")
+        if g and not (row.get("lat") and row.get("lon")):
+            p = shape(json.loads(g)) if g.lstrip().startswith("{") else wkt.loads(g)
+            if p.geom_type == "Point":
+                row["lon"], row["lat"] = repr(p.x), repr(p.y)
+        yield i, row
 
 
 # Keys the raw list (facilities_public.csv, before issue 11) gave its sites, slugs of their
@@ -143,7 +170,8 @@ LEGACY_KEYS = {
     "musan-county-mps-detention-centre": "kuryujang-musan-mps",
 }
 
-_YES = {"yes": True, "": False}
+# "true"/"false" and 1/0: geomap's exports in GeoJSON, KML and GeoPackage
+_YES = {"yes": True, "": False, "true": True, "false": False, "1": True, "0": False}
 
 
 def _flag(row: dict, col: str, where: str) -> bool:
@@ -191,41 +219,40 @@ def _read_structured(path: Path, tier: Tier, sources: str | Path | None) -> list
     citations = read_citations(src) if (sources or src.exists()) else {}
     out: list[Site] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as fh:
-        for i, row in enumerate(csv.DictReader(fh), start=2):
-            where = f"{path.name} row {i}"
-            key, name = _opt(row, "key"), _opt(row, "name")
-            if not key or not name:
-                raise InvalidInput(f"{where}: key and name are required")
-            if key in seen:
-                raise InvalidInput(f"{where}: key {key!r} appears twice")
-            seen.add(key)
-            lat = _coord(row.get("lat", ""), -90, 90, "lat", i)
-            lon = _coord(row.get("lon", ""), -180, 180, "lon", i)
-            if (lat is None) != (lon is None):
-                raise InvalidInput(f"{where}: lat and lon must both be given or both empty")
-            geom = Point(lon, lat) if lat is not None else None
-            ft = vocab(FacilityType, _opt(row, "facility_type") or "other", "facility_type")
-            precision = vocab(Precision, _opt(row, "location_precision")
-                              or ("locality" if geom else "admin_unit"), "location_precision")
-            auth = _opt(row, "authority")
-            status, conf = _opt(row, "status"), _opt(row, "confidence")
-            opened, closed = _number(row, "opened", where, int), _number(row, "closed", where, int)
-            o_approx, c_approx = _flag(row, "opened_approx", where), _flag(row, "closed_approx", where)
-            out.append(Site(
-                key=key, name=name, name_ko=_opt(row, "name_ko"),
-                name_ko_composed=_flag(row, "name_ko_composed", where),
-                aliases=_split_aliases(row.get("aliases", "")), facility_type=ft,
-                geometry=geom, precision=precision, tier=tier,
-                authority=vocab(Authority, auth, "authority") if auth else None,
-                extent_km2=_number(row, "extent_km2", where),
-                opened=opened, opened_approx=o_approx, closed=closed, closed_approx=c_approx,
-                period=operating_period(opened, o_approx, closed, c_approx),
-                status=vocab(SiteStatus, status, "status") if status else None,
-                confidence=vocab(Confidence, conf, "confidence") if conf else None,
-                note=_opt(row, "note"), research_note=_opt(row, "research_note"),
-                citations=citations.get(key, []),
-            ))
+    for i, row in _structured_rows(path):
+        where = f"{path.name} row {i}"
+        key, name = _opt(row, "key"), _opt(row, "name")
+        if not key or not name:
+            raise InvalidInput(f"{where}: key and name are required")
+        if key in seen:
+            raise InvalidInput(f"{where}: key {key!r} appears twice")
+        seen.add(key)
+        lat = _coord(row.get("lat", ""), -90, 90, "lat", i)
+        lon = _coord(row.get("lon", ""), -180, 180, "lon", i)
+        if (lat is None) != (lon is None):
+            raise InvalidInput(f"{where}: lat and lon must both be given or both empty")
+        geom = Point(lon, lat) if lat is not None else None
+        ft = vocab(FacilityType, _opt(row, "facility_type") or "other", "facility_type")
+        precision = vocab(Precision, _opt(row, "location_precision")
+                          or ("locality" if geom else "admin_unit"), "location_precision")
+        auth = _opt(row, "authority")
+        status, conf = _opt(row, "status"), _opt(row, "confidence")
+        opened, closed = _number(row, "opened", where, int), _number(row, "closed", where, int)
+        o_approx, c_approx = _flag(row, "opened_approx", where), _flag(row, "closed_approx", where)
+        out.append(Site(
+            key=key, name=name, name_ko=_opt(row, "name_ko"),
+            name_ko_composed=_flag(row, "name_ko_composed", where),
+            aliases=_split_aliases(row.get("aliases", "")), facility_type=ft,
+            geometry=geom, precision=precision, tier=tier,
+            authority=vocab(Authority, auth, "authority") if auth else None,
+            extent_km2=_number(row, "extent_km2", where),
+            opened=opened, opened_approx=o_approx, closed=closed, closed_approx=c_approx,
+            period=operating_period(opened, o_approx, closed, c_approx),
+            status=vocab(SiteStatus, status, "status") if status else None,
+            confidence=vocab(Confidence, conf, "confidence") if conf else None,
+            note=_opt(row, "note"), research_note=_opt(row, "research_note"),
+            citations=citations.get(key, []),
+        ))
     return out
 
 

@@ -105,10 +105,11 @@ def read_rows(path: str | Path, name: str | None = None) -> Rows:
     p = check_local_path(path)
     ext = p.suffix.lower()
     readers = {".csv": _csv, ".tsv": _csv, ".txt": _csv, ".xlsx": _xlsx, ".geojson": _geojson,
-               ".json": _geojson, ".kml": _kml, ".kmz": _kmz}
+               ".json": _geojson, ".kml": _kml, ".kmz": _kmz, ".gpkg": _gpkg}
     if ext not in readers:
         raise InvalidInput(Message(N_("%(name)s: unsupported file type %(ext)r; use CSV, XLSX, "
-                                      "GeoJSON, KML or KMZ"), name=name or p.name, ext=ext))
+                                      "GeoJSON, KML, KMZ or GeoPackage"), name=name or p.name,
+                                   ext=ext))
     try:
         return readers[ext](p, name or p.name)
     except InvalidInput:
@@ -312,6 +313,24 @@ def _delimiter(header_line: str, ext: str) -> str:
     return best
 
 
+def _consistent_delimiter(lines: list[str]) -> str | None:
+    """The separator every line with separators uses the same number of times (outside
+    quotes), the most used if several; None when none is consistent (title rows, ragged rows,
+    quoted line breaks: `_delimiter` decides). Values joined by "|" in a comma-separated file
+    (Uwazi's multi-values, "39.1|127.2") outnumber the commas on some rows, not on all."""
+    counts = []
+    for ln in lines:
+        unquoted = re.sub(r'"[^"]*"', "", ln)
+        c = {d: unquoted.count(d) for d in (",", ";", "\t", "|")}
+        if any(c.values()):
+            counts.append(c)
+    if len(counts) < 2:
+        return None
+    steady = [d for d in (",", ";", "\t", "|")
+              if counts[0][d] > 0 and all(c[d] == counts[0][d] for c in counts)]
+    return max(steady, key=lambda d: counts[0][d]) if steady else None
+
+
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
@@ -334,8 +353,9 @@ def _csv_rows(head: str, lines: Iterable[str], p: Path, name: str, rows: Rows,
     as it would be but given as one shared {column: ""} (Rows.scan)."""
     # the separator from the first line that is not a title: the one with the most separators
     first_lines = head.split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS]
-    first = max(first_lines, key=lambda ln: max(ln.count(d) for d in (",", ";", "\t", "|")))
-    reader = csv.reader(lines, delimiter=_delimiter(first, p.suffix.lower()))
+    reader = csv.reader(lines, delimiter=_consistent_delimiter(first_lines)
+                        or _delimiter(max(first_lines, key=lambda ln: max(
+                            ln.count(d) for d in (",", ";", "\t", "|"))), p.suffix.lower()))
     try:
         # row numbers as a spreadsheet shows them: the first line is row 1, blank lines count
         names, body = _split_header(enumerate(reader, start=1), rows, name)
@@ -568,6 +588,35 @@ def _kmz(p: Path, name: str) -> Rows:
         raise InvalidInput(Message(N_("%(name)s: %(entry)s is larger than declared"), name=name,
                                    entry=main.filename[:80]))
     return _kml_rows(data, f"{name}:{main.filename[:80]}")
+
+
+def _gpkg(p: Path, name: str) -> Rows:
+    """A GeoPackage's first layer through GDAL (pyogrio): attributes as text, the geometry as
+    WKT. Read whole: a GeoPackage is a database, not a stream."""
+    import pyogrio
+
+    with p.open("rb") as fh:
+        head = fh.read(16)
+    if not head.startswith(b"SQLite format 3"):
+        raise InvalidInput(Message(N_("%(name)s: not a GeoPackage (no SQLite header)"),
+                                   name=name))
+    df = pyogrio.read_dataframe(p, read_geometry=True)
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        geoms = df.geometry if "geometry" in df else None
+        cols = [c for c in df.columns if c != "geometry"]
+        for i, rec in enumerate(df[cols].itertuples(index=False, name=None), start=1):
+            row = {c: "" if _missing(v) else _cell(v) for c, v in zip(cols, rec, strict=True)}
+            g = geoms.iloc[i - 1] if geoms is not None else None
+            if g is not None and not g.is_empty:
+                row["geometry"] = g.wkt
+            yield i, row
+
+    return Rows(name, rows, "UTF-8")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def rows_from_bytes(data: bytes, filename: str) -> Iterator[tuple[int, Row]]:

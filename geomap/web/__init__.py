@@ -90,6 +90,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from .annotations import bp as annotations_bp
 
     app.register_blueprint(annotations_bp)
+    from . import exports
+
+    app.register_blueprint(exports.bp)  # /exports/<dataset>.<format>: sessions or API tokens
     admin.register(app)
     errors.register(app)
 
