@@ -22,8 +22,7 @@ from geomap.config import load_settings
 from geomap.demo import load_reference_data, load_synthetic_testimonies
 from geomap.policy import SYSTEM
 from geomap.scenes import add_scene
-from geomap.store import Store
-from geomap.store import archive_rows
+from geomap.store import Store, archive_rows
 from geomap.store.testimony_records import editable
 from tests.conftest import make_user, solid_geotiff
 
@@ -225,3 +224,18 @@ def test_the_stream_detects_reordered_truncated_and_extended_chunks():
     assert refused(blob + chunks[-1])  # a chunk appended
     assert refused(head[:30] + b"\x08" + head[31:] + body)  # header changed (chunk size)
     assert head[30:31] == b"\x04"
+
+
+def test_a_resized_added_or_removed_file_is_named_too(bag, tmp_path):
+    # bagit stops at the size total (Payload-Oxum) without naming a file: verify still does
+    copy = tmp_path / bag.name
+    shutil.copytree(bag, copy)
+    with open(copy / "data" / "records" / "sites.csv", "a") as f:
+        f.write("extra,row\n")
+    doc = json.loads(cli("archive", "verify", str(copy), "--json").stdout)
+    assert doc["ok"] is False and doc["bad_files"] == ["data/records/sites.csv"]
+    (copy / "data" / "records" / "sites.csv").unlink()
+    (copy / "data" / "records" / "planted.csv").write_text("a\n")
+    r = cli("archive", "verify", str(copy))
+    assert r.exit_code == 1
+    assert "data/records/sites.csv" in r.output and "data/records/planted.csv" in r.output
