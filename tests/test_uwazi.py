@@ -230,3 +230,14 @@ def test_cli_prints_the_report_and_json(settings, tmp_path):
     assert doc["dialect"] == EXPORT_CSV and doc["counts"]["stored"] == 4
     r = CliRunner().invoke(main, [*base, "--template", "Nope"])
     assert r.exit_code == 2 and "no such template" in r.output
+
+
+def test_many_values_joined_by_pipes_do_not_make_the_pipe_the_separator(store, tmp_path):
+    # Uwazi writes multi-values unquoted: this row has more "|" than ","
+    f = tmp_path / "pipes.csv"
+    f.write_text("title,violations,location_geolocation,summary\n"
+                 "SYN-P-1,Torture|Forced labour|Execution|Deliberate starvation|Sexual violence|"
+                 "Arbitrary detention,39.1|127.1,SYNTHETIC pipes\n", encoding="utf-8")
+    report = import_uwazi(store, f, "test", template="Testimony")
+    assert report.counts == {"stored": 1}
+    assert len(stored_testimonies(store)["SYN-P-1"]["violations"]) == 6
