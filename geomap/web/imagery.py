@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,10 +14,14 @@ from flask_babel import gettext as _
 from .. import scenes as service
 from ..errors import Conflict, InvalidInput, NotFound
 from ..model import PRECISION_MAX_RADIUS_M, Tier
-from ..policy import Permission
+from ..policy import Permission, Principal
 from . import get_settings, get_store
 from .labels import message_text
 from .security import current_principal, require
+
+if TYPE_CHECKING:
+    from ..imagery import Scene
+    from ..store.protocol import StoreLike
 
 bp = Blueprint("imagery", __name__, url_prefix="/imagery")
 
@@ -72,7 +77,7 @@ def compare():
                            data=data)
 
 
-def _overlay(store, viewer, scene) -> list[dict]:
+def _overlay(store: StoreLike, viewer: Principal, scene: Scene) -> list[dict]:
     """A scene's annotations for the comparison: shape, label, change; no notes, no authors."""
     from .. import annotations as ann
 
