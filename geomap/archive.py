@@ -149,28 +149,30 @@ class DecryptingReader:
             raise ArchiveError("unsupported encryption header")
         self._aead = _derive(passphrase, salt, log2_n, r, p)
         self._src, self._header, self._chunk = src, head, chunk
-        self._index, self._buf, self._done = 0, b"", False
+        # the current plaintext chunk and how much of it was read: tarfile reads 10 KiB at a
+        # time, and slicing a 1 MiB buffer on every read would copy it a hundred times
+        self._index, self._buf, self._pos, self._done = 0, b"", 0, False
         self._next = src.read(chunk + 16)
 
     def _advance(self) -> None:
         ct, self._next = self._next, self._src.read(self._chunk + 16)
         last = not self._next
         try:
-            self._buf += self._aead.decrypt(_nonce(self._index, last), ct, self._header)
+            plain = self._aead.decrypt(_nonce(self._index, last), ct, self._header)
         except InvalidTag:
             raise ArchiveError(
                 f"chunk {self._index} does not authenticate: the file was changed or cut "
                 "short, or the passphrase is wrong") from None
+        self._buf, self._pos = self._buf[self._pos:] + plain, 0
         self._index += 1
         self._done = last
 
     def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buf) < n):
+        while not self._done and (n < 0 or len(self._buf) - self._pos < n):
             self._advance()
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
+        end = len(self._buf) if n < 0 else self._pos + n
+        out = self._buf[self._pos:end]
+        self._pos = min(end, len(self._buf))
         return out
 
 
