@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import features
 from .corroboration import GradeRule
 from .errors import Forbidden, InvalidInput
+from .messages import N_, Message
 from .model import Tier, operating_period
 from .periods import parse_period
 from .policy import Permission, Principal, Role
@@ -122,20 +123,21 @@ def columns_for(dataset: str, viewer: Principal, f: ExportFilters) -> tuple[str,
     """The columns `viewer` gets in an export of `dataset` for `f.audience` (refused when the
     audience may not have the dataset, or narratives are asked without the right)."""
     if dataset not in COLUMNS:
-        raise InvalidInput(f"dataset: {dataset!r} is not one of {', '.join(DATASETS)}",
-                           field="dataset")
+        raise InvalidInput(Message(N_("dataset: %(value)r is not one of %(choices)s"),
+                                   value=dataset, choices=", ".join(DATASETS)), field="dataset")
     if f.audience == Tier.PUBLIC:
         cols = PUBLIC_COLUMNS[dataset]
         if cols is None:
-            raise Forbidden(f"a public export holds no {dataset}")
+            raise Forbidden(Message(N_("a public export holds no testimonies and no links")))
     else:
         role = viewer.role if f.audience == Tier.INTERNAL else Role.VIEWER
         cols = COLUMNS[dataset][role]
     if f.with_narratives and not (dataset == "testimonies" and f.audience == Tier.INTERNAL
                                   and viewer.can(Permission.READ_NARRATIVES)
                                   and viewer.can(Permission.EXPORT)):
-        raise Forbidden("narratives are exported only in an internal testimony export, by a "
-                        "role that may read and export them")
+        raise Forbidden(Message(N_(
+            "narratives are exported only in an internal testimony export, by a role that "
+            "may read and export them")))
     return tuple(c for c in cols
                  if (c not in COLUMN_PERMISSIONS or viewer.can(COLUMN_PERMISSIONS[c]))
                  and (c != "narrative" or f.with_narratives))
@@ -414,10 +416,10 @@ def export(store: StoreLike, viewer: Principal, dataset: str, fmt: str,
     """One dataset in one format, as `viewer` may have it for `filters.audience`; audited."""
     f = filters or ExportFilters()
     if fmt not in FORMATS:
-        raise InvalidInput(f"format: {fmt!r} is not one of {', '.join(FORMATS)}",
-                           field="format")
+        raise InvalidInput(Message(N_("format: %(value)r is not one of %(choices)s"),
+                                   value=fmt, choices=", ".join(FORMATS)), field="format")
     if not viewer.can(Permission.READ_MAP):
-        raise Forbidden("exports are for accounts that may read the map")
+        raise Forbidden(Message(N_("exports are for accounts that may read the map")))
     cols, recs = records(store, viewer, dataset, f)
     media, ext = FORMATS[fmt]
     data: bytes | Path

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from .. import exports
 from ..errors import InvalidInput
+from ..messages import N_, Message
 from ..model import Tier
 from ..policy import Permission
 from . import get_settings, get_store, params
@@ -30,7 +31,8 @@ def _readers_only():
 def _flag(name: str) -> bool:
     v = request.args.get(name, "")
     if v not in ("", "0", "1", "on", "true", "false"):
-        raise InvalidInput(f"{name}: {v!r} is not 1 or 0", field=name)
+        raise InvalidInput(Message(N_("%(name)s: %(value)r is not 1 or 0"), name=name, value=v),
+                           field=name)
     return v in ("1", "on", "true")
 
 
@@ -39,8 +41,9 @@ def _audience() -> Tier:
     try:
         return Tier(v)
     except ValueError:
-        raise InvalidInput(f"audience: {v!r} is not one of "
-                           f"{', '.join(t.value for t in Tier)}", field="audience") from None
+        raise InvalidInput(Message(N_("audience: %(value)r is not one of %(choices)s"), value=v,
+                                   choices=", ".join(t.value for t in Tier)),
+                           field="audience") from None
 
 
 @bp.get("/")
@@ -49,9 +52,11 @@ def choose():
     params.check_known(request.args, ("dataset", "format", *FILE_ARGS))
     dataset, fmt = request.args.get("dataset", ""), request.args.get("format", "")
     if dataset not in exports.DATASETS:
-        raise InvalidInput(f"dataset: {dataset!r} is not one of {_DATASETS}", field="dataset")
+        raise InvalidInput(Message(N_("dataset: %(value)r is not one of %(choices)s"),
+                                   value=dataset, choices=_DATASETS), field="dataset")
     if fmt not in exports.FORMATS:
-        raise InvalidInput(f"format: {fmt!r} is not one of {_FORMATS}", field="format")
+        raise InvalidInput(Message(N_("format: %(value)r is not one of %(choices)s"),
+                                   value=fmt, choices=_FORMATS), field="format")
     keep = {k: v for k in FILE_ARGS if (v := request.args.get(k))}
     return redirect(url_for("exports.download", dataset=dataset, fmt=fmt, **keep))
 
