@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+from ..messages import N_, Message
 from ..model import FacilityType, Precision, Site, Tier, operating_period
 from ..paths import check_local_path
 from .readers import decode_text, read_rows
@@ -59,12 +60,12 @@ TESTIMONY_FIELDS = {"witness_code", "place_text", "location", "period", "violati
 TYPES = {"text", "markdown", "numeric", "generatedid", "select", "multiselect", "geolocation",
          "date", "multidate", "daterange", "multidaterange", "relationship", "link", "image",
          "media", "preview", "nested", "newRelationship"}
-UNSUPPORTED = {"relationship": "relationship fields are not supported (they link other Uwazi "
-                               "entities; link sites and testimonies in geomap)",
-               "newRelationship": "relationship fields are not supported",
-               "link": "link fields are not supported", "image": "files are not imported",
-               "media": "files are not imported", "preview": "files are not imported",
-               "nested": "nested fields are not supported"}
+_RELATIONSHIP = N_("relationship fields are not supported (they link other Uwazi entities; "
+                   "link sites and testimonies in geomap)")
+_FILES = N_("files are not imported")
+UNSUPPORTED = {"relationship": _RELATIONSHIP, "newRelationship": _RELATIONSHIP,
+               "link": N_("link fields are not supported"), "image": _FILES, "media": _FILES,
+               "preview": _FILES, "nested": N_("nested fields are not supported")}
 _VALUE_SHOWN = 80  # characters of a dropped value the report repeats
 
 
@@ -198,12 +199,13 @@ def read_entities(path: str | Path, name: str | None = None) -> tuple[str, str |
         try:
             data = p.read_bytes()
         except OSError as e:
-            raise InvalidInput(f"{name}: cannot be read ({e.strerror or e})") from None
+            raise InvalidInput(Message(N_("%(name)s: cannot be read (%(error)s)"), name=name,
+                                   error=e.strerror or str(e))) from None
         text, encoding = decode_text(data, name)
         return API_JSON, encoding, _json_entities(text, name)
     if p.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise InvalidInput(f"{name}: an Uwazi file is a CSV export or API JSON, not "
-                           f"{p.suffix or 'a file without an extension'}")
+        raise InvalidInput(Message(N_("%(name)s: an Uwazi file is a CSV export (.csv) or API "
+                                      "JSON (.json)"), name=name))
     rows = read_rows(p, name=name)  # encodings, BOM, blank rows as every other import
     rows.scan()
     out: list[Entity] = []
@@ -221,8 +223,9 @@ def read_entities(path: str | Path, name: str | None = None) -> tuple[str, str |
 def _check_header(header: list[str], dialect: str, name: str) -> None:
     titles = [h for h in header if h == "Title" or safe_name(_LANG.sub(r"\1", h)) == "title"]
     if not titles:
-        raise InvalidInput(f"{name}: no Title column; is this an Uwazi CSV? (columns: "
-                           f"{', '.join(header[:12])})")
+        raise InvalidInput(Message(N_("%(name)s: no Title column; is this an Uwazi CSV? "
+                                      "(columns: %(columns)s)"), name=name,
+                                   columns=", ".join(header[:12])))
 
 
 def _csv_entity(n: int, row: dict[str, str], dialect: str) -> Entity:
@@ -237,8 +240,8 @@ def _csv_entity(n: int, row: dict[str, str], dialect: str) -> Entity:
             elif col == "Published":
                 e.published = val.strip().casefold() != "unpublished"
             elif val:
-                e.extra.append((col, val, "Uwazi bookkeeping (not imported)"
-                                if col == "Date added" else "files are not imported"))
+                e.extra.append((col, val, N_("Uwazi bookkeeping (not imported)")
+                                if col == "Date added" else _FILES))
             continue
         if dialect == EXPORT_CSV:  # labels: matched to properties once the template is known
             e.values.setdefault(col, {})[None] = val
@@ -255,23 +258,27 @@ def _json_entities(text: str, name: str) -> list[Entity]:
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise InvalidInput(f"{name}: not valid JSON (nested too deeply)") from None
+        raise InvalidInput(Message(N_("%(name)s: not valid JSON (nested too deeply)"),
+                                   name=name)) from None
     except ValueError as e:
-        raise InvalidInput(f"{name}: not valid JSON ({e})") from None
+        raise InvalidInput(Message(N_("%(name)s: not valid JSON (%(error)s)"), name=name,
+                                   error=str(e))) from None
     items = doc.get("rows") if isinstance(doc, dict) and "rows" in doc else doc
     if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
-        raise InvalidInput(f"{name}: expected Uwazi API JSON: {{\"rows\": [entity, ...]}}, a "
-                           "list of entities or one entity")
+        raise InvalidInput(Message(N_("%(name)s: expected Uwazi API JSON: {\"rows\": [entity, "
+                                      "...]}, a list of entities or one entity"), name=name))
     out: list[Entity] = []
     by_shared: dict[str, Entity] = {}
     for i, it in enumerate(items, start=1):
         if not isinstance(it, dict) or "title" not in it:
-            raise InvalidInput(f"{name}: entity {i} is not an Uwazi entity (no title)")
+            raise InvalidInput(Message(N_("%(name)s: entity %(i)s is not an Uwazi entity (no "
+                                          "title)"), name=name, i=i))
         meta = it.get("metadata") or {}
         if not isinstance(meta, dict):
-            raise InvalidInput(f"{name}: entity {i}: metadata is not an object")
+            raise InvalidInput(Message(N_("%(name)s: entity %(i)s: metadata is not an object"),
+                                       name=name, i=i))
         lang = str(it.get("language") or "") or None
         sid = str(it.get("sharedId") or "") or None
         # the API gives one language per entity: the same sharedId in another language is a
@@ -290,13 +297,17 @@ def _json_entities(text: str, name: str) -> list[Entity]:
             e.columns[(str(k), lang)] = f"metadata.{k}"
         for k in ("documents", "attachments"):
             if it.get(k):
-                e.extra.append((k, f"{len(it[k])} file(s)", "files are not imported"))
+                e.extra.append((k, f"{len(it[k])} file(s)", _FILES))
     return out
 
 
 # -- values ------------------------------------------------------------------------------------
 class Unparsable(ValueError):
-    """A cell whose value its Uwazi type cannot read; the message says why."""
+    """A cell whose value its Uwazi type cannot read; `msg` says why."""
+
+    def __init__(self, why: str, /, **params: Any):
+        self.msg = Message(why, **params)
+        super().__init__(str(self.msg))
 
 
 def _is_empty(raw: Any) -> bool:
@@ -328,21 +339,23 @@ def _date(v: Any) -> tuple[date, bool]:
     """(date, year only) of an Uwazi date: epoch seconds (JSON) or text (CSV, the formats
     typeParsers.ts accepts: YYYY-MM-DD, YYYY/MM/DD, YYYY MM DD, LL, YYYY, and DD/MM/YYYY)."""
     if isinstance(v, bool):
-        raise Unparsable(f"{v!r} is not a date")
+        raise Unparsable(N_("%(value)s is not a date"), value=repr(v))
     if isinstance(v, int | float):
         if not math.isfinite(v):
-            raise Unparsable(f"{v!r} is not a date")
+            raise Unparsable(N_("%(value)s is not a date"), value=repr(v))
         try:
             return datetime.fromtimestamp(v, UTC).date(), False
         except (OverflowError, OSError, ValueError):
-            raise Unparsable(f"{v!r} is not a date (epoch seconds out of range)") from None
+            raise Unparsable(N_("%(value)s is not a date (epoch seconds out of range)"),
+                             value=repr(v)) from None
     s = str(v).strip()
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(s, fmt).date(), fmt == "%Y"
         except ValueError:
             continue
-    raise Unparsable(f"{s[:40]!r} is not a date (YYYY-MM-DD, YYYY/MM/DD, DD/MM/YYYY or YYYY)")
+    raise Unparsable(N_("%(value)s is not a date (YYYY-MM-DD, YYYY/MM/DD, DD/MM/YYYY or YYYY)"),
+                     value=repr(s[:40]))
 
 
 def _date_text(d: date, year_only: bool) -> str:
@@ -357,15 +370,17 @@ def _range(raw: Any, dialect: str) -> tuple[tuple[date, bool] | None, tuple[date
         sep = RANGE_EXPORT_SEP if RANGE_EXPORT_SEP in s or dialect == EXPORT_CSV \
             else RANGE_IMPORT_SEP
         if sep not in s:
-            raise Unparsable(f"{s[:40]!r} is not a date range (from{sep}to)")
+            raise Unparsable(N_("%(value)s is not a date range (from%(sep)sto)"),
+                             value=repr(s[:40]), sep=sep)
         a, _, b = s.partition(sep)
         a, b = a.strip() or None, b.strip() or None
     fa = _date(a) if a not in (None, "") else None
     fb = _date(b) if b not in (None, "") else None
     if fa is None and fb is None:
-        raise Unparsable("an empty date range")
+        raise Unparsable(N_("an empty date range"))
     if fa and fb and fa[0] > fb[0]:
-        raise Unparsable(f"the range ends ({fb[0]}) before it starts ({fa[0]})")
+        raise Unparsable(N_("the range ends (%(to)s) before it starts (%(from)s)"),
+                         to=str(fb[0]), **{"from": str(fa[0])})
     return fa, fb
 
 
@@ -377,10 +392,11 @@ def _geo(v: Any) -> tuple[float, float]:
             lat, lon = (float(x) for x in v)
     except (KeyError, TypeError, ValueError):
         shown = MULTI_SEP.join(map(str, v)) if isinstance(v, list) else _shown(v)
-        raise Unparsable(f"{shown!r} is not a geolocation (lat|lon)") from None
+        raise Unparsable(N_("%(value)s is not a geolocation (lat|lon)"), value=repr(shown)) \
+            from None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
             and -180 <= lon <= 180):
-        raise Unparsable(f"{lat}|{lon} is outside -90..90 | -180..180")
+        raise Unparsable(N_("%(lat)s|%(lon)s is outside -90..90 | -180..180"), lat=lat, lon=lon)
     return lat, lon
 
 
@@ -401,31 +417,35 @@ def convert(prop: Prop, raw: Any, dialect: str) -> tuple[Any, list[str]]:
         else:
             parts = [x.strip() for x in raw.split(MULTI_SEP)]
             if len(parts) % 2 or not parts:
-                raise Unparsable(f"{_shown(raw)!r} is not a geolocation (lat|lon)")
+                raise Unparsable(N_("%(value)s is not a geolocation (lat|lon)"),
+                                 value=repr(_shown(raw)))
             points = [_geo(parts[i:i + 2]) for i in range(0, len(parts), 2)]
         if not points:
-            raise Unparsable("no geolocation")
+            raise Unparsable(N_("no geolocation"))
         if len(points) > 1:
-            notes.append(f"{len(points) - 1} more geolocation(s) left out: only the first is "
-                         f"used ({', '.join(f'{a}|{b}' for a, b in points[1:4])})")
+            notes.append(Message(N_("%(n)s more geolocation(s) left out: only the first is "
+                                    "used (%(points)s)"), n=len(points) - 1,
+                                 points=", ".join(f"{a}|{b}" for a, b in points[1:4])))
         return points[0], notes
     if t in ("date", "multidate"):
         vals = _json_values(raw) if js else [x for x in raw.split(MULTI_SEP) if x.strip()] \
             if t == "multidate" else [raw]
         if len(vals) > 1:
-            notes.append(f"{len(vals) - 1} more date(s) left out: only the first is used")
+            notes.append(Message(N_("%(n)s more date(s) left out: only the first is used"),
+                                 n=len(vals) - 1))
         return _date(vals[0]), notes
     if t in ("daterange", "multidaterange"):
         vals = _json_values(raw) if js else [x for x in raw.split(MULTI_SEP) if x.strip()] \
             if t == "multidaterange" else [raw]
         if len(vals) > 1:
-            notes.append(f"{len(vals) - 1} more date range(s) left out: only the first is used")
+            notes.append(Message(N_("%(n)s more date range(s) left out: only the first is "
+                                    "used"), n=len(vals) - 1))
         return _range(vals[0], dialect), notes
     # text, markdown, numeric, generatedid
     vals = _json_values(raw) if js else [raw]
     text = " ".join(str(v) for v in vals if v is not None).strip()
     if not text:
-        raise Unparsable("empty")
+        raise Unparsable(N_("empty"))
     return text, notes
 
 
@@ -450,15 +470,23 @@ class RowReport:
     title: str | None
     template: str | None
     status: str = "mapped"  # mapped | skipped | stored | quarantined | would store
-    reason: str | None = None
+    reason: Message | str | None = None  # str: the quarantine's problems, in English
     used: list[dict] = field(default_factory=list)  # {column, field}
-    dropped: list[dict] = field(default_factory=list)  # {column, value, reason}
-    notes: list[str] = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)  # {column, value, reason: Message}
+    notes: list[Message] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)  # a quarantined row's, as run gives
+
+    def drop(self, column: str, value: Any, why: str, /, **params: Any) -> None:
+        self.dropped.append({"column": column, "value": _shown(value),
+                             "reason": Message(why, **params)})
 
     def as_dict(self) -> dict:
+        """JSON-ready, the messages in English."""
         return {"row": self.row, "title": self.title, "template": self.template,
-                "status": self.status, "reason": self.reason, "used": self.used,
-                "dropped": self.dropped, "notes": self.notes}
+                "status": self.status, "reason": str(self.reason) if self.reason else None,
+                "used": self.used, "notes": [str(n) for n in self.notes],
+                "dropped": [{**d, "reason": str(d["reason"])} for d in self.dropped],
+                "problems": self.problems}
 
 
 @dataclass
@@ -559,7 +587,7 @@ def map_entity(e: Entity, t: TemplateMap, dialect: str, language: str) -> Mapped
     tier = t.tier if e.published is not False else Tier.INTERNAL
     m = Mapped(rep, t.target, tier)
     for col, val, why in e.extra:
-        rep.dropped.append({"column": col, "value": _shown(val), "reason": why})
+        rep.drop(col, val, why)
     for pname, by_lang in e.values.items():
         prop = t.prop_by_label(pname) if dialect == EXPORT_CSV and pname != "title" \
             else t.prop_by_name(pname)
@@ -567,14 +595,12 @@ def map_entity(e: Entity, t: TemplateMap, dialect: str, language: str) -> Mapped
         for lang, v in present.items():
             col = e.columns.get((pname, lang), pname)
             if prop is None:
-                rep.dropped.append({"column": col, "value": _shown(v), "reason":
-                                    f"unknown property: template {t.name!r} has no {pname!r}"})
+                rep.drop(col, v, N_("unknown property: template %(name)s has no "
+                                    "%(property)s"), name=repr(t.name), property=repr(pname))
             elif prop.type in UNSUPPORTED:
-                rep.dropped.append({"column": col, "value": _shown(v),
-                                    "reason": UNSUPPORTED[prop.type]})
+                rep.drop(col, v, UNSUPPORTED[prop.type])
             elif prop.to is None:
-                rep.dropped.append({"column": col, "value": _shown(v),
-                                    "reason": "not mapped to a geomap field"})
+                rep.drop(col, v, N_("not mapped to a geomap field"))
         if prop is None or prop.type in UNSUPPORTED or prop.to is None or not present:
             continue
         chosen = language if language in present else None if None in present \
@@ -584,13 +610,13 @@ def map_entity(e: Entity, t: TemplateMap, dialect: str, language: str) -> Mapped
             try:
                 value, notes = convert(prop, v, dialect)
             except Unparsable as x:
-                rep.dropped.append({"column": col, "value": _shown(v),
-                                    "reason": f"unparsable {prop.type}: {x}"})
+                rep.drop(col, v, N_("unparsable %(type)s: %(error)s"), type=prop.type,
+                         error=x.msg)
                 continue
             if lang == chosen:
                 if prop.to in m.values:  # two properties for one field: the first wins
-                    rep.dropped.append({"column": col, "value": _shown(v), "reason":
-                                        f"{prop.to} already filled by another property"})
+                    rep.drop(col, v, N_("%(field)s already filled by another property"),
+                             field=prop.to)
                     continue
                 m.values[prop.to], m.props[prop.to] = value, prop
                 rep.used.append({"column": col, "field": prop.to})
@@ -603,9 +629,9 @@ def map_entity(e: Entity, t: TemplateMap, dialect: str, language: str) -> Mapped
                 m.values.setdefault("_more_aliases", []).extend(value)
                 rep.used.append({"column": col, "field": "aliases"})
             else:
-                rep.dropped.append({"column": col, "value": _shown(v), "reason":
-                                    f"{lang or 'untranslated'} version: {prop.to} holds one "
-                                    f"language (chose {chosen or 'the untranslated column'})"})
+                rep.drop(col, v, N_("%(lang)s version: %(field)s holds one language (chose "
+                                    "%(chosen)s)"), lang=lang or "-", field=prop.to,
+                         chosen=chosen or "-")
     m.key = _key(e, t, language)
     return m
 
@@ -716,27 +742,29 @@ def import_uwazi(store: StoreLike, path: str | Path, actor: str,
         t = _pick_template(e, mapping, forced, guessed)
         if t is None:
             rep = RowReport(e.row, _first_title(e, language), e.template, "skipped",
-                            f"template {e.template!r} is not in the mapping"
-                            if e.template else "which template? name one with --template")
-            rep.dropped = [{"column": e.columns.get((k, lang), k), "value": _shown(v),
-                            "reason": "no template to map it by"}
-                           for k, by_lang in e.values.items() for lang, v in by_lang.items()
-                           if not _is_empty(v)]
-            rep.dropped += [{"column": c, "value": _shown(v), "reason": why}
-                            for c, v, why in e.extra]
+                            Message(N_("template %(name)s is not in the mapping"),
+                                    name=repr(e.template)) if e.template
+                            else Message(N_("which template? Choose one")))
+            for k, by_lang in e.values.items():
+                for lang, v in by_lang.items():
+                    if not _is_empty(v):
+                        rep.drop(e.columns.get((k, lang), k), v, N_("no template to map it by"))
+            for c, v, why in e.extra:
+                rep.drop(c, v, why)
             report.rows.append(rep)
             continue
         m = map_entity(e, t, dialect, language)
         report.rows.append(m.report)
         if e.published is False and not include_unpublished:
-            m.report.status, m.report.reason = "skipped", \
-                "unpublished in Uwazi (import it with --include-unpublished, as internal)"
+            m.report.status, m.report.reason = "skipped", Message(N_(
+                "unpublished in Uwazi (import unpublished entities on request, as internal)"))
             continue
         if e.published is False:
-            m.report.notes.append("unpublished in Uwazi: stored internal-tier")
+            m.report.notes.append(Message(N_("unpublished in Uwazi: stored internal-tier")))
         if t.target == "sites":
             if not m.values.get("name"):
-                m.report.status, m.report.reason = "skipped", "no name (Title is empty)"
+                m.report.status, m.report.reason = "skipped", Message(N_(
+                    "no name (Title is empty)"))
                 continue
             sites.append(_site(m))
             m.report.status = "would store" if dry_run else "stored"
@@ -781,6 +809,7 @@ def _store_testimonies(store: StoreLike, items: list[Mapped], actor: str, dry_ru
     for i, m in enumerate(items, start=2):  # the CSV's first data row is row 2
         if i in bad:
             m.report.status = "quarantined"
+            m.report.problems = bad[i]["problems"]
             m.report.reason = "; ".join(x["message"] for x in bad[i]["problems"])
         else:
             m.report.status = "would store" if dry_run else "stored"
