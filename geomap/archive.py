@@ -265,23 +265,6 @@ class Created:
                 "removed": [str(p) for p in self.removed]}
 
 
-def _pg_conninfo(url: str, passfile: Path) -> str:
-    """A libpq keyword string for a SQLAlchemy URL, its password in a passfile (never on a
-    command line, where `ps` would show it)."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    parts = {"dbname": u.database, "user": u.username, "host": u.host,
-             "port": str(u.port) if u.port else None, **dict(u.query)}
-    if u.password:
-        passfile.write_text(f"*:*:*:*:{u.password}\n")
-        passfile.chmod(0o600)
-        parts["passfile"] = str(passfile)
-
-    def q(v: str) -> str:
-        return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    return " ".join(f"{k}={q(v)}" for k, v in parts.items() if v)
 
 
 def pg_tool(name: str) -> str:
@@ -409,7 +392,6 @@ def create_archive(store: Store, settings: Settings, out_dir: Path, *,
     when `passphrase` is given); with `keep`, remove this folder's older archives beyond
     `keep`."""
     import bagit
-    from sqlalchemy.engine import make_url
 
     from .imagery import imagery_root
     from .store import archive_rows as rows
@@ -431,7 +413,7 @@ def create_archive(store: Store, settings: Settings, out_dir: Path, *,
         if head.exists():
             shutil.copy2(head, data / "instance" / "audit.head")
         (data / "database").mkdir()
-        url = make_url(store.url)
+        url = rows.parse_url(store.url)
         if url.get_backend_name() == "sqlite":
             snap = data / "database" / "geomap.sqlite3"
             rows.sqlite_backup(Path(url.database), snap, progress)
@@ -456,7 +438,7 @@ def create_archive(store: Store, settings: Settings, out_dir: Path, *,
                         _run_pg([pg_tool("pg_dump"), "-Fc", "--no-owner",
                                  f"--snapshot={snapshot}",
                                  "-f", str(data / "database" / "geomap.pgdump"),
-                                 "-d", _pg_conninfo(store.url, Path(tmp) / "pass")], "pg_dump")
+                                 "-d", rows.pg_conninfo(store.url, Path(tmp) / "pass")], "pg_dump")
                         progress("database snapshot", 1, 1)
                     schema, counts = rows.revision(conn), rows.table_counts(conn)
                     _write_records(conn, data / "records", progress)
@@ -711,7 +693,6 @@ def restore_archive(path: Path, instance: Path, *, passphrase: str | None = None
     migrate it to this geomap's schema, then verify the audit chain, every scene's hashes,
     the row counts and that the keys open the data."""
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import make_url
 
     from .config import load_settings
     from .crypto import DecryptionError
@@ -744,7 +725,7 @@ def restore_archive(path: Path, instance: Path, *, passphrase: str | None = None
                                f"({head_revision()}): restore it with a newer geomap")
         if keys is not None:
             _install_keys(settings, keys)
-        url = make_url(settings.database_url)
+        url = rows.parse_url(settings.database_url)
         if meta["database"] != url.get_backend_name():
             raise InvalidInput(f"the archive holds a {meta['database']} database; this instance "
                                f"uses {url.get_backend_name()}", field="instance")
@@ -760,7 +741,7 @@ def restore_archive(path: Path, instance: Path, *, passphrase: str | None = None
             with tempfile.TemporaryDirectory() as tmp:
                 _run_pg([pg_tool("pg_restore"), "--no-owner", "--clean", "--if-exists",
                          "--single-transaction", "--exit-on-error",
-                         "-d", _pg_conninfo(settings.database_url, Path(tmp) / "pass"),
+                         "-d", rows.pg_conninfo(settings.database_url, Path(tmp) / "pass"),
                          "-L", _pg_list(data / "database" / "geomap.pgdump", Path(tmp)),
                          str(data / "database" / "geomap.pgdump")], "pg_restore")
         progress("database", 1, 1)

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import URL, Connection, Engine, func, make_url, select
 
 from .schema import metadata, testimonies
 
@@ -85,3 +85,25 @@ def export_snapshot(conn: Connection) -> str:
     from sqlalchemy import text
 
     return conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+
+
+def parse_url(url: str) -> URL:
+    """A database URL's parts (backend name, database, credentials)."""
+    return make_url(url)
+
+
+def pg_conninfo(url: str, passfile: Path) -> str:
+    """A libpq keyword string for a SQLAlchemy URL, its password in a passfile (never on a
+    command line, where `ps` would show it)."""
+    u = make_url(url)
+    parts = {"dbname": u.database, "user": u.username, "host": u.host,
+             "port": str(u.port) if u.port else None, **dict(u.query)}
+    if u.password:
+        passfile.write_text(f"*:*:*:*:{u.password}\n")
+        passfile.chmod(0o600)
+        parts["passfile"] = str(passfile)
+
+    def q(v: str) -> str:
+        return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{k}={q(v)}" for k, v in parts.items() if v)
