@@ -25,6 +25,7 @@ from geomap.policy import SYSTEM, Principal, Role
 from geomap.store.schema import audit_log
 
 from .conftest import https_client, make_user, sign_in
+from .test_ogcapi import NOTE, _annotate
 
 NARRATIVE = "[SYNTHETIC] 합성 증언: 실제 진술이 아님. <b>escaped</b> & kept"
 CODE_PREFIX = "SYN-EXP-"
@@ -59,8 +60,21 @@ def source(tmp_path_factory):
     load_reference_data(store)
     load_synthetic_testimonies(store, 40, seed=5)
     store.add_testimonies(_korean_testimonies())
+    _link_all(store)
+    _annotate(store, settings, tmp_path_factory.mktemp("scenes"))
     yield settings, store
     store.close()
+
+
+def _link_all(store) -> None:
+    """The engine's candidates, every one confirmed (so sites have witnesses)."""
+    from geomap.corroboration import run_linking
+    from geomap.store.links import LinkStore
+
+    run_linking(store, None)
+    links = LinkStore(store)
+    for link in links.all("candidate"):
+        links.decide(link["testimony_id"], link["site_id"], "confirmed", "test")
 
 
 @pytest.fixture
@@ -121,6 +135,20 @@ def test_partner_audience_gets_viewer_columns_even_from_a_researcher(source):
     with pytest.raises(Forbidden):
         exports.export(store, RESEARCHER, "testimonies", "csv",
                        ExportFilters(audience=Tier.PARTNER, with_narratives=True))
+
+
+def test_partner_audience_counts_no_internal_testimony(source):
+    _, store = source
+    part = json.loads(exports.export(store, SYSTEM, "sites", "geojson",
+                                     ExportFilters(audience=Tier.PARTNER)).data)
+    viewer = json.loads(exports.export(store, VIEWER, "sites", "geojson").data)
+    assert part == viewer
+    internal = json.loads(exports.export(store, SYSTEM, "sites", "geojson").data)
+
+    def witnesses(doc):
+        return sum(f["properties"]["witnesses"] for f in doc["features"])
+
+    assert witnesses(internal) > witnesses(part)  # internal testimonies are not counted
 
 
 def test_analyst_gets_codes_but_never_narratives(source):
@@ -285,16 +313,24 @@ def test_csv_with_korean_text_has_a_bom_and_iso_dates(source):
 
 
 def test_links_and_annotations_export(source):
-    from geomap.corroboration import run_linking
-
     _, store = source
-    run_linking(store, None)
     doc = json.loads(exports.export(store, SYSTEM, "links", "geojson").data)
     assert doc["features"]
     assert all(f["geometry"]["type"] == "LineString" for f in doc["features"])
     assert set(doc["features"][0]["properties"]) == set(exports.COLUMNS["links"][Role.ADMIN])
     viewer = json.loads(exports.export(store, VIEWER, "links", "geojson").data)
     assert len(viewer["features"]) < len(doc["features"])  # internal ends left out
+    text = _all_formats_text(store, SYSTEM, "annotations")
+    assert "guard_post" in text and NOTE not in text  # an analyst's note never leaves
+    # on internal scenes: not a partner's
+    assert not json.loads(exports.export(store, VIEWER, "annotations", "geojson").data)[
+        "features"]
+    assert not json.loads(exports.export(store, SYSTEM, "annotations", "geojson",
+                                         ExportFilters(audience=Tier.PUBLIC)).data)["features"]
+    ann = json.loads(exports.export(store, SYSTEM, "annotations", "geojson").data)
+    assert len(ann["features"]) == 6
+    kml = exports.export(store, SYSTEM, "annotations", "kml").data
+    assert b"<begin>2012-06-01</begin>" in kml and b"<end>2019-09-01</end>" in kml
     csv_text = exports.export(store, SYSTEM, "boundaries", "csv").data.decode()
     assert csv_text.splitlines()[0].endswith(",wkt")
     assert "POLYGON" in csv_text
