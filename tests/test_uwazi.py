@@ -241,3 +241,54 @@ def test_many_values_joined_by_pipes_do_not_make_the_pipe_the_separator(store, t
     report = import_uwazi(store, f, "test", template="Testimony")
     assert report.counts == {"stored": 1}
     assert len(stored_testimonies(store)["SYN-P-1"]["violations"]) == 6
+
+
+# -- the web page -------------------------------------------------------------------------------
+@pytest.fixture
+def editor(store, settings):
+    from geomap.web import create_app
+
+    from .conftest import https_client, make_user, sign_in
+
+    app = create_app(settings, store)
+    user, secret, _ = make_user(store, "researcher")
+    return sign_in(https_client(app), user.username, secret)
+
+
+def _post(c, name, lang="en", **form):
+    from .conftest import csrf_from
+
+    token = csrf_from(c.get(f"/import/uwazi/?lang={lang}").data.decode())
+    with (DATA / name).open("rb") as fh:
+        return c.post("/import/uwazi/", data={"csrf_token": token, "file": (fh, name), **form},
+                      content_type="multipart/form-data")
+
+
+def test_upload_page_imports_and_shows_the_per_row_report(editor, store):
+    r = _post(editor, "export_mixed.csv")
+    html = r.data.decode()
+    assert r.status_code == 200 and "Uwazi CSV, export format" in html
+    assert "files are not imported" in html and "not mapped to a geomap field" in html
+    assert "unpublished in Uwazi" in html
+    assert set(stored_testimonies(store)) == {"SYN-EX-001"}
+    r = _post(editor, "import_facilities.csv", lang="ko", dry_run="1")
+    html = r.data.decode()
+    assert r.status_code == 200 and "Uwazi CSV, 가져오기 형식" in html
+    assert "관계 필드는 지원하지 않습니다" in html and "저장될 예정" in html
+    assert store.site_by_key("uwazi-synthetic-camp-alpha", SYSTEM) is None  # check only
+
+
+def test_upload_page_refuses_bad_files_with_a_400(editor, tmp_path):
+    from .conftest import csrf_from
+
+    token = csrf_from(editor.get("/import/uwazi/").data.decode())
+    r = editor.post("/import/uwazi/", data={"csrf_token": token,
+                                            "file": (open(DATA / "README.md", "rb"), "x.md")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400 and "Unsupported file type" in r.data.decode()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with bad.open("rb") as fh:
+        r = editor.post("/import/uwazi/", data={"csrf_token": token, "file": (fh, "bad.json")},
+                        content_type="multipart/form-data")
+    assert r.status_code == 400 and "not valid JSON" in r.data.decode()

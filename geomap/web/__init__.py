@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from . import exports
 
     app.register_blueprint(exports.bp)  # /exports/<dataset>.<format>: sessions or API tokens
+    from . import uwazi
+
+    app.register_blueprint(uwazi.bp)  # /import/uwazi: Uwazi CSV or API JSON
     admin.register(app)
     errors.register(app)
 
