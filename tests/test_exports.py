@@ -412,3 +412,14 @@ def test_cli_export(source, tmp_path):
                                   "testimonies", "--format", "csv", "--out", str(out),
                                   "--tier", "public"])
     assert r.exit_code == 2 and "public" in r.output
+
+
+def test_a_damaged_geopackage_is_refused_by_name(tmp_path):
+    from geomap.errors import InvalidInput
+    from geomap.intake.readers import read_rows
+
+    for i, data in enumerate((b"not a database", b"SQLite format 3\x00" + b"\x07" * 500)):
+        p = tmp_path / f"bad{i}.gpkg"
+        p.write_bytes(data)
+        with pytest.raises(InvalidInput, match=f"bad{i}.gpkg"):
+            list(read_rows(p))

@@ -593,6 +593,8 @@ def _kmz(p: Path, name: str) -> Rows:
 def _gpkg(p: Path, name: str) -> Rows:
     """A GeoPackage's first layer through GDAL (pyogrio): attributes as text, the geometry as
     WKT. Read whole: a GeoPackage is a database, not a stream."""
+    import warnings
+
     import pyogrio
 
     with p.open("rb") as fh:
@@ -600,7 +602,9 @@ def _gpkg(p: Path, name: str) -> Rows:
     if not head.startswith(b"SQLite format 3"):
         raise InvalidInput(Message(N_("%(name)s: not a GeoPackage (no SQLite header)"),
                                    name=name))
-    df = pyogrio.read_dataframe(p, read_geometry=True)
+    with warnings.catch_warnings():  # GDAL's notes on odd files; a failure still raises
+        warnings.simplefilter("ignore", RuntimeWarning)
+        df = pyogrio.read_dataframe(p, read_geometry=True)
 
     def rows() -> Iterator[tuple[int, Row]]:
         geoms = df.geometry if "geometry" in df else None
