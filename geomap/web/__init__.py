@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from . import uwazi
 
     app.register_blueprint(uwazi.bp)  # /import/uwazi: Uwazi CSV or API JSON
+    from . import embeds
+
+    embeds.register(app)  # /embed/<slug>, its tiles, /oembed: public, cookie-less
     admin.register(app)
     errors.register(app)
 

@@ -23,6 +23,12 @@ PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.mfa", "auth.enrol", "auth.logo
 MACHINE_PATHS = ("/api/", "/tiles/", "/ogcapi")  # answered 401 JSON when signed out, never a redirect
 
 
+def is_embed_path(path: str) -> bool:
+    """Public embeds (geomap.web.embeds): no session read or written, no sign-in, no CSRF (they
+    answer GET and HEAD only), framed by the publication's allowed origins."""
+    return path.startswith("/embed/") or path == "/oembed"
+
+
 def current_principal() -> Principal:
     """Who this request acts for: the session's user, or the user of the API token it sent
     (as the account is now: its current role; geomap.tokens)."""
@@ -97,7 +103,8 @@ class _NoSessionForTokens(SessionInterface):
     def open_session(self, app: Flask, request):
         from .. import tokens
 
-        if tokens.carries_token(request.path, request.headers.get("Authorization")):
+        if is_embed_path(request.path) or \
+                tokens.carries_token(request.path, request.headers.get("Authorization")):
             return self.make_null_session(app)
         return self.inner.open_session(app, request)
 
@@ -123,6 +130,8 @@ def install(app: Flask, accounts) -> None:
         from ..store.tokens import TokenStore
 
         g.token = None
+        if is_embed_path(request.path):
+            return None  # read-only routes: other methods are 405 before any CSRF question
         if (name := tokens.token_in_query(request.args)) is not None:
             raise tokens.query_refusal(name)
         header = request.headers.get("Authorization")
@@ -153,7 +162,8 @@ def install(app: Flask, accounts) -> None:
 
     @app.before_request
     def _guard():
-        if request.endpoint in PUBLIC_ENDPOINTS or g.get("token") is not None:
+        if request.endpoint in PUBLIC_ENDPOINTS or g.get("token") is not None or \
+                is_embed_path(request.path):
             return None
         uid = session.get("uid")
         user = accounts.get(uid) if uid is not None else None
@@ -178,7 +188,13 @@ def install(app: Flask, accounts) -> None:
         resp.headers["Content-Security-Policy"] = csp(nonce, tile_origin)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["X-Frame-Options"] = "DENY"
+        if is_embed_path(request.path):
+            # framed by the publication's allowed origins (CSP frame-ancestors), and no cookie
+            # ever, not even the language one
+            resp.headers["Content-Security-Policy"] = g.get("embed_csp") or csp(nonce)
+            resp.headers.pop("Set-Cookie", None)
+        else:
+            resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         resp.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         if resp.status_code == 401 and g.get("token_sent"):
