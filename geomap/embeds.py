@@ -276,11 +276,12 @@ def default_min_zoom(bounds, max_zoom: int) -> int:
 
 def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir: Path, *,
                   max_zoom: int = EXPORT_MAX_ZOOM, min_zoom: int | None = None,
-                  max_tiles: int = EXPORT_MAX_TILES) -> dict:
+                  max_tiles: int = EXPORT_MAX_TILES, actor: str | None = None) -> dict:
     """Write the publication as a folder any static web host can serve: index.html, our script
     and styles, vendored Leaflet, the snapshot's GeoJSON files and, for scenes with tiles, PNG
     tiles pre-rendered over its bounds from `min_zoom` to `max_zoom`. Every URL is relative.
-    Refuses a folder that is not empty, and an export over `max_tiles` tiles (before writing)."""
+    Refuses a folder that is not empty, and an export over `max_tiles` tiles (before writing).
+    With `actor`, the export is audited."""
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InvalidInput(f"{out_dir} exists and is not an empty folder", field="out_dir")
@@ -330,5 +331,9 @@ def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir:
     page = render_page(snapshot, "", "tiles/{scene}/{z}/{x}/{y}.png", data_urls=files,
                        max_zoom=max_zoom, min_zoom=lo)
     (out_dir / "index.html").write_text(page, encoding="utf-8")
+    if actor is not None:  # who took which version off the server (no content: it is public)
+        store.audit(actor, "publication.export_static", snapshot.get("slug"),
+                    {"version": snapshot.get("version"), "tiles": written,
+                     "zooms": [lo, max_zoom]})
     return {"out_dir": str(out_dir), "tiles": written, "zooms": [lo, max_zoom],
             "scenes": [str(s["id"]) for s in scenes]}

@@ -203,3 +203,30 @@ def test_static_export_writes_a_self_contained_folder(env, tmp_path):
         embeds.export_static(store, settings, snaps["pub"], tmp_path / "big", max_zoom=16,
                              max_tiles=10)
     assert not (tmp_path / "big").exists()  # refused before writing anything
+
+
+def test_cli_publish_export(env, tmp_path):
+    from click.testing import CliRunner
+
+    from geomap.cli import main
+
+    app, snaps, a, b = env
+    inst = str(app.config["GEOMAP_SETTINGS"].instance_path)
+    run = CliRunner().invoke
+    r = run(main, ["--instance", inst, "publish", "export", "pub", str(tmp_path / "o"),
+                   "--max-zoom", "15"])
+    assert r.exit_code == 0, r.output
+    assert "tiles" in r.output and (tmp_path / "o" / "index.html").is_file()
+    r = run(main, ["--instance", inst, "publish", "export", "nope", str(tmp_path / "n")])
+    assert r.exit_code == 2 and "no published publication 'nope'" in r.output
+    r = run(main, ["--instance", inst, "publish", "export", "pub", str(tmp_path / "big"),
+                   "--max-tiles", "3"])
+    assert r.exit_code == 2 and "more than the limit of 3" in r.output
+    from sqlalchemy import select
+
+    from geomap.store.schema import audit_log
+
+    with app.extensions["geomap_store"].read() as c:
+        row = c.execute(select(audit_log).where(
+            audit_log.c.action == "publication.export_static")).first()
+    assert row is not None and row.target == "pub"

@@ -112,6 +112,7 @@ from . import (  # noqa: E402, F401
     imagery,
     intake,
     link,
+    publish,
     serve,
     settings,
     sites,
