@@ -442,6 +442,36 @@ site_imagery_geometry = Table(
     Index("ix_site_imagery_geometry_site", "site_id", "id"),
 )
 
+# Publications (issue 14, migration 0016): a redacted public view. `settings` is the draft
+# composition; each publish appends a version holding the settings it used and the snapshot
+# computed once from allow-lists (public requests read the snapshot, never live records).
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("settings", Text, nullable=False),  # JSON: the draft composition
+    Column("state", String(12), nullable=False),  # draft | published | unpublished
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+publication_versions = Table(
+    "publication_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("publication_id", Integer, ForeignKey("publications.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("settings", Text, nullable=False),  # JSON: the composition published
+    Column("snapshot", Text, nullable=False),  # JSON: what the public gets, nothing more
+    Column("published_by", String(64), nullable=False),
+    Column("published_at", DateTime, nullable=False),
+    Column("unpublished_by", String(64)),
+    Column("unpublished_at", DateTime),
+    UniqueConstraint("publication_id", "version", name="uq_publication_version"),
+)
+
 # Tables that carry geometry, and so a bbox index.
 SPATIAL_TABLES = ("boundary_units", "sites", "testimonies")
 
