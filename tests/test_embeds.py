@@ -230,3 +230,36 @@ def test_cli_publish_export(env, tmp_path):
         row = c.execute(select(audit_log).where(
             audit_log.c.action == "publication.export_static")).first()
     assert row is not None and row.target == "pub"
+
+
+def test_end_to_end_publish_then_embed_and_export(ref_store, settings, tmp_path):
+    """Through geomap.publications (the real snapshot): publish, embed, oEmbed, export;
+    unpublish and the embed is gone."""
+    from geomap import publications
+    from geomap.model import Tier
+    from geomap.policy import Principal, Role
+    from geomap.store.scenes import SceneStore
+    from geomap.web import create_app
+
+    s = ingest(make_tif(tmp_path / "p.tif", crs="EPSG:4326", bounds=LL_BOUNDS),
+               settings.instance_path / "imagery", date(2014, 5, 1), actor="t",
+               provider="Test provider", licence="CC-BY-4.0", tier=Tier.PUBLIC)
+    SceneStore(ref_store).add(s, actor="t")
+    actor = Principal(None, "advocate", Role.RESEARCHER)
+    key = next(x.key for x in ref_store.sites(actor) if x.tier == Tier.PUBLIC)
+    rec = publications.create(ref_store, actor, "e2e-map", {
+        "title": "End to end", "lang": "ko", "site_keys": [key], "layers": ["sites"],
+        "scene_ids": [s.id], "allowed_origins": [ALLOWED]})
+    publications.publish(ref_store, actor, rec.id)
+    c = https_client(create_app(settings, ref_store))
+    r = c.get("/embed/e2e-map")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers
+    assert f"frame-ancestors 'self' {ALLOWED}" in r.headers["Content-Security-Policy"]
+    page = r.get_data(as_text=True)
+    assert '<html lang="ko">' in page and "End to end" in page and "Test provider" in page
+    assert c.get("/oembed?url=https://localhost/p/e2e-map").get_json()["title"] == "End to end"
+    res = embeds.export_static(ref_store, settings, embeds.published(ref_store, "e2e-map"),
+                               tmp_path / "out", max_zoom=12)
+    assert res["scenes"] == [s.id] and (tmp_path / "out" / "index.html").is_file()
+    publications.unpublish(ref_store, actor, rec.id)
+    assert c.get("/embed/e2e-map").status_code == 404
