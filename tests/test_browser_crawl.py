@@ -46,6 +46,7 @@ ALLOWED = {
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
     "odbl", "ok", "utc", "pdf", "jpeg", "webp", "deflate",
     "qgis", "gdal", "google", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
+    "uwazi",  # HURIDOCS' database software (the Uwazi import)
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }

@@ -33,7 +33,8 @@ def _page(error: str | None = None, report=None, geocoded=None, status: int = 20
           form: dict | None = None):
     mapping = load_mapping()
     return render_template("uwazi_import.html", error=error, report=report,
-                           geocoded=geocoded, templates=[t.name for t in mapping.templates],
+                           geocoded=geocoded, templates=[(t.name, t.target) for t in mapping.templates],
+                           targets={"sites": _("sites"), "testimonies": _("testimonies")},
                            mapping_name=mapping.source, statuses=_statuses(),
                            form=form or {}), status
 
