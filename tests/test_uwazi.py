@@ -282,9 +282,9 @@ def test_upload_page_refuses_bad_files_with_a_400(editor, tmp_path):
     from .conftest import csrf_from
 
     token = csrf_from(editor.get("/import/uwazi/").data.decode())
-    r = editor.post("/import/uwazi/", data={"csrf_token": token,
-                                            "file": (open(DATA / "README.md", "rb"), "x.md")},
-                    content_type="multipart/form-data")
+    with (DATA / "README.md").open("rb") as fh:
+        r = editor.post("/import/uwazi/", data={"csrf_token": token, "file": (fh, "x.md")},
+                        content_type="multipart/form-data")
     assert r.status_code == 400 and "Unsupported file type" in r.data.decode()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")

@@ -286,7 +286,8 @@ def _json_entities(text: str, name: str) -> list[Entity]:
         e = by_shared.get(sid) if sid else None
         if e is None:
             e = Entity(i, template=str(it.get("template") or "") or None,
-                       published=bool(it.get("published")), shared_id=sid)
+                       published=it["published"] if isinstance(it.get("published"), bool)
+                       else None, shared_id=sid)
             out.append(e)
             if sid:
                 by_shared[sid] = e
