@@ -44,7 +44,7 @@ ALLOWED = {
     "wkt", "geotiff", "tiff", "tif", "totp", "stac", "tilejson", "sha", "cog", "utm", "wgs",
     "epsg", "dms", "ddm", "mbtiles", "pmtiles", "xyz", "ogc", "api", "url", "id", "qr", "png",
     "uint", "int", "float", "mb", "gb", "kb", "ko", "en", "lat", "lon", "cc", "by", "sa", "nd",
-    "odbl", "ok", "utc", "pdf", "jpeg", "webp", "deflate",
+    "odbl", "ok", "utc", "pdf", "jpeg", "webp", "deflate", "geopackage", "gpkg", "bom",
     "qgis", "gdal", "google", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
     "uwazi",  # HURIDOCS' database software (the Uwazi import)
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
