@@ -82,9 +82,13 @@ def embed_code(base_url: str, slug: str, lang: str = "en", resize_script: bool =
     """The HTML a site pastes to show the publication: an iframe that keeps a 4:3 shape at any
     width (CSS aspect-ratio), and optionally our small script that lets the embed ask for the
     height its text needs (postMessage; the page works without it)."""
+    from babel.support import Translations
+
     base = base_url.rstrip("/")
-    src = html.escape(embed_url(base, slug) + f"?lang={quote(lang)}", quote=True)
-    title = html.escape(f"geomap: {slug}", quote=True)
+    src = html.escape(embed_url(base, slug), quote=True)
+    # the frame's accessible name in the language of the page it is pasted into
+    label = Translations.load(str(TRANSLATIONS), [lang if lang in ("ko", "en") else "en"])
+    title = html.escape(f"geomap {label.gettext('Map')}: {slug}", quote=True)
     code = (f'<iframe src="{src}" title="{title}" data-geomap-embed loading="lazy" '
             f'referrerpolicy="no-referrer" sandbox="allow-scripts allow-same-origin allow-popups" '
             f'style="width:100%;aspect-ratio:{ASPECT};border:0"></iframe>')

@@ -118,6 +118,8 @@ def test_embed_in_another_origin_renders_without_a_session(browser, live, lang, 
     assert ("구금 시설" if lang == "ko" else "Detention site") in legend
     frame.locator("img.leaflet-tile-loaded").first.wait_for(timeout=15000)  # public tiles
     pg.wait_for_timeout(300)
+    # the framed page fits its frame (no sideways scroll inside the iframe)
+    assert frame.locator("html").evaluate("e => e.scrollWidth <= e.clientWidth")
     assert seen["foreign"] == [] and seen["errors"] == []
     assert seen["cookies_sent"] == [] and seen["cookies_set"] == []
     assert sorted((c["name"], c["value"]) for c in ctx.cookies()) == session_before

@@ -175,7 +175,8 @@ def test_tiles_only_for_scenes_the_snapshot_publishes(env):
 
 def test_embed_code_and_pure_renderers():
     code = embeds.embed_code("https://maps.example.org/", "camp-15", "ko")
-    assert code.startswith('<iframe src="https://maps.example.org/embed/camp-15?lang=ko"')
+    assert code.startswith('<iframe src="https://maps.example.org/embed/camp-15" '
+                           'title="geomap 지도: camp-15"')
     assert "aspect-ratio:4 / 3" in code and "geomap-embed-resize.js" in code
     assert "<script" not in embeds.embed_code("https://m.example", "x", resize_script=False)
     snap = snapshot()
@@ -263,3 +264,13 @@ def test_end_to_end_publish_then_embed_and_export(ref_store, settings, tmp_path)
     assert res["scenes"] == [s.id] and (tmp_path / "out" / "index.html").is_file()
     publications.unpublish(ref_store, actor, rec.id)
     assert c.get("/embed/e2e-map").status_code == 404
+
+
+def test_the_embed_code_include_renders_for_the_publication_page(env):
+    from flask import render_template_string
+
+    app, *_ = env
+    with app.test_request_context("/", base_url="https://maps.example.org/"):
+        out = render_template_string('{% include "_embed_code.html" %}', slug="pub", lang="en")
+    assert "&lt;iframe src=&#34;https://maps.example.org/embed/pub&#34;" in out
+    assert 'href="/embed/pub"' in out
