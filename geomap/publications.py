@@ -349,7 +349,7 @@ def _scenes_and_annotations(store: StoreLike, actor: Principal,
     from .store.scenes import SceneStore
 
     scenes, feats = [], []
-    gettext = _translations(st["lang"]).gettext
+    translate = _translations(st["lang"]).gettext  # not named gettext: no extraction
     for sid in st["scene_ids"]:
         s = SceneStore(store).get(sid, actor)
         if s is None or not scene_is_public(s):  # its tier or licence changed since composing
@@ -361,7 +361,7 @@ def _scenes_and_annotations(store: StoreLike, actor: Principal,
         for a in annotations.for_scene(store, _PUBLIC_READER, sid):
             if a["tier"] != Tier.PUBLIC.value or a["deleted"]:
                 continue
-            props = {"label": a["label"], "label_text": gettext(annotations.LABELS[a["label"]]),
+            props = {"label": a["label"], "label_text": translate(annotations.LABELS[a["label"]]),
                      "scene_date": a["scene_date"]}
             feats.append({"type": "Feature", "geometry": _rounded(a["geometry"]),
                           "properties": {k: props[k] for k in ANNOTATION_PROPERTIES}})

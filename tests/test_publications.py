@@ -270,3 +270,58 @@ def test_scenes_need_a_public_tier_and_an_open_licence(store, world):
                                "scene_date": "2019-09-01"}
     _, ko = _publish(store, "imagery-ko", scene_ids=world["scene"], lang="ko")
     assert ko["annotations"]["features"][0]["properties"]["label_text"] != "Guard post or tower"
+
+
+# -- the staff pages --------------------------------------------------------------------------
+@pytest.fixture
+def web(store, settings, world):
+    from geomap.web import create_app
+
+    from .conftest import https_client, make_user, sign_in
+
+    app = create_app(settings, store)
+    app.config["TESTING"] = True
+
+    def client(role):
+        user, secret, _ = make_user(store, role)
+        return sign_in(https_client(app), user.username, secret)
+    return client
+
+
+def _csrf(client, url):
+    from .conftest import csrf_from
+
+    return csrf_from(client.get(url).get_data(as_text=True))
+
+
+def test_pages_compose_publish_and_unpublish(web, store, world):
+    c = web("researcher")
+    page = c.get("/publications?lang=ko")
+    assert page.status_code == 200 and "새 공개 지도" in page.get_data(as_text=True)
+    token = _csrf(c, "/publications")
+    form = {**FULL, "csrf_token": token, "slug": "from-the-form",
+            "layers": ["sites", "cells"], "scene_ids": [world["scene"]],
+            "allowed_origins": "https://example.org\nhttps://news.example.net"}
+    r = c.post("/publications", data=form)
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    edit = r.headers["Location"]
+    html = c.get(edit).get_data(as_text=True)
+    assert "Synthetic public map" in html and "preview.json" in html
+    prev = c.get(edit + "/preview.json").get_json()
+    assert prev["version"] == 0 and prev["allowed_origins"] == ["https://example.org",
+                                                                "https://news.example.net"]
+    assert pubs.get_published(store, "from-the-form") is None  # a draft is not public
+    assert c.post(edit + "/publish", data={"csrf_token": token}).status_code == 302
+    assert pubs.get_published(store, "from-the-form")["version"] == 1
+    assert "/p/from-the-form" in c.get(edit).get_data(as_text=True)
+    bad = c.post(edit, data={**form, "allowed_origins": "http://insecure.example"})
+    assert bad.status_code == 400 and "https" in bad.get_data(as_text=True)
+    assert c.post(edit + "/unpublish", data={"csrf_token": token}).status_code == 302
+    assert pubs.get_published(store, "from-the-form") is None
+    assert c.get("/p/from-the-form").status_code == 404
+
+
+def test_pages_are_for_publishers_only(web):
+    for role in ("analyst", "viewer"):
+        c = web(role)
+        assert c.get("/publications").status_code == 404, role

@@ -99,6 +99,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from . import embeds
 
     embeds.register(app)  # /embed/<slug>, its tiles, /oembed: public, cookie-less
+    from . import publications
+
+    publications.register(app)  # /publications (staff), /p/<slug>: the stored snapshot
     admin.register(app)
     errors.register(app)
 

@@ -26,7 +26,7 @@ MACHINE_PATHS = ("/api/", "/tiles/", "/ogcapi")  # answered 401 JSON when signed
 def is_embed_path(path: str) -> bool:
     """Public embeds (geomap.web.embeds): no session read or written, no sign-in, no CSRF (they
     answer GET and HEAD only), framed by the publication's allowed origins."""
-    return path.startswith("/embed/") or path == "/oembed"
+    return path.startswith(("/embed/", "/p/")) or path == "/oembed"  # /p/: public pages
 
 
 def current_principal() -> Principal:
