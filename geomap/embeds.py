@@ -146,9 +146,11 @@ PLACEMENT = {"exact": N_("exact location"), "grid": N_("approximate (grid square
 
 
 def page_data(snapshot: dict, tile_url: str, data_urls: dict | None = None,
-              max_zoom: int = EMBED_MAX_ZOOM, min_zoom: int = 0) -> dict:
+              max_zoom: int = EMBED_MAX_ZOOM, min_zoom: int = 0,
+              basemap: dict | None = None) -> dict:
     """What the page's script draws: the snapshot's layers (inline, or the URLs of its GeoJSON
-    files), the scenes with tiles (their URL template) and the bounds. `tile_url` has {scene}."""
+    files), the scenes with tiles (their URL template), the relief basemap ({url, bounds,
+    max_native}) and the bounds. `tile_url` has {scene}."""
     from babel.support import Translations
 
     lang = _lang(snapshot)
@@ -160,8 +162,10 @@ def page_data(snapshot: dict, tile_url: str, data_urls: dict | None = None,
                "attribution": " · ".join(str(s.get(k)) for k in ("attribution", "licence")
                                          if s.get(k))}
               for s in snapshot.get("scenes") or [] if s.get("tiles")]
+    if basemap:
+        basemap = {**basemap, "attribution": t.gettext("Relief: Natural Earth (public domain)")}
     return {"lang": lang, "bounds": snapshot.get("bounds"), "layers": layers, "scenes": scenes,
-            "max_zoom": max_zoom, "min_zoom": min_zoom,
+            "max_zoom": max_zoom, "min_zoom": min_zoom, "basemap": basemap,
             "text": {"witnesses": t.gettext("witnesses"), "cell": t.gettext("testimonies here"),
                      "placement": {k: t.gettext(v) for k, v in PLACEMENT.items()},
                      "zoom_in": t.gettext("Zoom in"), "zoom_out": t.gettext("Zoom out")}}
@@ -173,7 +177,7 @@ def _lang(snapshot: dict) -> str:
 
 def render_page(snapshot: dict, asset_base: str, tile_url: str,
                 data_urls: dict | None = None, max_zoom: int = EMBED_MAX_ZOOM,
-                min_zoom: int = 0) -> str:
+                min_zoom: int = 0, basemap: dict | None = None) -> str:
     """The publication's map page. `asset_base` prefixes our static files ("/static/" on the
     server, "" in an export); the page names no other host."""
     lang = _lang(snapshot)
@@ -184,7 +188,7 @@ def render_page(snapshot: dict, asset_base: str, tile_url: str,
         published_at=(snapshot.get("published_at") or "")[:10], version=snapshot.get("version"),
         precision=PLACEMENT.get(snapshot.get("precision"), ""), scenes=scenes,
         min_count=snapshot.get("min_count"), asset=asset_base,
-        data=page_data(snapshot, tile_url, data_urls, max_zoom, min_zoom))
+        data=page_data(snapshot, tile_url, data_urls, max_zoom, min_zoom, basemap))
 
 
 # -- tiles ---------------------------------------------------------------------------------------
@@ -225,6 +229,29 @@ def publication_tile(store: StoreLike, settings: Settings, snapshot: dict, scene
     if not tile_allowed(snapshot, scene_id, z, x, y):
         raise NotFound()
     return tiles.scene_tile(store, settings, SYSTEM, scene_id, z, x, y, "png", if_none_match)
+
+
+BASEMAP_BEYOND = 3  # the relief is resampled this many zooms past its own (as on the main map)
+
+
+def basemap_layer(settings: Settings, url: str, max_zoom: int = EMBED_MAX_ZOOM) -> dict:
+    """The public-domain relief basemap as the page's script takes it."""
+    from .basemap import ensure_basemap
+
+    b = ensure_basemap(settings.basemap_dir)
+    return {"url": url, "bounds": [list(b.bounds[0]), list(b.bounds[1])],
+            "max_native": min(b.maxzoom + BASEMAP_BEYOND, max_zoom)}
+
+
+def publication_basemap_tile(settings: Settings, z: int, x: int, y: int, if_none_match=()):
+    """A relief basemap tile (public domain, the same for every publication), no deeper than
+    the embed shows it."""
+    from . import tiles
+    from .basemap import ensure_basemap
+
+    if z > ensure_basemap(settings.basemap_dir).maxzoom + BASEMAP_BEYOND:
+        raise NotFound()
+    return tiles.basemap_tile(settings, z, x, y, if_none_match)
 
 
 # -- rate limit ----------------------------------------------------------------------------------
@@ -299,7 +326,9 @@ def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir:
         raise InvalidInput("min zoom must be between 0 and max zoom", field="min_zoom")
     scenes = [s for s in snapshot.get("scenes") or [] if s.get("tiles")]
     wanted = _tiles_in(bounds, range(lo, max_zoom + 1))
-    total = len(wanted) * len(scenes)
+    relief = basemap_layer(settings, "basemap/{z}/{x}/{y}.png", max_zoom)
+    relief_wanted = _tiles_in(bounds, range(0, relief["max_native"] + 1))
+    total = len(wanted) * len(scenes) + len(relief_wanted)
     if total > max_tiles:
         raise InvalidInput(
             f"the export would pre-render {total} tiles ({len(scenes)} scenes, zooms {lo}-"
@@ -322,6 +351,15 @@ def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir:
                                                 encoding="utf-8")
         files[key] = f"{key}.geojson"
     written = 0
+    for z, x, y in relief_wanted:
+        try:
+            t = publication_basemap_tile(settings, z, x, y)
+        except NotFound:
+            continue  # off the relief's extent
+        p = out_dir / "basemap" / str(z) / str(x) / f"{y}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(t.body)
+        written += 1
     for s in scenes:
         for z, x, y in wanted:
             try:
@@ -333,7 +371,7 @@ def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir:
             p.write_bytes(t.body)
             written += 1
     page = render_page(snapshot, "", "tiles/{scene}/{z}/{x}/{y}.png", data_urls=files,
-                       max_zoom=max_zoom, min_zoom=lo)
+                       max_zoom=max_zoom, min_zoom=lo, basemap=relief)
     (out_dir / "index.html").write_text(page, encoding="utf-8")
     if actor is not None:  # who took which version off the server (no content: it is public)
         store.audit(actor, "publication.export_static", snapshot.get("slug"),

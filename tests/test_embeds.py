@@ -171,6 +171,12 @@ def test_tiles_only_for_scenes_the_snapshot_publishes(env):
     # outside the publication's bounds, or deeper than the embed serves
     assert c.get(f"/embed/pub/tiles/{a}/15/0/0.png").status_code == 404
     assert c.get(f"/embed/pub/tiles/{a}/20/{t.x * 32}/{t.y * 32}.png").status_code == 404
+    # the public-domain relief: to its zoom limit, for published slugs only
+    r5 = _centre_tile(LL_BOUNDS, 5)
+    ok = c.get(f"/embed/pub/basemap/5/{r5.x}/{r5.y}.png")
+    assert ok.status_code == 200 and ok.mimetype == "image/png" and "Set-Cookie" not in ok.headers
+    assert c.get(f"/embed/nope/basemap/5/{r5.x}/{r5.y}.png").status_code == 404
+    assert c.get(f"/embed/pub/basemap/{t.z}/{t.x}/{t.y}.png").status_code == 404
 
 
 def test_embed_code_and_pure_renderers():
@@ -196,6 +202,7 @@ def test_static_export_writes_a_self_contained_folder(env, tmp_path):
     assert (out / "index.html").is_file() and (out / "vendor/leaflet/leaflet.js").is_file()
     assert json.loads((out / "sites.geojson").read_text())["features"][0]["properties"]["witnesses"] == 7
     assert not (out / "tiles" / b).exists()  # tiles false: none written
+    assert any((out / "basemap").rglob("*.png"))  # the relief, for context
     page = (out / "index.html").read_text()
     assert "/static/" not in page and "http" not in page.replace("http://www.w3.org", "")
     with pytest.raises(InvalidInput, match="not an empty folder"):

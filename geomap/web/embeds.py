@@ -49,20 +49,31 @@ def _snapshot(slug: str) -> dict:
 def embed(slug: str):
     snap = _snapshot(slug)
     g.embed_csp = embeds.embed_csp(snap)
-    page = embeds.render_page(snap, "/static/", f"/embed/{slug}/tiles/{{scene}}/{{z}}/{{x}}/{{y}}.png")
+    relief = embeds.basemap_layer(get_settings(), f"/embed/{slug}/basemap/{{z}}/{{x}}/{{y}}.png")
+    page = embeds.render_page(snap, "/static/", f"/embed/{slug}/tiles/{{scene}}/{{z}}/{{x}}/{{y}}.png",
+                              basemap=relief)
     return Response(page, mimetype="text/html")
 
 
-@bp.get("/embed/<slug>/tiles/<scene_id>/<int:z>/<int:x>/<int:y>.png")
-def tile(slug: str, scene_id: str, z: int, x: int, y: int):
-    snap = _snapshot(slug)
-    t = embeds.publication_tile(get_store(), get_settings(), snap, scene_id, z, x, y,
-                                request.if_none_match)
+def _send(t) -> Response:
     resp = Response(status=304) if t.body is None else Response(t.body, mimetype=t.media_type)
     resp.set_etag(t.etag)
     resp.cache_control.public = True
     resp.cache_control.max_age = t.max_age
     return resp
+
+
+@bp.get("/embed/<slug>/basemap/<int:z>/<int:x>/<int:y>.png")
+def basemap_tile(slug: str, z: int, x: int, y: int):
+    _snapshot(slug)
+    return _send(embeds.publication_basemap_tile(get_settings(), z, x, y, request.if_none_match))
+
+
+@bp.get("/embed/<slug>/tiles/<scene_id>/<int:z>/<int:x>/<int:y>.png")
+def tile(slug: str, scene_id: str, z: int, x: int, y: int):
+    snap = _snapshot(slug)
+    return _send(embeds.publication_tile(get_store(), get_settings(), snap, scene_id, z, x, y,
+                                         request.if_none_match))
 
 
 def _size(name: str) -> int | None:

@@ -30,6 +30,12 @@
   else map.setView([40.3, 127.5], 6);
   L.control.scale({ imperial: false }).addTo(map);
 
+  if (data.basemap) {  // the public-domain relief, below the imagery
+    map.createPane("gm-basemap").style.zIndex = 150;
+    L.tileLayer(data.basemap.url, { pane: "gm-basemap", bounds: data.basemap.bounds,
+      maxNativeZoom: data.basemap.max_native, maxZoom: data.basemap.max_native,
+      attribution: escaped(data.basemap.attribution) }).addTo(map);
+  }
   const overlays = {};
   (data.scenes || []).forEach((s, i) => {
     const layer = L.tileLayer(s.url, {
