@@ -152,7 +152,7 @@ def _import_a_file(pg, base, tmp):
 
 # the pages reached by URL besides those linked from the navigation
 EXTRA_PAGES = ["/sites/" + CAMP_15, "/review", "/import/quarantine", "/import/review",
-               "/import/uwazi/",
+               "/import/uwazi/", "/publications",
                "/imagery/?site=" + CAMP_15, "/no-such-page", "/search?q=Yodok",
                "/search?q=SYN-W", "/sites/" + CAMP_15 + "/edit"]
 
