@@ -10,6 +10,7 @@ find the leak."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -18,7 +19,7 @@ import pytest
 from geomap import publications as pubs
 
 from .conftest import https_client
-from .test_publications import FULL, RESEARCHER, plant, secrets_of_world
+from .test_publications import FULL, HIDDEN, POINTS, RESEARCHER, plant, secrets_of_world
 
 _REF = re.compile(rb"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)["']?\s*\)""")
 EXTRA_SECRETS = ["ANNOTATIONNOTE-LEAK"]
@@ -31,6 +32,7 @@ def env(store, settings, tmp_path):
     world = plant(store, settings, tmp_path)
     app = create_app(settings, store)
     app.config["TESTING"] = True
+    app.config["GEOMAP_EMBED_BURST"] = 100_000  # the hunt is one busy visitor
     return app, store, settings, world
 
 
@@ -76,6 +78,17 @@ def _crawl(client, start: list[str]) -> dict[str, bytes]:
     return seen
 
 
+def _coordinates(fc: dict):
+    def walk(c):
+        if isinstance(c[0], (int, float)):
+            yield c[0], c[1]
+        else:
+            for x in c:
+                yield from walk(x)
+    for f in fc["features"]:
+        yield from walk(f["geometry"]["coordinates"])
+
+
 def hunt(app, store, settings, slugs: list[str], tmp_path) -> dict[str, list[str]]:
     """Secret -> the public URLs (or exported files) it was found in."""
     from geomap import embeds
@@ -108,6 +121,13 @@ def hunt(app, store, settings, slugs: list[str], tmp_path) -> dict[str, list[str
     if any(pubs.get_published(store, slug)["scenes"] for slug in slugs):
         assert any(k.startswith("export:tiles/") for k in found), "no exported tile"
     hits: dict[str, list[str]] = {}
+    for slug in slugs:  # no published coordinate sits on a testimony or the internal site
+        snap = json.loads(found[f"/p/{slug}.json"].split(b"\n", 1)[0])
+        for layer in ("sites", "cells", "annotations"):
+            for x, y in _coordinates(snap[layer]):
+                for px, py in [*POINTS, HIDDEN]:
+                    if abs(x - px) < 0.0005 and abs(y - py) < 0.0005:
+                        hits.setdefault(f"point {px},{py}", []).append(f"/p/{slug}.json {layer}")
     for secret in secrets_of_world() + EXTRA_SECRETS:
         needles = {secret.encode(), secret.encode("unicode_escape")}
         for url, body in found.items():
@@ -143,6 +163,19 @@ def test_public_pages_need_no_session_and_set_no_cookie(env):
     assert client.get("/p/leak-grid.json").get_json()["slug"] == "leak-grid"
 
 
+def test_public_pages_are_rate_limited(env):
+    app, store, settings, world = env
+    _publish_all(store, world)
+    app.config.update(GEOMAP_EMBED_BURST=3, GEOMAP_EMBED_RATE=0.1)
+    app.extensions.pop("geomap_embed_limiter", None)
+    client = https_client(app)
+    codes = [client.get("/p/leak-grid.json").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[-1] == 429
+    r = client.get("/p/leak-grid")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert "Set-Cookie" not in r.headers
+
+
 def test_the_hunter_finds_a_leaky_site_allow_list(env, tmp_path, monkeypatch):
     app, store, settings, world = env
     monkeypatch.setattr(pubs, "SITE_PROPERTIES", (*pubs.SITE_PROPERTIES, "research_note"))
@@ -165,6 +198,5 @@ def test_the_hunter_finds_testimony_points_published_as_cells(env, tmp_path, mon
     rec = pubs.create(store, RESEARCHER, "leaky-cells", {**FULL, "counts": "grid"})
     pubs.publish(store, RESEARCHER, rec.id)
     hits = hunt(app, store, settings, ["leaky-cells"], tmp_path)
-    from .test_publications import POINTS
-
+    assert f"point {POINTS[0][0]},{POINTS[0][1]}" in hits
     assert f"{POINTS[0][0]:.7f}" in hits and f"{POINTS[0][1]:.5f}" in hits

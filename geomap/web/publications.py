@@ -191,4 +191,8 @@ def register(app: Flask) -> None:
     def _public_policy():
         # every answer under /p/, error pages included, gets the public page's policy
         if request.path.startswith("/p/"):
+            from .embeds import _rate_limit  # the embeds' per-address bucket, shared
+
             g.embed_csp = PUBLIC_CSP
+            return _rate_limit()
+        return None
