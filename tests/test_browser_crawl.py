@@ -47,6 +47,7 @@ ALLOWED = {
     "odbl", "ok", "utc", "pdf", "jpeg", "webp", "deflate", "geopackage", "gpkg", "bom",
     "qgis", "gdal", "google", "basic", "bearer", "authorization",  # software; HTTP auth scheme names
     "uwazi",  # HURIDOCS' database software (the Uwazi import)
+    "https",  # the protocol an embedding site's origin must use (publications)
     # romanised Korean facility terms shown beside their Korean (kwalliso = 관리소)
     "kwalliso", "kyohwaso", "jipkyulso", "rodong", "danryondae", "kuryujang",
 }
