@@ -24,6 +24,11 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
+# at import time, not inside the request: several server threads importing rio_tiler at once
+# can see a half-initialised module ('cannot import name Reader'), and their tiles fail
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+
 from .errors import NotFound
 from .imagery import GDAL_ENV, imagery_root, scene_dir
 from .layers.text import html_text
@@ -100,7 +105,6 @@ def _tile_info(store: StoreLike, scene_id: str) -> dict | None:
 
 def _reader(path: Path):
     """An open rio-tiler Reader for `path`, kept per thread (datasets are not thread-safe)."""
-    from rio_tiler.io import Reader
 
     cache: OrderedDict = getattr(_local, "readers", None) or OrderedDict()
     _local.readers = cache
@@ -127,7 +131,6 @@ def read_scene_tile(store: StoreLike, settings: Settings, viewer: Principal, sce
     """The scene's pixels in web tile z/x/y, display bands (RGB or grey), rescaled for display
     when the data is beyond 8 bits, masked where there is no data. For the tile endpoint and
     for anything else drawn from the same tiles (figures)."""
-    from rio_tiler.errors import TileOutsideBounds
 
     _check_zxy(z, x, y)
     path = _cog_path(settings, scene_id)
@@ -174,7 +177,6 @@ def scene_tile(store: StoreLike, settings: Settings, viewer: Principal, scene_id
 def scene_tilejson(store: StoreLike, settings: Settings, viewer: Principal, scene_id: str,
                    tiles_url: str) -> dict:
     """TileJSON 3.0.0 of a scene; `tiles_url` is the caller's tile URL with {z}/{x}/{y}."""
-    from rio_tiler.io import Reader
 
     from .store.scenes import SceneStore
 
@@ -199,8 +201,6 @@ def scene_tilejson(store: StoreLike, settings: Settings, viewer: Principal, scen
 def basemap_tile(settings: Settings, z: int, x: int, y: int,
                  if_none_match: Container[str] = ()) -> Tile:
     """The offline relief basemap's tile (a COG in the instance folder), as PNG."""
-    from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
 
     from .basemap import ensure_basemap
 
