@@ -208,6 +208,7 @@ class AdminTagger:
         self._ids = np.array([u.id for u in self.units])
         metric = [shapely.transform(u.geometry, _project) for u in self.units]
         self._tree = shapely.STRtree(metric) if metric else None
+        self._polys = np.array(metric, dtype=object)
 
     def tag(self, geoms: Sequence[BaseGeometry | None]) -> list[AdminTag | None]:
         out: list[AdminTag | None] = [None] * len(geoms)
@@ -217,23 +218,29 @@ class AdminTagger:
         if not idx:
             return out
         pts = shapely.transform(np.array([geoms[i] for i in idx], dtype=object), _project)
-        inside_q, inside_t = self._tree.query(pts, predicate="intersects")
-        found: dict[int, int] = {}
-        for q, t in zip(inside_q, inside_t, strict=True):
-            found.setdefault(int(q), int(t))  # first hit wins on a shared border
-        missing = [q for q in range(len(pts)) if q not in found]
-        near: dict[int, tuple[int, float]] = {}
-        if missing:
+        # the few unit polygons query a tree of the many points: shapely prepares each polygon
+        # once (points asking the polygons' tree were ~10x slower at 100,000 points)
+        unit_i, point_i = shapely.STRtree(pts).query(self._polys, predicate="intersects")
+        # one unit per point; on a shared border the unit listed first wins
+        order = np.lexsort((unit_i, point_i))
+        hit_points, first = np.unique(point_i[order], return_index=True)
+        unit_of = np.full(len(pts), -1, dtype=np.int64)
+        unit_of[hit_points] = unit_i[order][first]
+        missing = np.flatnonzero(unit_of < 0)
+        distance = np.zeros(len(pts))
+        if len(missing):
             (mq, mt), dist = self._tree.query_nearest(pts[missing], return_distance=True,
                                                       all_matches=False)
-            for q, t, d in zip(mq, mt, dist, strict=True):
-                near[missing[int(q)]] = (int(t), float(d))
+            unit_of[missing[mq]] = mt
+            distance[missing[mq]] = dist
+        ids = self._ids[unit_of].tolist()
+        is_outside = np.zeros(len(pts), dtype=bool)
+        is_outside[missing] = True
+        outside = is_outside.tolist()
+        dist = distance.round(1).tolist()
         for q, i in enumerate(idx):
-            if q in found:
-                out[i] = AdminTag(int(self._ids[found[q]]))
-            else:
-                t, d = near[q]
-                out[i] = AdminTag(int(self._ids[t]), outside=True, distance_m=round(d, 1))
+            out[i] = (AdminTag(ids[q], outside=True, distance_m=dist[q]) if outside[q]
+                      else AdminTag(ids[q]))
         return out
 
 
