@@ -107,6 +107,7 @@ from . import (  # noqa: E402, F401
     boundaries,
     db,
     demo,
+    exchange,
     exports,
     gazetteer,
     imagery,
