@@ -164,11 +164,16 @@ def page_data(snapshot: dict, tile_url: str, data_urls: dict | None = None,
               for s in snapshot.get("scenes") or [] if s.get("tiles")]
     if basemap:
         basemap = {**basemap, "attribution": t.gettext("Relief: Natural Earth (public domain)")}
+    # a story's steps: what the script needs to move the map (the text is in the HTML)
+    steps = [{"view": st.get("view"), "layers": list(st.get("layers") or []),
+              "scene": st.get("scene")} for st in snapshot.get("steps") or []]
     return {"lang": lang, "bounds": snapshot.get("bounds"), "layers": layers, "scenes": scenes,
+            "steps": steps,
             "max_zoom": max_zoom, "min_zoom": min_zoom, "basemap": basemap,
             "text": {"witnesses": t.gettext("witnesses"), "cell": t.gettext("testimonies here"),
                      "placement": {k: t.gettext(v) for k, v in PLACEMENT.items()},
-                     "zoom_in": t.gettext("Zoom in"), "zoom_out": t.gettext("Zoom out")}}
+                     "zoom_in": t.gettext("Zoom in"), "zoom_out": t.gettext("Zoom out"),
+                     "step_of": t.gettext("Step %(n)s of %(total)s")}}
 
 
 def _lang(snapshot: dict) -> str:
@@ -177,9 +182,11 @@ def _lang(snapshot: dict) -> str:
 
 def render_page(snapshot: dict, asset_base: str, tile_url: str,
                 data_urls: dict | None = None, max_zoom: int = EMBED_MAX_ZOOM,
-                min_zoom: int = 0, basemap: dict | None = None) -> str:
+                min_zoom: int = 0, basemap: dict | None = None,
+                figure_base: str = "figures/") -> str:
     """The publication's map page. `asset_base` prefixes our static files ("/static/" on the
-    server, "" in an export); the page names no other host."""
+    server, "" in an export), `figure_base` a story's step figures; the page names no other
+    host. With steps, the page is a story: a step panel beside (or, on a phone, below) the map."""
     lang = _lang(snapshot)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", snapshot.get("text") or "") if p.strip()]
     scenes = [s for s in snapshot.get("scenes") or [] if s.get("tiles")]
@@ -188,6 +195,9 @@ def render_page(snapshot: dict, asset_base: str, tile_url: str,
         published_at=(snapshot.get("published_at") or "")[:10], version=snapshot.get("version"),
         precision=PLACEMENT.get(snapshot.get("precision"), ""), scenes=scenes,
         min_count=snapshot.get("min_count"), asset=asset_base,
+        steps=[{"title": st.get("title") or "", "text": st.get("text") or "",
+                "figure": figure_base + st["figure"] if st.get("figure") else None}
+               for st in snapshot.get("steps") or []],
         data=page_data(snapshot, tile_url, data_urls, max_zoom, min_zoom, basemap))
 
 
@@ -344,6 +354,13 @@ def export_static(store: StoreLike, settings: Settings, snapshot: dict, out_dir:
     for rel in ("js/geomap-embed.js", "css/geomap-embed.css"):
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(STATIC / rel, out_dir / rel)
+    from .publications import published_figure
+
+    for step in snapshot.get("steps") or []:  # the story's figures, stored at publish time
+        png = published_figure(snapshot, step.get("figure") or "")
+        if png is not None:
+            (out_dir / "figures").mkdir(exist_ok=True)
+            (out_dir / "figures" / step["figure"]).write_bytes(png)
     files = {}
     for key in ("sites", "cells", "annotations"):
         doc = snapshot.get(key) or {"type": "FeatureCollection", "features": []}

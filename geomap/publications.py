@@ -55,6 +55,11 @@ OPEN_LICENCES = re.compile(r"^(CC0-1\.0|CC-BY-\d\.\d|CC-BY-SA-\d\.\d|PDDL-1\.0|O
 SITE_PROPERTIES = ("name", "name_ko", "facility_type")
 SCENE_FIELDS = ("id", "acquired", "sensor", "attribution", "licence")
 ANNOTATION_PROPERTIES = ("label", "label_text", "scene_date")
+# story maps: a published step carries only these (its view is rebuilt, never copied)
+STEP_FIELDS = ("title", "text", "view", "layers", "scene", "figure")
+STEPS_MAX, STEP_TITLE_MAX, STEP_TEXT_MAX = 30, 200, 2000
+FIGURE_DPI = 110  # a figure for a screen, not for print: small enough to store in a snapshot
+FIGURE_NAME = re.compile(r"step-[0-9]{1,2}\.png")
 
 # who reads the records a snapshot is built from: public-tier filtering is done explicitly too
 _PUBLIC_READER = Principal(None, "public", Role.VIEWER)
@@ -180,7 +185,9 @@ def compose(store: StoreLike, actor: Principal, data: Mapping[str, Any]) -> dict
     if len(origins) > ORIGINS_MAX:
         raise _bad("allowed_origins", N_("allowed_origins: at most %(n)s"), n=ORIGINS_MAX)
     witness = data.get("witness_counts")
-    return {
+    steps = _steps(store, actor, data.get("steps"), keys, types, scene_ids,
+                   [x for x in LAYERS if x in layers])
+    return {**({"steps": steps} if steps else {}),
         "title": title, "text": text, "lang": _choice(data, "lang", LANGS, "ko"),
         "facility_types": sorted(set(types)), "site_keys": keys,
         "site_precision": _choice(data, "site_precision", PRECISIONS, "exact"),
@@ -192,6 +199,91 @@ def compose(store: StoreLike, actor: Principal, data: Mapping[str, Any]) -> dict
         "min_count": int(_number(data, "min_count", MIN_COUNT_DEFAULT, 2, 1000)),
         "period": period_text, "allowed_origins": origins,
     }
+
+
+def _own_site_keys(store: StoreLike, keys: list[str], types: list[str]) -> set[str]:
+    """The public sites this composition shows (its keys and types; every public site when
+    it names neither): the only sites a step may fit the map to."""
+    return {s.key for s in store.sites(_PUBLIC_READER) if s.tier == Tier.PUBLIC and
+            (not (keys or types) or s.key in keys or str(s.facility_type) in types)}
+
+
+def _steps(store: StoreLike, actor: Principal, raw: Any, keys: list[str], types: list[str],
+           scene_ids: list[str], layers: list[str]) -> list[dict]:
+    """A story's steps (list of dicts, from JSON or the form), each bad field named with its
+    step ("steps[3].view"). Steps refer only to this publication's sites, scenes and layers."""
+    from .figures import check_bbox
+
+    if raw is None or raw == "":
+        return []
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(x, Mapping) for x in raw):
+        raise _bad("steps", N_("steps: a list of steps was expected"))
+    if len(raw) > STEPS_MAX:
+        raise _bad("steps", N_("steps: at most %(n)s"), n=STEPS_MAX)
+    own: set[str] | None = None
+    out = []
+    for i, d in enumerate(raw, start=1):
+        def bad(field: str, template: str, i: int = i, **params: Any) -> InvalidInput:
+            return _bad(f"steps[{i}].{field}", template, step=i, field=field, **params)
+        title = str(d.get("title") or "").strip()
+        if not title or len(title) > STEP_TITLE_MAX:
+            raise bad("title", N_("step %(step)s, %(field)s: 1 to %(n)s characters"),
+                      n=STEP_TITLE_MAX)
+        text = str(d.get("text") or "").strip()
+        if len(text) > STEP_TEXT_MAX:
+            raise bad("text", N_("step %(step)s, %(field)s: at most %(n)s characters"),
+                      n=STEP_TEXT_MAX)
+        fit = _list(d.get("fit"))
+        view: dict[str, Any]
+        if fit:
+            own = _own_site_keys(store, keys, types) if own is None else own
+            for k in fit:
+                if k not in own:
+                    raise bad("fit", N_("step %(step)s, %(field)s: %(value)r is not a site "
+                                        "of this publication"), value=k[:80])
+            view = {"fit": sorted(set(fit))}
+        elif d.get("center") not in (None, "", []) or d.get("zoom") not in (None, ""):
+            try:
+                lat, lon = (float(x) for x in d.get("center"))
+                zoom = int(float(d.get("zoom")))
+            except (TypeError, ValueError):
+                lat, lon, zoom = math.nan, math.nan, -1
+            if not (-85 <= lat <= 85 and -180 <= lon <= 180 and 0 <= zoom <= 18):
+                raise bad("center", N_("step %(step)s, %(field)s: a latitude, a longitude "
+                                       "and a zoom from 0 to 18"))
+            # a map view needs no more than about 100 m: never a house's coordinates
+            view = {"center": [round(lat, 3), round(lon, 3)], "zoom": zoom}
+        else:
+            view = {}  # the publication's own extent
+        step_layers = _list(d.get("layers"))
+        for x in step_layers:
+            if x not in layers:
+                raise bad("layers", N_("step %(step)s, %(field)s: %(value)r is not one of "
+                                       "%(choices)s"), value=x[:40], choices=", ".join(layers))
+        scene = str(d.get("scene") or "").strip() or None
+        if scene is not None and scene not in scene_ids:
+            raise bad("scene", N_("step %(step)s, %(field)s: %(value)r is not a scene of this "
+                                  "publication"), value=scene[:40])
+        figure = None
+        fig = d.get("figure")
+        if isinstance(fig, Mapping) and (fig.get("scene") or "").strip():
+            fscene = str(fig["scene"]).strip()
+            if fscene not in scene_ids:
+                raise bad("figure", N_("step %(step)s, %(field)s: %(value)r is not a scene of "
+                                       "this publication"), value=fscene[:40])
+            raw_bbox = fig.get("bbox")
+            bbox = _list(raw_bbox) if isinstance(raw_bbox, str) else list(raw_bbox or [])
+            if bbox:  # none: the scene's footprint
+                try:
+                    bbox = [round(x, 5) for x in check_bbox([float(x) for x in bbox])]
+                except (InvalidInput, TypeError, ValueError):
+                    raise bad("figure", N_("step %(step)s, %(field)s: a bbox of four numbers "
+                                           "(west, south, east, north)")) from None
+            figure = {"scene": fscene, "bbox": bbox or None}
+        out.append({"title": title, "text": text, "view": view,
+                    "layers": [x for x in layers if x in step_layers], "scene": scene,
+                    "figure": figure})
+    return out
 
 
 # -- redaction: deterministic placement --------------------------------------------------------
@@ -262,7 +354,9 @@ def _public_site(site, lon: float, lat: float, placement: str, witnesses: int | 
             "properties": props}
 
 
-def _sites(store: StoreLike, actor: Principal, st: dict, counties) -> list[dict]:
+def _sites(store: StoreLike, actor: Principal, st: dict, counties,
+           placed: dict[str, tuple[float, float]] | None = None) -> list[dict]:
+    """The public site features; `placed` (if given) gets each site key's published point."""
     period = parse_period(st["period"])
     types, keys = set(st["facility_types"]), set(st["site_keys"])
     support = store.site_support(actor) if st["witness_counts"] else {}
@@ -289,6 +383,8 @@ def _sites(store: StoreLike, actor: Principal, st: dict, counties) -> list[dict]
             n = support.get(s.id, (0, 0))[0]
             w = n if n >= st["min_count"] else None  # a small count is left out, like a cell
         out.append(_public_site(s, lon, lat, how, w))
+        if placed is not None:
+            placed[s.key] = (lon, lat)
     out.sort(key=lambda f: (f["properties"]["name"] or "", f["geometry"]["coordinates"]))
     return out
 
@@ -393,10 +489,14 @@ def build_snapshot(store: StoreLike, actor: Principal, settings: dict, slug: str
     """The public snapshot (the shape geomap.web's public page, embeds and exports read)."""
     st = settings
     counties = _Counties(store) if "county" in (st["site_precision"], st["counts"]) else None
-    sites = _sites(store, actor, st, counties) if "sites" in st["layers"] else []
+    placed: dict[str, tuple[float, float]] = {}
+    sites = _sites(store, actor, st, counties, placed) if "sites" in st["layers"] else []
     cells = _cells(store, actor, st, counties)
     scenes, annos = _scenes_and_annotations(store, actor, st)
-    return {
+    story = {}
+    if st.get("steps"):
+        story["steps"] = _public_steps(st, placed, {s["id"] for s in scenes})
+    return {**story,
         "slug": slug, "version": version, "title": st["title"], "text": st["text"],
         "lang": st["lang"], "published_at": published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "bounds": _bounds(sites, cells, annos), "precision": st["site_precision"],
@@ -406,6 +506,70 @@ def build_snapshot(store: StoreLike, actor: Principal, settings: dict, slug: str
         "annotations": {"type": "FeatureCollection", "features": annos},
         "allowed_origins": list(st["allowed_origins"]), "min_count": st["min_count"],
     }
+
+
+def _public_steps(st: dict, placed: dict[str, tuple[float, float]],
+                  scene_ids: set[str]) -> list[dict]:
+    """The story's steps as published: each a new dict of STEP_FIELDS. A step fitted to sites
+    gets the bounds of those sites' PUBLISHED points (redacted as the layer is), never their
+    records' positions; a scene no longer public is dropped from the step."""
+    out = []
+    for i, step in enumerate(st["steps"], start=1):
+        v = step.get("view") or {}
+        view: dict[str, Any] | None = None
+        if v.get("fit"):
+            pts = [placed[k] for k in v["fit"] if k in placed]
+            if pts:
+                pad = 0.02
+                view = {"bounds": [[round(min(p[1] for p in pts) - pad, 4),
+                                    round(min(p[0] for p in pts) - pad, 4)],
+                                   [round(max(p[1] for p in pts) + pad, 4),
+                                    round(max(p[0] for p in pts) + pad, 4)]]}
+        elif v.get("center"):
+            view = {"center": [float(v["center"][0]), float(v["center"][1])],
+                    "zoom": int(v["zoom"])}
+        fig = step.get("figure")
+        public = {"title": str(step["title"]), "text": str(step["text"]), "view": view,
+                  "layers": [x for x in step.get("layers") or [] if x in st["layers"]],
+                  "scene": step.get("scene") if step.get("scene") in scene_ids else None,
+                  "figure": f"step-{i}.png" if fig and fig["scene"] in scene_ids else None}
+        out.append({k: public[k] for k in STEP_FIELDS})
+    return out
+
+
+def render_step_figures(store: StoreLike, st: dict, snapshot: dict, imagery_dir: Path,
+                        lang: str) -> dict[str, str]:
+    """PNG figures of the steps that have one (name -> base64), rendered once at publish time
+    from the publication's public scenes with only its public annotations and no author's
+    name, so no public request ever renders from live data."""
+    import base64
+
+    from . import annotations, figures
+    from .imagery import scene_dir
+    from .store.scenes import SceneStore
+
+    out: dict[str, str] = {}
+    when = datetime.strptime(snapshot["published_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    for step, pub in zip(st.get("steps") or [], snapshot.get("steps") or [], strict=True):
+        if not pub.get("figure"):
+            continue
+        sid = step["figure"]["scene"]
+        scene = SceneStore(store).get(sid, _PUBLIC_READER)
+        path = scene_dir(imagery_dir, sid) / "cog.tif"
+        if scene is None or not scene_is_public(scene) or not path.is_file():
+            pub["figure"] = None
+            continue
+        feats = []
+        if "annotations" in st["layers"]:
+            feats = [{"type": "Feature", "geometry": a["geometry"],
+                      "properties": {"label": a["label"]}}
+                     for a in annotations.for_scene(store, _PUBLIC_READER, sid)
+                     if a["tier"] == Tier.PUBLIC.value and not a["deleted"]]
+        bbox = step["figure"]["bbox"] or list(scene.footprint.bounds)
+        png = figures.render_figure(scene, path, bbox, feats, lang, "png", pub["title"],
+                                    dpi=FIGURE_DPI, authors=[], generated=when)
+        out[pub["figure"]] = base64.b64encode(png).decode("ascii")
+    return out
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -442,20 +606,34 @@ def edit(store: StoreLike, actor: Principal, pub_id: int, data: Mapping[str, Any
     """New draft settings; what is published stays until the next publish."""
     rec = get(store, actor, pub_id)
     settings = compose(store, actor, data)
-    changed = sorted(k for k in settings if settings[k] != rec.settings.get(k))
+    changed = sorted(k for k in {*settings, *rec.settings}
+                     if settings.get(k) != rec.settings.get(k))
     _pubs(store).save_settings(pub_id, rec.slug, settings, actor.username, changed)
     return _pubs(store).get(pub_id)
 
 
-def publish(store: StoreLike, actor: Principal, pub_id: int) -> int:
-    """Compute the snapshot once from the draft settings and store it as the next version."""
+def publish(store: StoreLike, actor: Principal, pub_id: int,
+            imagery_dir: Path | None = None) -> int:
+    """Compute the snapshot once from the draft settings and store it as the next version.
+    A story's figures are rendered now from the scenes' working copies under `imagery_dir`
+    and stored with the snapshot (a step's figure is left out without it)."""
     rec = get(store, actor, pub_id)
     settings = dict(rec.settings)
     now = now_utc()
-    return _pubs(store).add_version(
-        pub_id, rec.slug, settings,
-        lambda v: build_snapshot(store, actor, settings, rec.slug, v, now),
-        actor.username, now)
+
+    def build(v: int) -> dict:
+        snap = build_snapshot(store, actor, settings, rec.slug, v, now)
+        if snap.get("steps"):
+            figs = {} if imagery_dir is None else \
+                render_step_figures(store, settings, snap, Path(imagery_dir), settings["lang"])
+            for step in snap["steps"]:
+                if step["figure"] not in figs:
+                    step["figure"] = None
+            if figs:
+                snap["figures"] = figs
+        return snap
+
+    return _pubs(store).add_version(pub_id, rec.slug, settings, build, actor.username, now)
 
 
 def unpublish(store: StoreLike, actor: Principal, pub_id: int) -> None:
@@ -469,8 +647,24 @@ def versions(store: StoreLike, actor: Principal, pub_id: int) -> list:
     return _pubs(store).versions(pub_id)
 
 
+def public_json(snapshot: dict) -> dict:
+    """The snapshot as /p/<slug>.json gives it: the stored figures are files of their own."""
+    return {k: v for k, v in snapshot.items() if k != "figures"}
+
+
+def published_figure(snapshot: dict, name: str) -> bytes | None:
+    """A step's stored PNG, or None."""
+    import base64
+
+    if not isinstance(name, str) or not FIGURE_NAME.fullmatch(name):
+        return None
+    b64 = (snapshot.get("figures") or {}).get(name)
+    return base64.b64decode(b64) if isinstance(b64, str) else None
+
+
 def get_published(store: StoreLike, slug: str) -> dict | None:
-    """The latest published version's stored snapshot; None if unknown or unpublished."""
+    """The latest published version's stored snapshot (its story figures under "figures",
+    name -> base64 PNG); None if unknown or unpublished."""
     if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         return None
     return _pubs(store).published_snapshot(slug)

@@ -30,6 +30,7 @@ def env(store, settings, tmp_path):
     from geomap.web import create_app
 
     world = plant(store, settings, tmp_path)
+    world["imagery_dir"] = settings.instance_path / "imagery"  # story figures (item 4)
     app = create_app(settings, store)
     app.config["TESTING"] = True
     app.config["GEOMAP_EMBED_BURST"] = 100_000  # the hunt is one busy visitor
@@ -44,9 +45,14 @@ def _publish_all(store, world) -> list[str]:
                       "cell_km": "5"},
         "leak-county": {"site_precision": "county", "counts": "county", "min_count": "2"},
     }
+    # the exact one is also a story: steps fitted to a site, with a figure rendered at publish
+    modes["leak-exact"]["steps"] = [
+        {"title": "Overview", "text": "Counts only.", "layers": ["sites", "cells"]},
+        {"title": "Alpha", "text": "A public camp.", "fit": "syn-alpha", "scene": world["scene"],
+         "figure": {"scene": world["scene"], "bbox": [127.01, 40.0, 127.05, 40.02]}}]
     for slug, mode in modes.items():
         rec = pubs.create(store, RESEARCHER, slug, {**FULL, "scene_ids": world["scene"], **mode})
-        pubs.publish(store, RESEARCHER, rec.id)
+        pubs.publish(store, RESEARCHER, rec.id, imagery_dir=world.get("imagery_dir"))
     gone = pubs.create(store, RESEARCHER, "leak-gone", FULL)
     pubs.publish(store, RESEARCHER, gone.id)
     pubs.unpublish(store, RESEARCHER, gone.id)
@@ -128,6 +134,16 @@ def hunt(app, store, settings, slugs: list[str], tmp_path) -> dict[str, list[str
                 for px, py in [*POINTS, HIDDEN]:
                     if abs(x - px) < 0.0005 and abs(y - py) < 0.0005:
                         hits.setdefault(f"point {px},{py}", []).append(f"/p/{slug}.json {layer}")
+        for i, step in enumerate(snap.get("steps") or [], start=1):  # a story's map views
+            v = step.get("view") or {}
+            corners = [v["center"]] if v.get("center") else list(v.get("bounds") or [])
+            for y, x in corners:
+                for px, py in [*POINTS, HIDDEN]:
+                    if abs(x - px) < 0.0005 and abs(y - py) < 0.0005:
+                        hits.setdefault(f"point {px},{py}", []).append(f"step {i} view")
+            if step.get("figure"):
+                assert f"/p/{slug}/figures/{step['figure']}" in found, "figure not crawled"
+                assert f"export:figures/{step['figure']}" in found, "figure not exported"
     for secret in secrets_of_world() + EXTRA_SECRETS:
         needles = {secret.encode(), secret.encode("unicode_escape")}
         for url, body in found.items():
@@ -143,6 +159,7 @@ def test_no_planted_secret_reaches_a_public_byte(env, tmp_path):
     # and what is public is really there (the hunt looked at real content)
     snap = pubs.get_published(store, "leak-exact")
     assert snap["sites"]["features"] and snap["cells"]["features"] and snap["scenes"]
+    assert snap["steps"][1]["figure"] == "step-2.png"  # the story's figure was hunted too
 
 
 def test_public_pages_need_no_session_and_set_no_cookie(env):

@@ -51,8 +51,26 @@ def embed(slug: str):
     g.embed_csp = embeds.embed_csp(snap)
     relief = embeds.basemap_layer(get_settings(), f"/embed/{slug}/basemap/{{z}}/{{x}}/{{y}}.png")
     page = embeds.render_page(snap, "/static/", f"/embed/{slug}/tiles/{{scene}}/{{z}}/{{x}}/{{y}}.png",
-                              basemap=relief)
+                              basemap=relief, figure_base=f"/embed/{slug}/figures/")
     return Response(page, mimetype="text/html")
+
+
+def figure_response(snap: dict, name: str) -> Response:
+    """A story step's PNG as stored at publish time (never rendered on request)."""
+    from ..publications import published_figure
+
+    png = published_figure(snap, name)
+    if png is None:
+        raise NotFound()
+    resp = Response(png, mimetype="image/png")
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 300
+    return resp
+
+
+@bp.get("/embed/<slug>/figures/<name>")
+def figure(slug: str, name: str):
+    return figure_response(_snapshot(slug), name)
 
 
 def _send(t) -> Response:

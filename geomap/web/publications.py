@@ -28,7 +28,7 @@ from .. import publications as pubs
 from ..errors import InvalidInput
 from ..model import FACILITY_LABELS, FacilityType
 from ..policy import Permission
-from . import get_store
+from . import get_settings, get_store
 from .labels import message_text
 from .security import current_principal, require
 
@@ -140,7 +140,8 @@ def preview(pub_id: int):
 @bp.post("/publications/<int:pub_id>/publish")
 def publish(pub_id: int):
     require(Permission.PUBLISH)
-    pubs.publish(get_store(), current_principal(), pub_id)
+    pubs.publish(get_store(), current_principal(), pub_id,
+                 imagery_dir=get_settings().instance_path / "imagery")
     return redirect(url_for("publications.edit", pub_id=pub_id, done="published"))
 
 
@@ -171,14 +172,22 @@ def public_page(slug: str):
 
     snap = _public(slug)
     page = embeds.render_page(snap, "/static/",
-                              f"/embed/{slug}/tiles/{{scene}}/{{z}}/{{x}}/{{y}}.png")
+                              f"/embed/{slug}/tiles/{{scene}}/{{z}}/{{x}}/{{y}}.png",
+                              figure_base=f"/p/{slug}/figures/")
     return _public_headers(Response(page, mimetype="text/html"))
+
+
+@bp.get("/p/<slug>/figures/<name>")
+def public_figure(slug: str, name: str):
+    from .embeds import figure_response
+
+    return _public_headers(figure_response(_public(slug), name))
 
 
 @bp.get("/p/<slug>.json")
 def public_json(slug: str):
     snap = _public(slug)
-    body = json.dumps(snap, ensure_ascii=False, sort_keys=True)
+    body = json.dumps(pubs.public_json(snap), ensure_ascii=False, sort_keys=True)
     resp = Response(body, mimetype="application/json")
     resp.headers["Access-Control-Allow-Origin"] = "*"  # public, cookie-less data
     return _public_headers(resp)
