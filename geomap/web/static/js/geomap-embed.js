@@ -141,10 +141,12 @@
       if (e.key === "ArrowLeft") { show(current - 1); e.preventDefault(); }
     });
     window.addEventListener("hashchange", () => show(fromHash(), true));
-    map.on("moveend", () => {  // where the map is, for whoever checks the story (tests too)
+    function where() {  // where the map is, for whoever checks the story (tests too)
       const c = map.getCenter();
       document.body.dataset.view = c.lat.toFixed(3) + "," + c.lng.toFixed(3) + "," + map.getZoom();
-    });
+    }
+    map.on("moveend", where);
+    where();
     document.body.classList.add("gm-story-ready");
     show(fromHash(), true);
   }
