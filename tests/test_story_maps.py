@@ -190,3 +190,49 @@ def test_edit_records_steps_as_changed(store, world):
     rec = pubs.create(store, RESEARCHER, "story-edit", story(world))
     pubs.edit(store, RESEARCHER, rec.id, FULL)
     assert "steps" not in pubs.get(store, RESEARCHER, rec.id).settings
+
+
+# -- the steps editor: the form without the page's script -------------------------------------
+def test_the_form_saves_steps_without_script(store, settings, world):
+    from geomap.web import create_app
+
+    from .conftest import csrf_from, make_user, sign_in
+
+    app = create_app(settings, store)
+    app.config["TESTING"] = True
+    user, secret, _ = make_user(store, "researcher")
+    c = sign_in(https_client(app), user.username, secret)
+    rec = pubs.create(store, RESEARCHER, "story-form", {**FULL, "scene_ids": world["scene"]})
+    url = f"/publications/{rec.id}"
+    html = c.get(url + "?lang=ko").get_data(as_text=True)
+    assert "이야기 단계" in html and 'name="step-0-title"' in html  # the empty new step
+    token = csrf_from(html)
+    base = {**FULL, "csrf_token": token, "layers": ["sites", "cells", "annotations"],
+            "scene_ids": [world["scene"]]}
+    steps = {"step-0-title": "First", "step-0-text": "One.", "step-0-layers": ["sites"],
+             "step-1-title": "Second", "step-1-text": "Two <i>x</i>", "step-1-lat": "40.01",
+             "step-1-lon": "127.03", "step-1-zoom": "12", "step-1-figure_scene": world["scene"],
+             "step-1-figure_bbox": "127.01, 40.0, 127.05, 40.02",
+             "step-2-title": "", "step-2-text": ""}  # the empty new-step row: ignored
+    r = c.post(url, data={**base, **steps})
+    assert r.status_code == 302, r.get_data(as_text=True)[:800]
+    st = pubs.get(store, RESEARCHER, rec.id).settings["steps"]
+    assert [s["title"] for s in st] == ["First", "Second"]
+    assert st[1]["view"] == {"center": [40.01, 127.03], "zoom": 12}
+    assert st[1]["figure"] == {"scene": world["scene"], "bbox": [127.01, 40.0, 127.05, 40.02]}
+    html = c.get(url).get_data(as_text=True)
+    assert 'value="Second"' in html and "Two &lt;i&gt;x&lt;/i&gt;" in html
+    assert 'name="step-2-title"' in html  # and a new empty one after them
+    # remove the first by its checkbox
+    r = c.post(url, data={**base, **steps, "step-0-remove": "1"})
+    assert [s["title"] for s in pubs.get(store, RESEARCHER, rec.id).settings["steps"]] == \
+        ["Second"]
+    # a bad step is a 400 naming the step and the field, with the form as it was sent
+    bad = c.post(url + "?lang=en", data={**base, "step-0-title": "Bad", "step-0-fit": "syn-hidden"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "step 1, fit" in body and 'value="Bad"' in body
+    # publishing from the page renders the figure into the snapshot
+    assert c.post(url + "/publish", data={"csrf_token": token}).status_code == 302
+    snap = pubs.get_published(store, "story-form")
+    assert snap["steps"][0]["figure"] == "step-1.png"
+    assert pubs.published_figure(snap, "step-1.png").startswith(PNG)

@@ -9,6 +9,7 @@ another host, not framed: embeds are /embed/<slug>)."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import (
     Blueprint,
@@ -42,9 +43,56 @@ PUBLIC_CSP = "; ".join([
     "form-action 'none'", "frame-ancestors 'none'"])
 
 
+STEP_FIELD = re.compile(r"step-([0-9]{1,3})-title")
+STEP_TEXT_FIELDS = ("title", "text", "lat", "lon", "zoom", "fit", "scene", "figure_scene",
+                    "figure_bbox")
+
+
+def _form_steps() -> list[dict]:
+    """A story's steps as the form sends them (step-<i>-<field>, in the order of <i>): rows
+    marked "remove" and the empty new-step row are left out. Works without the page's script."""
+    indices = sorted({int(m.group(1)) for k in request.form
+                      if (m := STEP_FIELD.fullmatch(k))})
+    rows = []
+    for i in indices:
+        row: dict = {f: (request.form.get(f"step-{i}-{f}") or "").strip()
+                     for f in STEP_TEXT_FIELDS}
+        row["layers"] = request.form.getlist(f"step-{i}-layers")
+        if request.form.get(f"step-{i}-remove") or not any(row[f] for f in STEP_TEXT_FIELDS):
+            continue
+        rows.append(row)
+    return rows
+
+
+def _steps_input(rows: list[dict]) -> list[dict]:
+    """Form rows as geomap.publications.compose takes steps."""
+    return [{"title": r["title"], "text": r["text"], "fit": r["fit"],
+             "center": [r["lat"], r["lon"]] if (r["lat"] or r["lon"]) else None,
+             "zoom": r["zoom"], "layers": r["layers"], "scene": r["scene"],
+             "figure": {"scene": r["figure_scene"], "bbox": r["figure_bbox"]}}
+            for r in rows]
+
+
+def _steps_as_form(steps: list[dict]) -> list[dict]:
+    """Stored steps as form rows."""
+    rows = []
+    for st in steps or []:
+        view, fig = st.get("view") or {}, st.get("figure") or {}
+        center = view.get("center") or ["", ""]
+        rows.append({"title": st.get("title", ""), "text": st.get("text", ""),
+                     "lat": center[0], "lon": center[1], "zoom": view.get("zoom", ""),
+                     "fit": " ".join(view.get("fit") or []), "layers": st.get("layers") or [],
+                     "scene": st.get("scene") or "", "figure_scene": fig.get("scene") or "",
+                     "figure_bbox": ", ".join(str(x) for x in fig.get("bbox") or [])})
+    return rows
+
+
 def _form_data() -> dict:
     data: dict = {k: request.form.getlist(k) for k in LIST_FIELDS}
     data.update({k: request.form.get(k) for k in FIELDS})
+    rows = _form_steps()
+    data["steps"] = _steps_input(rows)
+    data["step_rows"] = rows  # to show the form again as it was sent
     return data
 
 
@@ -70,6 +118,7 @@ def _as_form(settings: dict) -> dict:
     out = dict(settings)
     for k in ("site_keys", "allowed_origins"):
         out[k] = "\n".join(settings.get(k) or [])
+    out["step_rows"] = _steps_as_form(settings.get("steps") or [])
     return out
 
 

@@ -10,6 +10,7 @@
     return node;
   }
   const map = L.map(el, { attributionControl: false, maxZoom: 14 });
+  el.gmMap = map;  // the story editor's "use the current preview map view"
   L.control.scale({ imperial: false }).addTo(map);
   fetch(el.dataset.preview, { credentials: "same-origin" })
     .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
