@@ -30,7 +30,7 @@ def _limiter() -> embeds.TokenBucket:
 
 
 @bp.before_request
-def _rate_limit():
+def rate_limit():
     wait = _limiter().take(request.remote_addr or "-")
     if wait:
         return Response(_("Too many requests. Wait a moment and try again."), status=429,

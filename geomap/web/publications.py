@@ -249,8 +249,8 @@ def register(app: Flask) -> None:
     def _public_policy():
         # every answer under /p/, error pages included, gets the public page's policy
         if request.path.startswith("/p/"):
-            from .embeds import _rate_limit  # the embeds' per-address bucket, shared
+            from .embeds import rate_limit  # the embeds' per-address bucket, shared
 
             g.embed_csp = PUBLIC_CSP
-            return _rate_limit()
+            return rate_limit()
         return None
