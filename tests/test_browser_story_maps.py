@@ -16,8 +16,8 @@ from geomap import embeds
 from geomap import publications as pubs
 from geomap.web import create_app
 
-from .conftest import serve_in_thread
-from .test_browser import ARTIFACTS, browser  # noqa: F401 - the fixture
+from .conftest import make_user, serve_in_thread
+from .test_browser import ARTIFACTS, browser, sign_in_ui  # noqa: F401 - the fixture
 from .test_publications import FULL, RESEARCHER, plant
 
 pytestmark = pytest.mark.browser
@@ -51,6 +51,43 @@ def live(store, settings, tmp_path):
     base, stop = serve_in_thread(create_app(settings, store))
     yield base, store, settings
     stop()
+
+
+@pytest.mark.parametrize("width, lang", [(390, "ko"), (1280, "en"), (390, "en"), (1280, "ko")])
+def test_steps_editor(browser, live, width, lang):  # noqa: F811
+    """Add a step, fill its view from the preview map, move it up, save: the draft's steps are
+    in the order shown and the new one has the preview's view."""
+    base, store, _ = live
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    user, secret, _ = make_user(store, "researcher")
+    sign_in_ui(pg, base, user.username, secret)
+    rec = next(r for r in pubs.all_publications(store, RESEARCHER) if r.slug == f"story-{lang}")
+    pg.goto(f"{base}/publications/{rec.id}?lang={lang}")
+    pg.wait_for_selector(".gm-pub-preview[data-ready='1']")
+    assert ("이야기 단계" if lang == "ko" else "Story steps") in pg.inner_text("main")
+    assert pg.locator(".gm-step").count() == 4  # three steps and the empty new one
+    new = pg.locator(".gm-step").nth(3)
+    new.locator("input[name$='-title']").fill("Added")
+    new.locator("[data-step-action='use-view']").click()
+    assert new.locator("input[name$='-zoom']").input_value() != ""
+    new.locator("[data-step-action='up']").click()
+    assert pg.locator(".gm-step").nth(2).locator("input[name='step-2-title']").input_value() \
+        == "Added"
+    pg.click(".gm-step-add")
+    assert pg.locator(".gm-step").count() == 5
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    pg.locator(".gm-step").nth(2).scroll_into_view_if_needed()
+    pg.screenshot(path=str(ARTIFACTS / f"story-editor-{width}-{lang}.png"), full_page=True)
+    pg.click(".gm-pub-form button[type=submit]")
+    pg.wait_for_load_state()
+    steps = pubs.get(store, RESEARCHER, rec.id).settings["steps"]
+    assert [s["title"] for s in steps][2] == "Added" and len(steps) == 4
+    assert steps[2]["view"]["zoom"] >= 0 and "center" in steps[2]["view"]
+    assert errors == []
+    ctx.close()
 
 
 def _watch(pg, base: str) -> dict:

@@ -13,8 +13,8 @@
   function renumber() {
     Array.from(list.querySelectorAll("[data-step]")).forEach((fs, k) => {
       fs.querySelectorAll("[name]").forEach((el) => { el.name = el.name.replace(/^step-\d+-/, "step-" + k + "-"); });
-      const n = fs.querySelector(".gm-step-n");
-      if (n) n.textContent = String(k + 1);
+      const legend = fs.querySelector("legend");  // "New step" too: it is a step like the others now
+      if (legend) legend.textContent = legend.dataset.stepLabel + " " + (k + 1);
     });
     add.disabled = list.querySelectorAll("[data-step]").length >= 30;
   }
