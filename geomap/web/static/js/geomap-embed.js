@@ -84,6 +84,7 @@
     }).addTo(map);
     story(drawn);
     document.body.dataset.ready = "1";
+    tell();  // the story's panel now shows one step
   });
 
   /* A story: one step at a time (the panel's articles), the map flying to the step's view
@@ -92,6 +93,7 @@
     const steps = data.steps || [];
     const panel = document.querySelector(".gm-story");
     if (!steps.length || !panel) return;
+    story.panel = panel;
     const articles = Array.from(panel.querySelectorAll(".gm-story-step"));
     const prev = panel.querySelector(".gm-story-prev");
     const next = panel.querySelector(".gm-story-next");
@@ -156,7 +158,8 @@
   function tell() {
     if (window.parent === window) return;
     const h = document.querySelector(".gm-embed-head").offsetHeight + document.querySelector(".gm-embed-legend").offsetHeight +
-      document.querySelector(".gm-embed-foot").offsetHeight + Math.max(300, Math.round(window.innerWidth * 0.6));
+      document.querySelector(".gm-embed-foot").offsetHeight + Math.max(300, Math.round(window.innerWidth * 0.6)) +
+      (story.panel && window.innerWidth < 900 ? story.panel.offsetHeight : 0);  // a story's panel sits below the map
     window.parent.postMessage({ geomap: "embed-height", height: h }, "*");
   }
   window.addEventListener("load", tell);
