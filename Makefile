@@ -12,16 +12,26 @@ STAMP  := $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/geomap demo $(DEMO_ARGS)
 
-# Then the whole suite again on PostgreSQL + PostGIS (a throw-away cluster, tests/pg.py): every
+# The whole suite also runs on PostgreSQL + PostGIS (a throw-away cluster, tests/pg.py): every
 # test instance gets its own database there; tests about SQLite itself are skipped with their
 # reason, tests/test_multi_serve.py runs three servers on one database. Browser tests stay on
 # SQLite (time). PG_TESTS= (empty) skips this pass; PG_TESTS=tests/test_x.py narrows it.
 PG_TESTS ?= tests/
 
+# The PostgreSQL pass runs beside the SQLite one: the suite waits on browsers, servers and the
+# database more than it computes, so two passes at once take little longer than the longer one.
+# Its output follows the SQLite pass's; `make test` fails if either fails.
 test: setup-test
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
-	$(if $(strip $(PG_TESTS)),GEOMAP_TEST_BACKEND=postgis $(PY) -m pytest -q -m "not browser" $(PG_TESTS))
+	@set -u; pg_log=$$(mktemp); pg_pid=; pg_rc=0; \
+	if [ -n "$(strip $(PG_TESTS))" ]; then \
+	  GEOMAP_TEST_BACKEND=postgis $(PY) -m pytest -q -m "not browser" -p no:cacheprovider \
+	    --basetemp="$$(mktemp -d)" $(PG_TESTS) >"$$pg_log" 2>&1 & pg_pid=$$!; fi; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ -n "$$pg_pid" ]; then wait $$pg_pid; pg_rc=$$?; \
+	  echo "=== the same suite on PostgreSQL + PostGIS (browser tests aside; exit $$pg_rc) ==="; \
+	  cat "$$pg_log"; fi; \
+	rm -f "$$pg_log"; [ $$rc -eq 0 ] && [ $$pg_rc -eq 0 ]
 
 setup: $(STAMP) assets translations
 
