@@ -29,6 +29,7 @@ import numpy as np
 import shapely
 from shapely.geometry import box, shape
 
+from .annotations import LABELS
 from .errors import GeomapError, InvalidInput
 from .messages import N_, Message
 
@@ -65,21 +66,7 @@ LABEL_STYLES: dict[str, dict] = {
     "demolition": {"color": "#ff8a80", "ls": ":", "marker": "x"},
     "other": {"color": "#d0d0d0", "ls": (0, (1, 1.5)), "marker": "o"},
 }
-LABEL_TEXT: dict[str, str] = {
-    "perimeter_fence": N_("Perimeter fence"),
-    "guard_post": N_("Guard post or tower"),
-    "gate_checkpoint": N_("Gate or checkpoint"),
-    "housing_barracks": N_("Housing or barracks"),
-    "admin_building": N_("Administrative building"),
-    "labour_mine": N_("Labour site: mine"),
-    "labour_logging": N_("Labour site: logging"),
-    "labour_farm": N_("Labour site: farm"),
-    "labour_factory": N_("Labour site: factory"),
-    "grave_burial": N_("Grave or burial site"),
-    "construction": N_("Construction"),
-    "demolition": N_("Demolition"),
-    "other": N_("Other"),
-}
+LABEL_TEXT: dict[str, str] = LABELS  # the annotation vocabulary, defined once
 # change against an earlier scene: a tag drawn beside the feature (mathtext, DejaVu glyphs)
 CHANGE_TAGS = {"appeared": r"$+$", "gone": r"$-$", "changed": r"$\Delta$"}
 CHANGE_TEXT = {"appeared": N_("Appeared since the earlier scene"),
