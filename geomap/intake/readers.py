@@ -452,16 +452,21 @@ def _cell(v) -> str:
     return str(v).strip()
 
 
-def _geojson(p: Path, name: str) -> Rows:
-    text, encoding = decode_text(p.read_bytes(), name)
+def load_json(text: str, name: str):
+    """A JSON document, or a refusal naming the file (and no 500 on deep nesting)."""
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except RecursionError:
         raise InvalidInput(Message(N_("%(name)s: not valid JSON (nested too deeply)"),
                                    name=name)) from None
     except ValueError as e:
         raise InvalidInput(Message(N_("%(name)s: not valid JSON (%(error)s)"), name=name,
                                    error=_brief(e))) from None
+
+
+def _geojson(p: Path, name: str) -> Rows:
+    text, encoding = decode_text(p.read_bytes(), name)
+    doc = load_json(text, name)
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" \
             or not isinstance(feats, list):

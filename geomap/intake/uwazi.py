@@ -255,14 +255,9 @@ def _csv_entity(n: int, row: dict[str, str], dialect: str) -> Entity:
 
 
 def _json_entities(text: str, name: str) -> list[Entity]:
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise InvalidInput(Message(N_("%(name)s: not valid JSON (nested too deeply)"),
-                                   name=name)) from None
-    except ValueError as e:
-        raise InvalidInput(Message(N_("%(name)s: not valid JSON (%(error)s)"), name=name,
-                                   error=str(e))) from None
+    from .readers import load_json
+
+    doc = load_json(text, name)
     items = doc.get("rows") if isinstance(doc, dict) and "rows" in doc else doc
     if isinstance(items, dict):
         items = [items]
