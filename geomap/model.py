@@ -287,6 +287,12 @@ def operating_period(opened: int | None, opened_approx: bool, closed: int | None
     return Period(years_text(opened, opened_approx, closed, closed_approx), start, end)
 
 
+# json.dumps(payload, sort_keys=True, ensure_ascii=False) without building an encoder per call
+# (a fifth of an import's key derivation): the same text, byte for byte, so the keys of
+# testimonies stored by earlier versions still match (tests/test_model_keys.py)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 @dataclass
 class Testimony:
     witness_code: str
@@ -321,4 +327,4 @@ class Testimony:
             "d": self.interview_date.isoformat() if self.interview_date else None,
             "n": self.narrative,
         }
-        return json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return _CANONICAL(payload)

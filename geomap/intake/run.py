@@ -2,7 +2,8 @@
 
 Every batch is one transaction (testimonies, their violations, quarantined rows and the batch
 record's counts together), so a process killed mid-import leaves whole batches only; content
-keys make a re-run skip what landed, so the import completes exactly once.
+keys make a re-run skip what landed, so the import completes exactly once. A batch is checked,
+prepared and inserted a chunk at a time, so memory holds a chunk's rows, not a batch's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shapely
 from ..boundaries import AdminTagger
 from ..store import UpsertResult
 from ..store import intake as sql
+from . import BATCH_ROWS
 from .mapping import require_columns
 from .readers import read_rows
 from .validate import Checked, Validator, resolve_columns
@@ -32,8 +34,10 @@ from .validate import Checked, Validator, resolve_columns
 if TYPE_CHECKING:
     from ..store.protocol import Connection, StoreLike
 
-BATCH_ROWS = 5_000  # rows a transaction: fewer commits (each an fsync), bounded memory
 REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
+# rows checked, prepared and inserted together (at most a batch): what memory holds at a time,
+# and the unit the two threads of an import hand over
+CHUNK_ROWS = 5_000
 
 
 class ImportKeys(Sequence):
@@ -193,11 +197,17 @@ def import_testimonies(
     if not dry_run:
         report.batch_id = _start_batch(store, source, actor)
     pending: list[tuple[int, dict]] = []
-    # a batch is stored on a second thread while the next one is validated: SQLite and GEOS
-    # work without the interpreter lock, so the two overlap on a second core. One batch in
+    chunk_rows = max(1, min(batch_rows, CHUNK_ROWS))
+    batches = _Batches(store, report, dry_run, occurrences, batch_rows)
+    # a chunk is stored on a second thread while the next one is checked: SQLite and GEOS
+    # work without the interpreter lock, so the two overlap on a second core. One chunk in
     # flight at a time, in file order; its error is raised here, before the next is sent.
     writer = ThreadPoolExecutor(1, thread_name_prefix="geomap-import") if threaded else None
     in_flight: list[tuple[Future, int]] = []
+
+    def on_writer(fn, *args):
+        """Run fn on the thread that holds the batch's connection; its result."""
+        return fn(*args) if writer is None else writer.submit(fn, *args).result()
 
     def settle():
         if in_flight:
@@ -219,7 +229,7 @@ def import_testimonies(
         for c in valid:
             c.testimony.key = index(c.testimony.content_payload(), "testimony")
         earlier = report.keys.first_rows([c.testimony.key for c in valid])
-        first: dict[str, int] = {}  # this batch's new keys, in file order
+        first: dict[str, int] = {}  # this chunk's new keys, in file order
         for c, row in zip(valid, earlier, strict=True):
             key = c.testimony.key
             row = row if row >= 0 else first.get(key, -1)
@@ -233,15 +243,14 @@ def import_testimonies(
             for note in c.notes:
                 report.notes[note] += 1
         pending.clear()
-        batch = _prepare_batch(store, checked, report, tagger, dry_run)
+        chunk = _prepare_chunk(store, checked, report, tagger, dry_run)
         if writer is None:
-            _write_batch(store, batch, report, dry_run, occurrences)
+            batches.write(chunk)
             if progress:
                 progress(len(checked))
             return
         settle()
-        in_flight.append((writer.submit(_write_batch, store, batch, report, dry_run,
-                                        occurrences), len(checked)))
+        in_flight.append((writer.submit(batches.write, chunk), len(checked)))
 
     try:
         for n, raw in head_rows:
@@ -250,16 +259,21 @@ def import_testimonies(
                 report.blank_rows += 1  # Excel's trailing blank rows: no verdict needed
                 continue
             pending.append((n, raw))
-            if len(pending) >= batch_rows:
+            if len(pending) >= chunk_rows:
                 flush()
         flush()
         settle()
+        on_writer(batches.commit)
         if not dry_run:
             _finish_batch(store, report)
     except BaseException as e:
-        if in_flight:  # the batch being stored lands whole or not at all: let it end first
+        if in_flight:  # the chunk being stored ends first (its failure rolls its batch back)
             with contextlib.suppress(BaseException):
                 in_flight[0][0].result()
+        # a batch still open is rolled back whole, before the batch record (another write
+        # transaction) is marked
+        with contextlib.suppress(BaseException):
+            on_writer(batches.abort, e)
         if not dry_run:  # never leave the batch "running": say how it ended
             _fail_batch(store, report, e)
         raise
@@ -325,16 +339,18 @@ def _start_batch(store: StoreLike, source: str, actor: str) -> int:
 
 
 @dataclass
-class _Batch:
+class _Chunk:
+    """A chunk of rows checked and prepared, ready for `_Batches.write`."""
+
     good: list  # valid testimonies (keys set, provinces tagged)
     bad: list[Checked]
     prepared: sql.Prepared | None  # the good ones not stored before, encrypted (not dry runs)
     known: int = 0  # good ones whose key was stored before
 
 
-def _prepare_batch(store: StoreLike, checked: list[Checked], report: ImportReport, tagger,
-                   dry_run: bool) -> _Batch:
-    """A batch's Python work before its transaction: provinces, problems counted, and the
+def _prepare_chunk(store: StoreLike, checked: list[Checked], report: ImportReport, tagger,
+                   dry_run: bool) -> _Chunk:
+    """A chunk's Python work before it is stored: provinces, problems counted, and the
     testimonies not stored yet encrypted and laid out as columns."""
     good = [c.testimony for c in checked if c.testimony is not None]
     bad = [c for c in checked if c.testimony is None]
@@ -348,34 +364,80 @@ def _prepare_batch(store: StoreLike, checked: list[Checked], report: ImportRepor
             report.problems.append({"row": c.row_number,
                                     "problems": [p.as_dict() for p in c.problems]})
     if dry_run:
-        return _Batch(good, bad, None)
+        return _Chunk(good, bad, None)
     # a re-run's rows are known: not encrypted again (the transaction checks the keys anyway)
     known = _existing_keys(store, [t.key for t in good])
     todo = [t for t in good if t.key not in known]
-    return _Batch(good, bad, sql.prepare_testimonies(store.cipher, store.dialect, todo),
+    return _Chunk(good, bad, sql.prepare_testimonies(store.cipher, store.dialect, todo),
                   len(good) - len(todo))
 
 
-def _write_batch(store: StoreLike, b: _Batch, report: ImportReport, dry_run: bool,
-                 occurrences: Counter) -> None:
-    """A batch's transaction: its new testimonies, quarantined rows and counts together."""
-    if dry_run:
-        existing = _existing_keys(store, [t.key for t in b.good])
-        report.inserted += sum(1 for t in b.good if t.key not in existing)
-        report.already_present += sum(1 for t in b.good if t.key in existing)
-        report.quarantined += len(b.bad)
-        return
-    with store.write() as conn:
-        sql.prepare_bulk_write(conn)
-        r: UpsertResult = sql.insert_prepared(conn, b.prepared) if b.prepared.items \
-            else UpsertResult()
-        new_q, old_q = _quarantine(store, conn, b.bad, report, occurrences)
-        sql.add_counts(conn, report.batch_id, inserted=r.inserted,
-                       skipped=r.skipped + b.known + old_q, updated=new_q)
-    report.inserted += r.inserted
-    report.already_present += r.skipped + b.known
-    report.quarantined += len(b.bad)
-    report.quarantined_before += old_q
+class _Batches:
+    """The import's writes, chunk by chunk, each batch of up to `batch_rows` rows in one
+    transaction: its new testimonies, quarantined rows and counts land together or not at
+    all, and the report counts a batch once it has committed. Every call on the thread that
+    stores (the connection stays there)."""
+
+    def __init__(self, store: StoreLike, report: ImportReport, dry_run: bool,
+                 occurrences: Counter, batch_rows: int) -> None:
+        self.store, self.report, self.dry_run = store, report, dry_run
+        self.occurrences, self.batch_rows = occurrences, batch_rows
+        self._open: tuple[contextlib.ExitStack, Connection] | None = None
+        self._rows = 0
+        self._counts: Counter = Counter()  # the open batch's, added to the report on commit
+
+    def write(self, b: _Chunk) -> None:
+        """Store a chunk in the open batch (opening one); commit it when the batch is full."""
+        report = self.report
+        if self.dry_run:
+            existing = _existing_keys(self.store, [t.key for t in b.good])
+            report.inserted += sum(1 for t in b.good if t.key not in existing)
+            report.already_present += sum(1 for t in b.good if t.key in existing)
+            report.quarantined += len(b.bad)
+            return
+        if self._open is None:
+            stack = contextlib.ExitStack()
+            conn = stack.enter_context(self.store.write())
+            self._open = (stack, conn)
+            sql.prepare_bulk_write(conn)
+        conn = self._open[1]
+        try:
+            r: UpsertResult = sql.insert_prepared(conn, b.prepared) if b.prepared.items \
+                else UpsertResult()
+            new_q, old_q = _quarantine(self.store, conn, b.bad, report, self.occurrences)
+            sql.add_counts(conn, report.batch_id, inserted=r.inserted,
+                           skipped=r.skipped + b.known + old_q, updated=new_q)
+        except BaseException as e:
+            self.abort(e)
+            raise
+        self._counts.update(inserted=r.inserted, already_present=r.skipped + b.known,
+                            quarantined=len(b.bad), quarantined_before=old_q)
+        self._rows += len(b.good) + len(b.bad)
+        if self._rows >= self.batch_rows:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the open batch (if any) and count it in the report."""
+        if self._open is None:
+            return
+        stack, _ = self._open
+        self._open, self._rows = None, 0
+        counts, self._counts = self._counts, Counter()
+        stack.close()  # the transaction commits (or raises, rolled back)
+        r = self.report
+        r.inserted += counts["inserted"]
+        r.already_present += counts["already_present"]
+        r.quarantined += counts["quarantined"]
+        r.quarantined_before += counts["quarantined_before"]
+
+    def abort(self, e: BaseException) -> None:
+        """Roll the open batch back (nothing of it stays, nothing of it is counted)."""
+        if self._open is None:
+            return
+        stack, _ = self._open
+        self._open, self._rows, self._counts = None, 0, Counter()
+        with contextlib.suppress(BaseException):  # the error being handled is the one to tell
+            stack.__exit__(type(e), e, e.__traceback__)
 
 
 def _existing_keys(store: StoreLike, keys: list[str]) -> set[str]:

@@ -109,7 +109,7 @@ _CHUNK = 500  # keys per IN (...) list; stays under SQLite's variable limit
 # 100,000 testimonies took 4.7-7.5 CPU s, without 3.0); fewer rows are not worth the schema
 # change (dropping and re-creating the triggers inside the batch's transaction).
 BULK_TRIGGER_ROWS = 1_000
-ROWS_PER_STATEMENT = 500  # x 26 parameters: under SQLite's smallest default limit (32,766)
+ROWS_PER_STATEMENT = 500  # x 25 parameters: under SQLite's smallest default limit (32,766)
 RTREE_TRIGGER = "testimonies_rtree_ins"
 CELLS_TRIGGER = "testimony_cells_ins"
 BULK_TRIGGERS = (RTREE_TRIGGER, CELLS_TRIGGER)
@@ -148,10 +148,13 @@ def testimony_rows(cipher: FieldCipher, items: Sequence[Testimony]) -> list[tupl
 @dataclass
 class Prepared:
     """Testimonies (keys set) with their column values, ready for `insert_prepared`: the
-    encryption and the rest of the Python work of an insert, done before its transaction."""
+    encryption and the rest of the Python work of an insert, done before its transaction.
+    On SQLite `statements` holds the rows already laid out as the INSERT statements'
+    parameters (built on the thread that prepares, not the one holding the write lock)."""
 
     items: list[Testimony]
     rows: list[tuple]
+    statements: list[tuple] | None = None
 
 
 def prepare_testimonies(cipher: FieldCipher, dialect: str, items: Sequence[Testimony]
@@ -160,7 +163,10 @@ def prepare_testimonies(cipher: FieldCipher, dialect: str, items: Sequence[Testi
     for t in items:
         t.key = t.key or cipher.blind_index(t.content_payload(), "testimony")
     rows = testimony_rows(cipher, items)
-    return Prepared(list(items), _bind(rows) if dialect == "sqlite" and rows else rows)
+    if dialect != "sqlite" or not rows:
+        return Prepared(list(items), rows)
+    rows = _bind(rows)
+    return Prepared(list(items), rows, _statement_params(rows))
 
 
 def insert_prepared(conn: Connection, prepared: Prepared) -> UpsertResult:
@@ -168,7 +174,9 @@ def insert_prepared(conn: Connection, prepared: Prepared) -> UpsertResult:
     from . import UpsertResult
 
     new = _fresh(conn, [t.key for t in prepared.items])
-    if new:
+    if len(new) == len(prepared.items) and prepared.statements is not None:
+        _insert_sqlite(conn, prepared.items, prepared.rows, prepared.statements)
+    elif new:
         _write(conn, [prepared.items[i] for i in new], [prepared.rows[i] for i in new])
     return UpsertResult(len(new), 0, len(prepared.items) - len(new))
 
@@ -239,16 +247,17 @@ _BIND: tuple[str, list] | None = None
 
 
 def _binders() -> tuple[str, list]:
-    """SQLite's INSERT of ("id", *_COLUMNS) with positional parameters, and per column of
-    _COLUMNS the bind processor of its SQLAlchemy type (None when the value goes to the
-    driver as it is): dates become the text SQLAlchemy stores, flags 0/1."""
+    """SQLite's INSERT of _COLUMNS with positional parameters (the id is left to SQLite: the
+    next rowid, in order), and per column the bind processor of its SQLAlchemy type (None
+    when the value goes to the driver as it is): dates become the text SQLAlchemy stores,
+    flags 0/1."""
     global _BIND
     if _BIND is None:
         from sqlalchemy.dialects.sqlite import pysqlite
 
         d = pysqlite.dialect()
-        c = testimonies.insert().compile(dialect=d, column_keys=["id", *_COLUMNS])
-        if tuple(c.positiontup) != ("id", *_COLUMNS):
+        c = testimonies.insert().compile(dialect=d, column_keys=list(_COLUMNS))
+        if tuple(c.positiontup) != _COLUMNS:
             raise RuntimeError("testimonies: _COLUMNS is not in the table's column order")
         # bytes and floats (all these columns' values are) bind as they are: the processors
         # would wrap bytes in memoryview and call float() on floats, the same stored values
@@ -268,11 +277,19 @@ def _bind(rows: list[tuple]) -> list[tuple]:
     return list(zip(*cols, strict=True))
 
 
-def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tuple]) -> None:
-    """Insert bound rows (`_bind`) of `fresh`, numbering them from the next free rowid."""
+def _statement_params(rows: list[tuple]) -> list[tuple]:
+    """Bound rows as the parameters of the INSERT statements, ROWS_PER_STATEMENT rows each."""
+    return [tuple(chain.from_iterable(rows[i:i + ROWS_PER_STATEMENT]))
+            for i in range(0, len(rows), ROWS_PER_STATEMENT)]
+
+
+def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tuple],
+                   statements: list[tuple] | None = None) -> None:
+    """Insert bound rows (`_bind`) of `fresh` (`statements`: the same rows laid out by
+    `_statement_params`); SQLite numbers them from the next free rowid."""
     sql = _binders()[0]
+    statements = _statement_params(rows) if statements is None else statements
     first = (conn.execute(select(func.max(testimonies.c.id))).scalar() or 0) + 1
-    bound = [(first + n, *r) for n, r in enumerate(rows)]
     # triggers whose per-row work a large batch does in one statement per trigger, after
     # its rows are in: dropped and re-created inside this transaction, so other connections
     # see the table, its indexes and triggers as before, or all of the batch
@@ -284,10 +301,14 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
         # holding Python's interpreter lock (executemany takes it back after every row), so
         # a batch stored on a second thread runs beside the next batch's validation
         head, _, one = sql.partition(" VALUES ")
-        for i in range(0, len(bound), ROWS_PER_STATEMENT):
-            part = bound[i:i + ROWS_PER_STATEMENT]
-            conn.exec_driver_sql(head + " VALUES " + ", ".join([one] * len(part)),
-                                 tuple(chain.from_iterable(part)))
+        width = len(_COLUMNS)
+        for params in statements:
+            conn.exec_driver_sql(head + " VALUES " + ", ".join([one] * (len(params) // width)),
+                                 params)
+        last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+        if last != first + len(rows) - 1:  # rowids are max + 1 while the batch holds the lock
+            raise RuntimeError(f"testimonies: rows numbered {first}..{last}, not "
+                               f"{first}..{first + len(rows) - 1}")
     except BaseException:
         try:  # whatever was inserted is indexed and the triggers are back, even so
             _do_and_restore(conn, first, bypass)

@@ -138,8 +138,8 @@ testimonies = Table(
            server_default="reported"),
     Column("geocode_note", Text),
     *_bbox_columns(),
-    Index("ix_testimonies_witness_ref", "witness_ref"),
     Index("ix_testimonies_stats", "tier", "witness_ref", "synthetic", "minx"),  # covering: stats()
+    # (no index on witness_ref alone: nothing looks one up; 0017 dropped it)
     Index("ix_testimonies_period", "period_start", "period_end"),
     Index("ix_testimonies_tier_point", "tier", "minx", "miny"),  # covering: viewports (0012)
     Index("ix_testimonies_tier_lat", "tier", "miny", "minx"),  # a view's top/bottom strips (0013)
