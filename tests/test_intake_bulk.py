@@ -63,7 +63,6 @@ def _state(store: Store) -> dict:
         return {
             "testimonies": plain,
             "violations": q("SELECT * FROM testimony_violations ORDER BY 1, 2").all(),
-            "rtree": q("SELECT * FROM testimonies_rtree ORDER BY id").all(),
             "cells": q("SELECT level, tier, cx, cy, n, sx, sy FROM testimony_cells "
                        "ORDER BY 1, 2, 3, 4").all(),
             "triggers": q("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
@@ -98,12 +97,11 @@ def test_a_bulk_batch_stores_what_the_per_row_triggers_store(store, twin, monkey
     a, b = _state(store), _state(twin)
     cells_a, cells_b = a.pop("cells"), b.pop("cells")
     assert a == b
-    assert len(a["rtree"]) == sum(1 for t in items if t.geometry is not None)
     # the grid's cells: the same counts; sums of coordinates up to the order of additions
     assert [c[:5] for c in cells_a] == [c[:5] for c in cells_b]
     for x, y in zip(cells_a, cells_b, strict=True):
         assert x.sx == pytest.approx(y.sx, rel=1e-12) and x.sy == pytest.approx(y.sy, rel=1e-12)
-    # a viewport query (R*Tree candidates, exact test) finds the same testimonies
+    # a bbox query (the point indexes, exact test) finds the same testimonies
     bbox = (126.5, 39.4, 127.2, 40.0)
     found = store.ids_intersecting("testimonies", bbox)
     expect = [r["id"] for r in a["testimonies"] if r["minx"] is not None
@@ -176,7 +174,7 @@ def test_an_import_is_the_same_threaded_or_not_and_a_rerun_adds_nothing(ref_stor
         assert (plain.inserted, plain.quarantined, plain.problems, plain.keys) == \
             (first.inserted, first.quarantined, first.problems, first.keys)
         a, b = _state(ref_store), _state(other)
-        assert a["testimonies"] == b["testimonies"] and a["rtree"] == b["rtree"]
+        assert a["testimonies"] == b["testimonies"] and a["cells"] == b["cells"]
         other.close()
 
 
@@ -196,14 +194,13 @@ def test_a_failure_mid_batch_keeps_earlier_batches_whole_and_the_triggers(ref_st
     assert s["triggers"] == before  # dropped and re-created inside the failed transaction
     stored = len(s["testimonies"])
     assert sql.BULK_TRIGGER_ROWS <= stored < 1_500  # whole batches (the first took the bulk path)
-    assert len(s["rtree"]) == stored  # all indexed
     assert sum(c.n for c in s["cells"] if c.level == 0) == stored
     with ref_store.write() as conn:
         conn.exec_driver_sql("DROP TRIGGER boom")
     rest = import_testimonies(ref_store, f, actor="test", batch_rows=1_200)
     assert (rest.inserted, rest.already_present) == (valid - stored, stored)
     s = _state(ref_store)
-    assert len(s["testimonies"]) == len(s["rtree"]) == valid
+    assert len(s["testimonies"]) == valid
     assert sum(c.n for c in s["cells"] if c.level == 0) == valid
 
 

@@ -191,3 +191,37 @@ def test_upgrading_a_0001_database_backfills_violation_codes(settings):
     [row], _ = store.testimony_rows(TestimonyFilter(with_geometry=False), SYSTEM)
     assert row["violations"] == ["forced_labour", "torture"]
     store.close()
+
+
+@pytest.mark.sqlite_only(reason="SQLite's R*Tree (PostgreSQL keeps its GiST index)")
+@pytest.mark.empty_database
+def test_upgrading_drops_the_testimonies_rtree_nothing_read_and_bbox_queries_still_answer(
+        settings):
+    from sqlalchemy import create_engine
+
+    from geomap.store import engine as store_engine
+
+    engine = create_engine(settings.database_url)
+    store_engine.upgrade(engine, "0017")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO testimonies (id, key, tier, synthetic, admin1_outside, geom, minx, miny, "
+            "maxx, maxy) VALUES (1, 'k1', 'internal', 1, 0, ?, 126.9, 39.7, 126.9, 39.7)",
+            (shapely.to_wkb(Point(126.9, 39.7)),))
+        assert conn.exec_driver_sql("SELECT count(*) FROM testimonies_rtree").scalar() == 1
+    engine.dispose()
+    store = Store.for_instance(settings)  # upgrades to head in place
+    with store.read() as conn:
+        left = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'testimonies_rtree%'").all()
+    assert left == []
+    assert store.ids_intersecting("testimonies", (126.8, 39.6, 127.0, 39.8)) == [1]
+    assert store.ids_intersecting("testimonies", (127.0, 39.6, 127.1, 39.8)) == []
+    with store.write() as conn:  # moving and deleting need no R*Tree either
+        conn.exec_driver_sql("UPDATE testimonies SET geom = ?, minx = 127.05, maxx = 127.05 "
+                             "WHERE id = 1", (shapely.to_wkb(Point(127.05, 39.7)),))
+    assert store.ids_intersecting("testimonies", (127.0, 39.6, 127.1, 39.8)) == [1]
+    with store.write() as conn:
+        conn.exec_driver_sql("DELETE FROM testimonies")
+    assert store.ids_intersecting("testimonies", (127.0, 39.6, 127.1, 39.8)) == []
+    store.close()

@@ -44,8 +44,8 @@ def end_batch(store: StoreLike, batch_id: int, status: str, finished_at: datetim
 
 
 # SQLite's default page cache (2 MiB) is far smaller than the testimonies table's indexes
-# (the unique content key, R*Tree, period, witness): a bulk insert then re-reads index pages
-# from the OS for every row. A bounded 16 MiB cache on the writer connection made inserting
+# (the unique content key, period, stats, the two point indexes): a bulk insert then re-reads
+# index pages from the OS for every row. A bounded 16 MiB cache on the writer connection made inserting
 # 100,000 testimonies ~15 % faster (4.6 -> 4.0 s); 64 MiB bought little more.
 BULK_CACHE_KIB = 16_384
 
@@ -104,15 +104,15 @@ _COLUMNS = ("key", "witness_enc", "witness_ref", "interview_date", "narrative_en
             "admin1_outside", "admin1_distance_m", "location_source", "minx", "miny", "maxx",
             "maxy")
 _CHUNK = 500  # keys per IN (...) list; stays under SQLite's variable limit
-# From this many rows a batch on SQLite fills the R*Tree and the viewport grid's cells in one
-# statement each instead of through their per-row insert triggers (with both, inserting
-# 100,000 testimonies took 4.7-7.5 CPU s, without 3.0); fewer rows are not worth the schema
-# change (dropping and re-creating the triggers inside the batch's transaction).
+# From this many rows a batch on SQLite fills the viewport grid's cells in one statement
+# instead of through their per-row insert trigger (with the R*Tree's trigger, which 0018
+# dropped, inserting 100,000 testimonies took 4.7-7.5 CPU s, without both 3.0); fewer rows
+# are not worth the schema change (dropping and re-creating the trigger inside the batch's
+# transaction).
 BULK_TRIGGER_ROWS = 1_000
 ROWS_PER_STATEMENT = 500  # x 25 parameters: under SQLite's smallest default limit (32,766)
-RTREE_TRIGGER = "testimonies_rtree_ins"
 CELLS_TRIGGER = "testimony_cells_ins"
-BULK_TRIGGERS = (RTREE_TRIGGER, CELLS_TRIGGER)
+BULK_TRIGGERS = (CELLS_TRIGGER,)
 
 
 def testimony_rows(cipher: FieldCipher, items: Sequence[Testimony]) -> list[tuple]:
@@ -339,10 +339,6 @@ def _norm(sql: str) -> str:
 
 def _trigger_sql(name: str) -> str:
     """The AFTER INSERT trigger `name` as its migration creates it (whitespace aside)."""
-    if name == RTREE_TRIGGER:  # migration 0001
-        return ("CREATE TRIGGER testimonies_rtree_ins AFTER INSERT ON testimonies WHEN new.minx "
-                "IS NOT NULL BEGIN INSERT INTO testimonies_rtree VALUES (new.id, new.minx, "
-                "new.maxx, new.miny, new.maxy); END")
     # migration 0013: a testimony counted in its cell of every level of the grid
     return ("CREATE TRIGGER testimony_cells_ins AFTER INSERT ON testimonies WHEN new.minx IS "  # noqa: S608 - the ladder's constants
             "NOT NULL BEGIN INSERT INTO testimony_cells (level, tier, cx, cy, n, sx, sy) SELECT "
@@ -355,9 +351,6 @@ def _trigger_sql(name: str) -> str:
 
 def _bulk_sql(name: str) -> str:
     """What trigger `name` does for every row with id >= ?, in one statement."""
-    if name == RTREE_TRIGGER:
-        return ("INSERT INTO testimonies_rtree (id, minx, maxx, miny, maxy) SELECT id, minx, "
-                "maxx, miny, maxy FROM testimonies WHERE id >= ? AND minx IS NOT NULL")
     # the rows' counts and coordinate sums per cell, added to the stored ones
     return ("INSERT INTO testimony_cells (level, tier, cx, cy, n, sx, sy) "  # noqa: S608 - constants
             "SELECT l.column1, t.tier, CAST((t.minx + 180.0) * l.column2 AS INTEGER), "
@@ -380,5 +373,5 @@ def _bypassed_triggers(conn: Connection) -> dict[str, str]:
     changed by a later migration keeps doing its work row by row: slower, never wrong)."""
     found = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
-        "tbl_name = 'testimonies' AND name IN (?, ?)", BULK_TRIGGERS).all()
+        "tbl_name = 'testimonies' AND name IN (?)", BULK_TRIGGERS).all()
     return {name: sql for name, sql in found if _norm(sql) == _norm(_trigger_sql(name))}
