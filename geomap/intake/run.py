@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
 # rows checked, prepared and inserted together (at most a batch): what memory holds at a time,
 # and the unit the two threads of an import hand over
-CHUNK_ROWS = 5_000
+CHUNK_ROWS = 5000
 
 
 class ImportKeys(Sequence):

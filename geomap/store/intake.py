@@ -6,6 +6,7 @@ transaction, so a batch's testimonies, quarantined rows and counts land together
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,10 +140,27 @@ def testimony_rows(cipher: FieldCipher, items: Sequence[Testimony]) -> list[tupl
             t.radius_m, str(t.precision) if t.precision else None,
             p.text if p else None, p.earliest if p else None, p.latest if p else None,
             str(t.relationship) if t.relationship else None,
-            ",".join(sorted({str(v) for v in t.violations})), str(t.tier), t.synthetic,
+            _violations_text(t.violations), str(t.tier), t.synthetic,
             a.unit_id if a else None, bool(a and a.outside), a.distance_m if a else None,
             "reported", g["minx"], g["miny"], g["maxx"], g["maxy"]))
     return out
+
+
+_TEXTS: dict[tuple, str] = {}  # a file repeats a few combinations of violations
+
+
+def _violations_text(violations: Sequence) -> str:
+    """The `violations` column: the distinct codes, sorted, joined by commas."""
+    key = tuple(violations)
+    text = _TEXTS.get(key)
+    if text is None:
+        text = ",".join(sorted({str(v) for v in violations}))
+        if text and not _CODES.fullmatch(text):  # the bulk insert splits it on commas
+            raise ValueError(f"not violation codes: {text!r}")
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        _TEXTS[key] = text
+    return text
 
 
 @dataclass
@@ -318,12 +336,17 @@ def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tupl
     _do_and_restore(conn, first, bypass)
     for n, t in enumerate(fresh):
         t.id = first + n
-    viol = [(t.id, str(v)) for t in fresh for v in dict.fromkeys(t.violations)]
-    for i in range(0, len(viol), 5 * ROWS_PER_STATEMENT):
-        part = viol[i:i + 5 * ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            "INSERT INTO testimony_violations (testimony_id, violation) VALUES "  # noqa: S608
-            + ", ".join(["(?, ?)"] * len(part)), tuple(chain.from_iterable(part)))
+    # each testimony's violation rows, from its `violations` column ("forced_labour,torture":
+    # codes, checked by testimony_rows) split by SQLite: no Python tuple or parameter a row
+    conn.exec_driver_sql(_VIOLATION_ROWS_SQL, (first,))
+
+
+# the column's codes as a JSON array, one row each (codes hold no quote, comma or backslash)
+_VIOLATION_ROWS_SQL = (
+    "INSERT INTO testimony_violations (testimony_id, violation) SELECT t.id, v.value "
+    "FROM testimonies AS t, json_each('[\"' || replace(t.violations, ',', '\",\"') || '\"]') "
+    "AS v WHERE t.id >= ? AND t.violations <> ''")
+_CODES = re.compile(r"[a-z0-9_]+(?:,[a-z0-9_]+)*")
 
 
 def _do_and_restore(conn: Connection, first: int, bypass: dict[str, str]) -> None:
