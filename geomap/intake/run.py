@@ -255,7 +255,8 @@ def import_testimonies(
     try:
         for n, raw in head_rows:
             report.rows += 1
-            if not any(str(v).strip() for v in raw.values()):
+            # every value blank (one join, not a generator a row)
+            if not "".join(map(str, raw.values())).strip():
                 report.blank_rows += 1  # Excel's trailing blank rows: no verdict needed
                 continue
             pending.append((n, raw))

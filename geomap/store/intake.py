@@ -67,12 +67,24 @@ def add_counts(conn: Connection, batch_id: int, inserted: int, skipped: int,
 
 
 def existing_testimony_keys(store: StoreLike, keys: Sequence[str]) -> set[str]:
-    """Which of these content keys are stored already (500 keys a query)."""
-    out: set[str] = set()
+    """Which of these content keys are stored already."""
     with store.read() as conn:
-        for i in range(0, len(keys), 500):
-            out.update(conn.execute(select(testimonies.c.key)
-                                    .where(testimonies.c.key.in_(keys[i:i + 500]))).scalars())
+        return _stored_keys(conn, keys)
+
+
+def _stored_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """The keys among `keys` that testimonies hold: on SQLite one statement for all of them
+    (a JSON array bound once), elsewhere _CHUNK keys a query."""
+    out: set[str] = set()
+    if conn.dialect.name == "sqlite":
+        if keys:
+            out.update(conn.exec_driver_sql(
+                "SELECT key FROM testimonies WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),)).scalars())
+        return out
+    for i in range(0, len(keys), _CHUNK):
+        out.update(conn.execute(select(testimonies.c.key)
+                                .where(testimonies.c.key.in_(keys[i:i + _CHUNK]))).scalars())
     return out
 
 
@@ -224,16 +236,7 @@ def insert_testimonies(conn: Connection, cipher: FieldCipher, items: Sequence[Te
 
 def _fresh(conn: Connection, keys: list[str]) -> list[int]:
     """Indexes of the keys not stored yet, each key's first occurrence only."""
-    existing: set[str] = set()
-    if conn.dialect.name == "sqlite" and keys:  # one statement for the batch's keys
-        existing.update(conn.exec_driver_sql(
-            "SELECT key FROM testimonies WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps(keys),)).scalars())
-    else:
-        for i in range(0, len(keys), _CHUNK):
-            existing.update(conn.execute(select(testimonies.c.key)
-                                         .where(testimonies.c.key.in_(keys[i:i + _CHUNK])))
-                            .scalars())
+    existing = _stored_keys(conn, keys)
     out = []
     for i, k in enumerate(keys):
         if k not in existing:
