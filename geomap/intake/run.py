@@ -47,12 +47,14 @@ class ImportKeys(Sequence):
     outliving them, kept that memory from being reused (peak RSS grew with the file)."""
 
     def __init__(self) -> None:
-        self._order = np.empty(0, dtype="S32")  # hex keys are ASCII: 32 bytes each
-        self._sorted = np.empty(0, dtype="S32")
+        # file order, a chunk's array each (joined once read: no copy of them all per chunk)
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+        self._sorted = np.empty(0, dtype="S32")  # hex keys are ASCII: 32 bytes each
         self._rows = np.empty(0, dtype=np.int64)  # row of each key of _sorted
 
     def first_rows(self, keys: list[str]) -> list[int]:
-        """For each key, the row it first appeared on in the batches added so far (-1: new)."""
+        """For each key, the row it first appeared on in the chunks added so far (-1: new)."""
         if not len(self._sorted) or not keys:
             return [-1] * len(keys)
         q = np.array(keys, dtype="S32")
@@ -60,24 +62,33 @@ class ImportKeys(Sequence):
         return np.where(self._sorted[at] == q, self._rows[at], -1).tolist()
 
     def add(self, first: dict[str, int]) -> None:
-        """A batch's new keys (in file order) with their rows."""
+        """A chunk's new keys (in file order, none added before) with their rows: merged into
+        the sorted keys (one copy of them, not a sort of them all per chunk)."""
         if not first:
             return
         keys = np.array(list(first), dtype="S32")
-        self._order = np.concatenate([self._order, keys])
-        merged = np.concatenate([self._sorted, keys])
-        order = np.argsort(merged, kind="stable")
-        self._sorted = merged[order]
-        self._rows = np.concatenate([self._rows, np.fromiter(first.values(), np.int64,
-                                                             len(first))])[order]
+        self._parts.append(keys)
+        self._n += len(keys)
+        order = np.argsort(keys)
+        keys = keys[order]
+        rows = np.fromiter(first.values(), np.int64, len(first))[order]
+        at = np.searchsorted(self._sorted, keys)
+        self._sorted = np.insert(self._sorted, at, keys)
+        self._rows = np.insert(self._rows, at, rows)
+
+    def _order(self) -> np.ndarray:
+        if len(self._parts) != 1:
+            self._parts = [np.concatenate(self._parts) if self._parts
+                           else np.empty(0, dtype="S32")]
+        return self._parts[0]
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._n
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [k.decode("ascii") for k in self._order[i].tolist()]
-        return self._order[i].decode("ascii")
+            return [k.decode("ascii") for k in self._order()[i].tolist()]
+        return self._order()[i].decode("ascii")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)

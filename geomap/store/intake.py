@@ -299,9 +299,24 @@ def _bind(rows: list[tuple]) -> list[tuple]:
 
 
 def _statement_params(rows: list[tuple]) -> list[tuple]:
-    """Bound rows as the parameters of the INSERT statements, ROWS_PER_STATEMENT rows each."""
-    return [tuple(chain.from_iterable(rows[i:i + ROWS_PER_STATEMENT]))
-            for i in range(0, len(rows), ROWS_PER_STATEMENT)]
+    """Bound rows as the parameters of the INSERT statements: ROWS_PER_STATEMENT rows each,
+    the rest in statements of 256, 128, ... 1 rows. The driver keeps each distinct statement
+    it has prepared (a 500-row INSERT is ~1 MB of SQLite's memory): with one statement per
+    size of remainder, that memory grew with the number of chunks an import had."""
+    sizes, left = [], len(rows)
+    sizes += [ROWS_PER_STATEMENT] * (left // ROWS_PER_STATEMENT)
+    left %= ROWS_PER_STATEMENT
+    bit = 1 << (ROWS_PER_STATEMENT.bit_length() - 1)
+    while left:
+        if left >= bit:
+            sizes.append(bit)
+            left -= bit
+        bit >>= 1
+    out, at = [], 0
+    for n in sizes:
+        out.append(tuple(chain.from_iterable(rows[at:at + n])))
+        at += n
+    return out
 
 
 def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tuple],
