@@ -7,6 +7,7 @@ strings that the web layer passes through gettext, so Korean users see Korean la
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -291,6 +292,14 @@ def operating_period(opened: int | None, opened_approx: bool, closed: int | None
 # (a fifth of an import's key derivation): the same text, byte for byte, so the keys of
 # testimonies stored by earlier versions still match (tests/test_model_keys.py)
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+_STR = json.encoder.encode_basestring  # what that encoder writes for a str (C)
+_FLOAT = float.__repr__
+_NUMBER = {float: float.__repr__, int: int.__repr__}
+_FINITE = math.isfinite
+
+
+def _text(v: str | None) -> str:
+    return "null" if v is None else _STR(v)
 
 
 @dataclass
@@ -313,9 +322,36 @@ class Testimony:
 
     def content_payload(self) -> str:
         """Canonical text of the content. The store keys records by a keyed HMAC of it, so
-        re-importing the same record is a no-op and the key reveals nothing about content."""
+        re-importing the same record is a no-op and the key reveals nothing about content.
+        The text is json.dumps(payload_fields(), sort_keys=True, ensure_ascii=False); written
+        out field by field here (an import derives 100,000 of them on its critical thread),
+        through the encoder itself for any value that is not the usual kind."""
         g = self.geometry
-        payload = {
+        point = g is not None and g.geom_type == "Point"
+        x, y = (round(g.x, 6), round(g.y, 6)) if point else (None, None)
+        r, p, d, n = self.radius_m, self.period, self.interview_date, self.narrative
+        rel, place, w = self.relationship, self.place_text, self.witness_code
+        t = p.text if p else None
+        if ((not point or (_FINITE(x) and _FINITE(y)))
+                and (r is None or type(r) is int or (type(r) is float and _FINITE(r)))
+                and (w is None or isinstance(w, str)) and (place is None or isinstance(place, str))
+                and (rel is None or isinstance(rel, str)) and (n is None or isinstance(n, str))
+                and (t is None or isinstance(t, str))
+                and all(isinstance(v, str) for v in self.violations)):
+            gs = f"[{_FLOAT(x)}, {_FLOAT(y)}]" if point else (
+                "null" if g is None else _STR(g.wkt))
+            return (f'{{"d": {_STR(d.isoformat()) if d else "null"}, "g": {gs}, '
+                    f'"n": {_text(n)}, "p": {_text(place)}, '
+                    f'"r": {"null" if r is None else _NUMBER[type(r)](r)}, '
+                    f'"rel": {_text(rel)}, "t": {_text(t)}, '
+                    f'"v": [{", ".join(map(_STR, sorted(self.violations)))}], '
+                    f'"w": {_text(w)}}}')
+        return _CANONICAL(self.payload_fields())
+
+    def payload_fields(self) -> dict:
+        """The fields the content key covers (content_payload is their canonical JSON)."""
+        g = self.geometry
+        return {
             "w": self.witness_code,
             "p": self.place_text,
             "g": [round(g.x, 6), round(g.y, 6)] if g is not None and g.geom_type == "Point" else
@@ -327,4 +363,3 @@ class Testimony:
             "d": self.interview_date.isoformat() if self.interview_date else None,
             "n": self.narrative,
         }
-        return _CANONICAL(payload)

@@ -174,7 +174,11 @@ def test_an_import_is_the_same_threaded_or_not_and_a_rerun_adds_nothing(ref_stor
         assert (plain.inserted, plain.quarantined, plain.problems, plain.keys) == \
             (first.inserted, first.quarantined, first.problems, first.keys)
         a, b = _state(ref_store), _state(other)
-        assert a["testimonies"] == b["testimonies"] and a["cells"] == b["cells"]
+        assert a["testimonies"] == b["testimonies"]
+        # the grid's counts; coordinate sums up to the order of additions (chunks differ)
+        assert [c[:5] for c in a["cells"]] == [c[:5] for c in b["cells"]]
+        for x, y in zip(a["cells"], b["cells"], strict=True):
+            assert x.sx == pytest.approx(y.sx, rel=1e-12) and x.sy == pytest.approx(y.sy, rel=1e-12)
         other.close()
 
 

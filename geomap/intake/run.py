@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 REPORT_ROWS = 500  # problems listed in a report (all are kept in the quarantine)
 # rows checked, prepared and inserted together (at most a batch): what memory holds at a time,
 # and the unit the two threads of an import hand over
-CHUNK_ROWS = 5000
+CHUNK_ROWS = 5_000
+# the first chunk and the file's last rows go in chunks this small: the storing thread waits
+# for the first chunk, and the checking thread for the last one to be stored
+EDGE_ROWS = 1_000
 
 
 class ImportKeys(Sequence):
@@ -184,7 +187,7 @@ def import_testimonies(
     rows = read_rows(path, name=source)
     # read the whole file once before writing anything: a file the readers refuse (broken
     # archive, undecodable text, bad structure) is refused with nothing stored
-    rows.scan()
+    last_row = rows.scan()
     header, head_rows = _header(rows)
     columns = resolve_columns(header, mapping)
     require_columns(header, columns)  # unmapped required fields: stop before writing anything
@@ -209,6 +212,8 @@ def import_testimonies(
         report.batch_id = _start_batch(store, source, actor)
     pending: list[tuple[int, dict]] = []
     chunk_rows = max(1, min(batch_rows, CHUNK_ROWS))
+    edge_rows = min(chunk_rows, EDGE_ROWS)
+    sent = [0, 0]  # chunks sent; rows sent into the open batch (a chunk never crosses one)
     batches = _Batches(store, report, dry_run, occurrences, batch_rows)
     # a chunk is stored on a second thread while the next one is checked: SQLite and GEOS
     # work without the interpreter lock, so the two overlap on a second core. One chunk in
@@ -254,6 +259,8 @@ def import_testimonies(
             for note in c.notes:
                 report.notes[note] += 1
         pending.clear()
+        sent[0] += 1
+        sent[1] = (sent[1] + len(checked)) % batch_rows
         chunk = _prepare_chunk(store, checked, report, tagger, dry_run)
         if writer is None:
             batches.write(chunk)
@@ -271,7 +278,8 @@ def import_testimonies(
                 report.blank_rows += 1  # Excel's trailing blank rows: no verdict needed
                 continue
             pending.append((n, raw))
-            if len(pending) >= chunk_rows:
+            if len(pending) >= min(chunk_rows if sent[0] else edge_rows, batch_rows - sent[1]) \
+                    or (last_row - n == edge_rows and threaded):  # the last rows apart
                 flush()
         flush()
         settle()

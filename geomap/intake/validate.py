@@ -175,6 +175,7 @@ class Validator:
             shapely.prepare(self.near)  # for contains_xy over a batch's points
         self.border_km = border_km
         self.columns = columns
+        self._mapped = [(f, c) for f, c in columns.items() if c]
         self.default_tier = default_tier
         # a bare number in a column headed "Radius (km)" is in kilometres
         self.radius_unit_m = radius_unit_m(columns.get("radius_m"))
@@ -185,7 +186,8 @@ class Validator:
 
     def _values(self, raw: dict) -> dict[str, str]:
         """Every mapped field's text in the row, stripped ("" when empty)."""
-        return {f: (raw.get(c) or "").strip() for f, c in self.columns.items() if c}
+        get = raw.get
+        return {f: (get(c) or "").strip() for f, c in self._mapped}
 
     def _vocab(self, value: str, vocab: Vocabulary, fld: str, probs: list[Problem]):
         v = _match(vocab, value)
