@@ -1,9 +1,11 @@
 """Issue 12 (import speed): the fast paths of an import store exactly what the slow ones did.
 
-A large batch on SQLite does the R*Tree's and the viewport grid's per-row trigger work in one
-statement each (geomap.store.intake); a batch is validated at once (Validator.check_many) and
-stored on a second thread while the next is checked; encryption draws a batch's nonces at
-once. Each test compares a fast path with the plain one, or pins what a failure leaves."""
+A large chunk does the viewport grid's per-row trigger work in one statement (SQLite: the
+trigger dropped and re-created in the transaction; PostgreSQL: COPY, with the trigger switched
+off for the transaction) and splits its violation rows from their column in SQL
+(geomap.store.intake); a chunk is validated at once (Validator.check_many) and stored on a
+second thread while the next is checked; encryption draws a chunk's nonces at once. Each test
+compares a fast path with the plain one, or pins what a failure leaves."""
 
 from __future__ import annotations
 
@@ -310,3 +312,29 @@ def test_a_repeat_in_a_later_batch_names_the_row_it_repeats(ref_store, tmp_path)
     assert p["row"] == 8 and "duplicate of row 3" in p["problems"][0]["message"]
     assert len(report.keys) == 8 and len(set(report.keys)) == 8
     assert list(report.keys[2:4]) == [report.keys[2], report.keys[3]]
+
+
+def test_large_and_small_inserts_store_the_same_violations_cells_and_file_order(store):
+    """Both backends: a chunk big enough for the bulk path (COPY on PostgreSQL) and a small
+    one (the per-row triggers) give each testimony its violation rows and grid cells, with
+    ids in the order given."""
+    from collections import Counter
+
+    from geomap.store.schema import testimony_cells
+    from geomap.store.viewport import LEVELS, cell_index
+
+    big, small = _testimonies(1_300, seed=8), _testimonies(1_340, seed=8)[1_300:]
+    assert store.add_testimonies(big).inserted == 1_300
+    assert store.add_testimonies(small).inserted == 40
+    items = big + small
+    assert [t.id for t in items] == sorted(t.id for t in items)
+    with store.read() as conn:
+        viol = sorted(conn.exec_driver_sql(
+            "SELECT testimony_id, violation FROM testimony_violations").all())
+        cells = {(r.level, r.tier, r.cx, r.cy): r.n for r in conn.execute(
+            testimony_cells.select())}
+    assert viol == sorted((t.id, str(v)) for t in items for v in set(t.violations))
+    located = [t for t in items if t.geometry is not None]
+    expected = Counter((lv, str(t.tier), cell_index(t.geometry.x, 180.0, lv),
+                        cell_index(t.geometry.y, 90.0, lv)) for t in located for lv in LEVELS)
+    assert cells == dict(expected)

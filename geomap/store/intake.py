@@ -73,14 +73,20 @@ def existing_testimony_keys(store: StoreLike, keys: Sequence[str]) -> set[str]:
 
 
 def _stored_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
-    """The keys among `keys` that testimonies hold: on SQLite one statement for all of them
-    (a JSON array bound once), elsewhere _CHUNK keys a query."""
+    """The keys among `keys` that testimonies hold: one statement for all of them on SQLite
+    (a JSON array bound once) and PostgreSQL (an array), elsewhere _CHUNK keys a query."""
     out: set[str] = set()
     if conn.dialect.name == "sqlite":
         if keys:
             out.update(conn.exec_driver_sql(
                 "SELECT key FROM testimonies WHERE key IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(keys)),)).scalars())
+        return out
+    if conn.dialect.name == "postgresql":  # one array parameter, not a parameter a key
+        if keys:
+            out.update(conn.exec_driver_sql(
+                "SELECT key FROM testimonies WHERE key = ANY(%(keys)s)",
+                {"keys": list(keys)}).scalars())
         return out
     for i in range(0, len(keys), _CHUNK):
         out.update(conn.execute(select(testimonies.c.key)
@@ -248,7 +254,14 @@ def _fresh(conn: Connection, keys: list[str]) -> list[int]:
 def _write(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
     if conn.dialect.name == "sqlite":
         _insert_sqlite(conn, fresh, rows)
-        return
+    elif conn.dialect.name == "postgresql" and len(rows) >= PG_COPY_ROWS:
+        _copy_postgres(conn, fresh, rows)
+    else:
+        _insert_rows(conn, fresh, rows)
+
+
+def _insert_rows(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
+    """Insert through SQLAlchemy (any backend; its triggers keep the cells)."""
     conn.execute(testimonies.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
     ids: dict[str, int] = {}
     for i in range(0, len(fresh), _CHUNK):
@@ -262,6 +275,69 @@ def _write(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
             for t in fresh for v in dict.fromkeys(t.violations)]
     if viol:
         conn.execute(testimony_violations.insert(), viol)
+
+
+# migration 0019: the per-row cells trigger on insert is off while a transaction sets this on
+CELLS_SWITCH = "geomap.bulk_cells"
+# from this many rows PostgreSQL gets COPY and one cells statement: its per-row trigger costs
+# ~0.5 ms a row, the bulk path a few statements
+PG_COPY_ROWS = 50
+
+
+def _copy_postgres(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
+    """A large insert on PostgreSQL: a block of ids taken from the table's sequence (file
+    order), the rows sent with COPY, then their grid cells and violation rows added by one
+    statement each (the per-row cells trigger switched off meanwhile, for this transaction
+    only)."""
+    # a block of the sequence: every geomap write transaction holds the write lock
+    # (geomap.store.engine), so no other one takes numbers meanwhile; a writer from outside
+    # that did would make this COPY fail on the primary key, never store a row twice
+    first = conn.exec_driver_sql(
+        "SELECT setval(s, nextval(s) + %(n)s - 1) - %(n)s + 1 "
+        "FROM pg_get_serial_sequence('testimonies', 'id') AS s", {"n": len(rows)}).scalar()
+    ids = list(range(first, first + len(rows)))
+    conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+    columns = ", ".join(f'"{c}"' for c in ("id", *_COLUMNS))
+    types = _pg_column_types(conn)
+    # binary: the server parses no text (bytea in hex, floats, dates)
+    with conn.connection.dbapi_connection.cursor() as cur, cur.copy(
+            f"COPY testimonies ({columns}) FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
+        copy.set_types([types[c] for c in ("id", *_COLUMNS)])
+        for tid, row in zip(ids, rows, strict=True):
+            copy.write_row((tid, *row))
+    # (a failure above aborts the transaction, and the rollback undoes the switch)
+    span = {"lo": ids[0], "hi": ids[-1]}
+    conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()), span)
+    conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'off'")
+    conn.exec_driver_sql(
+        "INSERT INTO testimony_violations (testimony_id, violation) "
+        "SELECT t.id, v FROM testimonies AS t, unnest(string_to_array(t.violations, ',')) AS v "
+        "WHERE t.id BETWEEN %(lo)s AND %(hi)s AND t.violations <> ''", span)
+    for t, tid in zip(fresh, ids, strict=True):
+        t.id = tid
+
+
+_PG_TYPES: dict[str, str] = {}
+
+
+def _pg_column_types(conn: Connection) -> dict[str, str]:
+    """testimonies' column -> its PostgreSQL type name (for a binary COPY), read once."""
+    if not _PG_TYPES:
+        _PG_TYPES.update(conn.exec_driver_sql(
+            "SELECT column_name, udt_name FROM information_schema.columns "
+            "WHERE table_name = 'testimonies' AND table_schema = current_schema()").all())
+    return _PG_TYPES
+
+
+# the cells trigger's work (migration 0013, PostgreSQL) for the rows of an id range at once
+_PG_CELLS_SQL = (
+    "INSERT INTO testimony_cells AS c (level, tier, cx, cy, n, sx, sy) "  # noqa: S608 - constants
+    "SELECT l.column1, t.tier, CAST(floor((t.minx + 180.0) * l.column2) AS INTEGER), "
+    "CAST(floor((t.miny + 90.0) * l.column2) AS INTEGER), count(*), sum(t.minx), sum(t.miny) "
+    "FROM testimonies AS t CROSS JOIN (VALUES {levels}) AS l "
+    "WHERE t.id BETWEEN %(lo)s AND %(hi)s AND t.minx IS NOT NULL GROUP BY 1, 2, 3, 4 "
+    "ON CONFLICT (level, tier, cx, cy) DO UPDATE SET "
+    "n = c.n + excluded.n, sx = c.sx + excluded.sx, sy = c.sy + excluded.sy")
 
 
 _BIND: tuple[str, list] | None = None
