@@ -338,3 +338,19 @@ def test_large_and_small_inserts_store_the_same_violations_cells_and_file_order(
     expected = Counter((lv, str(t.tier), cell_index(t.geometry.x, 180.0, lv),
                         cell_index(t.geometry.y, 90.0, lv)) for t in located for lv in LEVELS)
     assert cells == dict(expected)
+
+
+def test_stored_rows_after_a_chunk_of_new_ones_are_still_stored_once(ref_store, tmp_path):
+    """A chunk with nothing stored before makes the import stop asking which rows are stored
+    (a re-run finds its stored rows first); rows stored before further down the file are
+    then prepared again but skipped by their batch's transaction, counted as present."""
+    whole = tmp_path / "whole.csv"
+    valid = _csv(whole, 4_000)
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    tail = tmp_path / "tail.csv"  # the second half of the same file, imported first
+    tail.write_text(lines[0] + "".join(lines[2_001:]), encoding="utf-8")
+    first = import_testimonies(ref_store, tail, actor="test")
+    again = import_testimonies(ref_store, whole, actor="test", batch_rows=1_500)
+    assert again.inserted + again.already_present == valid
+    assert again.already_present == first.inserted
+    assert ref_store.count_testimonies() == valid

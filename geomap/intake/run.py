@@ -214,6 +214,7 @@ def import_testimonies(
     chunk_rows = max(1, min(batch_rows, CHUNK_ROWS))
     edge_rows = min(chunk_rows, EDGE_ROWS)
     sent = [0, 0]  # chunks sent; rows sent into the open batch (a chunk never crosses one)
+    look_up = [True]  # whether chunks ask which of their rows are stored already
     batches = _Batches(store, report, dry_run, occurrences, batch_rows)
     # a chunk is stored on a second thread while the next one is checked: SQLite and GEOS
     # work without the interpreter lock, so the two overlap on a second core. One chunk in
@@ -261,7 +262,11 @@ def import_testimonies(
         pending.clear()
         sent[0] += 1
         sent[1] = (sent[1] + len(checked)) % batch_rows
-        chunk = _prepare_chunk(store, checked, report, tagger, dry_run)
+        chunk = _prepare_chunk(store, checked, report, tagger, dry_run, look_up[0])
+        # a chunk none of whose rows were stored before: the rest of the file is new too, as
+        # a rule (a re-run of an interrupted import finds its stored rows first), so stop
+        # asking; a row stored after all is still skipped by its batch's transaction
+        look_up[0] = look_up[0] and (chunk.known > 0 or not chunk.good)
         if writer is None:
             batches.write(chunk)
             if progress:
@@ -369,9 +374,11 @@ class _Chunk:
 
 
 def _prepare_chunk(store: StoreLike, checked: list[Checked], report: ImportReport, tagger,
-                   dry_run: bool) -> _Chunk:
+                   dry_run: bool, look_up: bool = True) -> _Chunk:
     """A chunk's Python work before it is stored: provinces, problems counted, and the
-    testimonies not stored yet encrypted and laid out as columns."""
+    testimonies not stored yet encrypted and laid out as columns (`look_up`: ask the
+    database which are stored already; without it all are prepared, and the transaction
+    still skips any stored)."""
     good = [c.testimony for c in checked if c.testimony is not None]
     bad = [c for c in checked if c.testimony is None]
     for t, tag in zip(good, tagger.tag([t.geometry for t in good]), strict=True):
@@ -386,7 +393,7 @@ def _prepare_chunk(store: StoreLike, checked: list[Checked], report: ImportRepor
     if dry_run:
         return _Chunk(good, bad, None)
     # a re-run's rows are known: not encrypted again (the transaction checks the keys anyway)
-    known = _existing_keys(store, [t.key for t in good])
+    known = _existing_keys(store, [t.key for t in good]) if look_up else set()
     todo = [t for t in good if t.key not in known]
     return _Chunk(good, bad, sql.prepare_testimonies(store.cipher, store.dialect, todo),
                   len(good) - len(todo))
