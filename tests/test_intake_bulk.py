@@ -340,6 +340,23 @@ def test_large_and_small_inserts_store_the_same_violations_cells_and_file_order(
     assert cells == dict(expected)
 
 
+def _assert_cells_recount(store: Store) -> None:
+    """The grid cells equal a recount of the stored testimonies, at every level and tier."""
+    from collections import Counter
+
+    from geomap.store.schema import testimony_cells
+    from geomap.store.viewport import LEVELS, cell_index
+
+    with store.read() as conn:
+        pts = conn.exec_driver_sql(
+            "SELECT tier, minx, miny FROM testimonies WHERE minx IS NOT NULL").all()
+        cells = {(r.level, r.tier, r.cx, r.cy): r.n
+                 for r in conn.execute(testimony_cells.select())}
+    assert pts and cells == dict(Counter(
+        (lv, tier, cell_index(x, 180.0, lv), cell_index(y, 90.0, lv))
+        for tier, x, y in pts for lv in LEVELS))
+
+
 def test_stored_rows_after_a_chunk_of_new_ones_are_still_stored_once(ref_store, tmp_path):
     """A chunk with nothing stored before makes the import stop asking which rows are stored
     (a re-run finds its stored rows first); rows stored before further down the file are
@@ -354,3 +371,4 @@ def test_stored_rows_after_a_chunk_of_new_ones_are_still_stored_once(ref_store, 
     assert again.inserted + again.already_present == valid
     assert again.already_present == first.inserted
     assert ref_store.count_testimonies() == valid
+    _assert_cells_recount(ref_store)  # each batch added its rows' cells once, before commit

@@ -410,6 +410,7 @@ class _Batches:
         self.store, self.report, self.dry_run = store, report, dry_run
         self.occurrences, self.batch_rows = occurrences, batch_rows
         self._open: tuple[contextlib.ExitStack, Connection] | None = None
+        self._cells: sql.DeferredCells | None = None  # the open batch's grid cells
         self._rows = 0
         self._counts: Counter = Counter()  # the open batch's, added to the report on commit
 
@@ -427,10 +428,11 @@ class _Batches:
             conn = stack.enter_context(self.store.write())
             self._open = (stack, conn)
             sql.prepare_bulk_write(conn)
+            self._cells = sql.DeferredCells(conn)
         conn = self._open[1]
         try:
-            r: UpsertResult = sql.insert_prepared(conn, b.prepared) if b.prepared.items \
-                else UpsertResult()
+            r: UpsertResult = sql.insert_prepared(conn, b.prepared, self._cells) \
+                if b.prepared.items else UpsertResult()
             new_q, old_q = _quarantine(self.store, conn, b.bad, report, self.occurrences)
             sql.add_counts(conn, report.batch_id, inserted=r.inserted,
                            skipped=r.skipped + b.known + old_q, updated=new_q)
@@ -447,6 +449,11 @@ class _Batches:
         """Commit the open batch (if any) and count it in the report."""
         if self._open is None:
             return
+        try:
+            self._cells.finish()  # the batch's grid cells, in its transaction
+        except BaseException as e:
+            self.abort(e)
+            raise
         stack, _ = self._open
         self._open, self._rows = None, 0
         counts, self._counts = self._counts, Counter()

@@ -205,16 +205,57 @@ def prepare_testimonies(cipher: FieldCipher, dialect: str, items: Sequence[Testi
     return Prepared(list(items), rows, _statement_params(rows))
 
 
-def insert_prepared(conn: Connection, prepared: Prepared) -> UpsertResult:
-    """Insert the prepared testimonies whose key is new (checked in this transaction)."""
+def insert_prepared(conn: Connection, prepared: Prepared, cells: DeferredCells | None = None
+                    ) -> UpsertResult:
+    """Insert the prepared testimonies whose key is new (checked in this transaction);
+    `cells`: their grid cells are added by its `finish`, with the rest of the transaction's."""
     from . import UpsertResult
 
     new = _fresh(conn, [t.key for t in prepared.items])
     if len(new) == len(prepared.items) and prepared.statements is not None:
-        _insert_sqlite(conn, prepared.items, prepared.rows, prepared.statements)
+        _insert_sqlite(conn, prepared.items, prepared.rows, prepared.statements, cells)
     elif new:
-        _write(conn, [prepared.items[i] for i in new], [prepared.rows[i] for i in new])
+        _write(conn, [prepared.items[i] for i in new], [prepared.rows[i] for i in new], cells)
     return UpsertResult(len(new), 0, len(prepared.items) - len(new))
+
+
+class DeferredCells:
+    """A transaction's viewport-grid cells added once, before it commits, instead of with
+    each insert: the per-row insert trigger stays off for the transaction (SQLite: dropped,
+    and re-created by `finish`; PostgreSQL: switched off, migration 0019), and `finish` adds
+    the cells of every row inserted through it in one grouped statement (an import's batch:
+    fewer, larger upserts than chunk by chunk). Every testimony insert of the transaction
+    must go through it (`insert_prepared`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.span: tuple[int, int] | None = None  # ids inserted: first, last
+        self._bypass: dict[str, str] | None = None  # SQLite: the triggers dropped
+
+    def cover(self, first: int, last: int) -> None:
+        """Rows first..last were inserted with the trigger off (turning it off first)."""
+        if self._bypass is None:
+            if self.conn.dialect.name == "sqlite":
+                self._bypass = _bypassed_triggers(self.conn)
+                for name in self._bypass:
+                    self.conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            else:
+                self._bypass = {}
+                self.conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+        lo = first if self.span is None else min(self.span[0], first)
+        self.span = (lo, max(last, self.span[1] if self.span else last))
+
+    def finish(self) -> None:
+        """The cells of the rows inserted, and the trigger on again."""
+        if self._bypass is None:
+            return
+        if self.conn.dialect.name == "sqlite":
+            _do_and_restore(self.conn, self.span[0], self._bypass)
+        else:
+            self.conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()),
+                                      {"lo": self.span[0], "hi": self.span[1]})
+            self.conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'off'")
+        self._bypass, self.span = None, None
 
 
 def insert_testimonies(conn: Connection, cipher: FieldCipher, items: Sequence[Testimony],
@@ -251,11 +292,14 @@ def _fresh(conn: Connection, keys: list[str]) -> list[int]:
     return out
 
 
-def _write(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
+def _write(conn: Connection, fresh: list[Testimony], rows: list[tuple],
+           cells: DeferredCells | None = None) -> None:
     if conn.dialect.name == "sqlite":
-        _insert_sqlite(conn, fresh, rows)
-    elif conn.dialect.name == "postgresql" and len(rows) >= PG_COPY_ROWS:
-        _copy_postgres(conn, fresh, rows)
+        _insert_sqlite(conn, fresh, rows, None, cells)
+    elif conn.dialect.name == "postgresql" and (cells is not None or len(rows) >= PG_COPY_ROWS):
+        _copy_postgres(conn, fresh, rows, cells)
+    elif cells is not None:
+        raise ValueError(f"deferred grid cells: not on {conn.dialect.name}")
     else:
         _insert_rows(conn, fresh, rows)
 
@@ -284,7 +328,8 @@ CELLS_SWITCH = "geomap.bulk_cells"
 PG_COPY_ROWS = 50
 
 
-def _copy_postgres(conn: Connection, fresh: list[Testimony], rows: list[tuple]) -> None:
+def _copy_postgres(conn: Connection, fresh: list[Testimony], rows: list[tuple],
+                   cells: DeferredCells | None = None) -> None:
     """A large insert on PostgreSQL: a block of ids taken from the table's sequence (file
     order), the rows sent with COPY, then their grid cells and violation rows added by one
     statement each (the per-row cells trigger switched off meanwhile, for this transaction
@@ -296,7 +341,10 @@ def _copy_postgres(conn: Connection, fresh: list[Testimony], rows: list[tuple]) 
         "SELECT setval(s, nextval(s) + %(n)s - 1) - %(n)s + 1 "
         "FROM pg_get_serial_sequence('testimonies', 'id') AS s", {"n": len(rows)}).scalar()
     ids = list(range(first, first + len(rows)))
-    conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+    if cells is None:
+        conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+    else:
+        cells.cover(ids[0], ids[-1])
     columns = ", ".join(f'"{c}"' for c in ("id", *_COLUMNS))
     types = _pg_column_types(conn)
     # binary: the server parses no text (bytea in hex, floats, dates)
@@ -307,8 +355,9 @@ def _copy_postgres(conn: Connection, fresh: list[Testimony], rows: list[tuple]) 
             copy.write_row((tid, *row))
     # (a failure above aborts the transaction, and the rollback undoes the switch)
     span = {"lo": ids[0], "hi": ids[-1]}
-    conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()), span)
-    conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'off'")
+    if cells is None:
+        conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()), span)
+        conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'off'")
     conn.exec_driver_sql(
         "INSERT INTO testimony_violations (testimony_id, violation) "
         "SELECT t.id, v FROM testimonies AS t, unnest(string_to_array(t.violations, ',')) AS v "
@@ -396,16 +445,20 @@ def _statement_params(rows: list[tuple]) -> list[tuple]:
 
 
 def _insert_sqlite(conn: Connection, fresh: Sequence[Testimony], rows: list[tuple],
-                   statements: list[tuple] | None = None) -> None:
+                   statements: list[tuple] | None = None,
+                   cells: DeferredCells | None = None) -> None:
     """Insert bound rows (`_bind`) of `fresh` (`statements`: the same rows laid out by
     `_statement_params`); SQLite numbers them from the next free rowid."""
     sql = _binders()[0]
     statements = _statement_params(rows) if statements is None else statements
     first = (conn.execute(select(func.max(testimonies.c.id))).scalar() or 0) + 1
+    if cells is not None:  # the transaction's cells come later, all at once
+        cells.cover(first, first + len(rows) - 1)
     # triggers whose per-row work a large batch does in one statement per trigger, after
     # its rows are in: dropped and re-created inside this transaction, so other connections
     # see the table, its indexes and triggers as before, or all of the batch
-    bypass = _bypassed_triggers(conn) if len(rows) >= BULK_TRIGGER_ROWS else {}
+    bypass = _bypassed_triggers(conn) if len(rows) >= BULK_TRIGGER_ROWS and cells is None \
+        else {}
     for name in bypass:
         conn.exec_driver_sql(f"DROP TRIGGER {name}")
     try:
