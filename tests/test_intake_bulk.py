@@ -372,3 +372,20 @@ def test_stored_rows_after_a_chunk_of_new_ones_are_still_stored_once(ref_store, 
     assert again.already_present == first.inserted
     assert ref_store.count_testimonies() == valid
     _assert_cells_recount(ref_store)  # each batch added its rows' cells once, before commit
+
+
+def test_a_chunk_holding_keys_stored_meanwhile_stores_only_the_new_ones(store):
+    """Between an import's look-up and its transaction another import may store some of the
+    same rows: the chunk then stores the others once (PostgreSQL: its COPY is refused by the
+    unique key and undone to a savepoint, then the checked path runs), cells included."""
+    items = _testimonies(200, seed=12)
+    assert store.add_testimonies(items[:60]).inserted == 60
+    again = _testimonies(200, seed=12)  # the same content: the same keys
+    prepared = sql.prepare_testimonies(store.cipher, store.dialect, again)
+    with store.write() as conn:
+        cells = sql.DeferredCells(conn)
+        r = sql.insert_prepared(conn, prepared, cells)
+        cells.finish()
+    assert (r.inserted, r.skipped) == (140, 60)
+    assert store.count_testimonies() == 200
+    _assert_cells_recount(store)

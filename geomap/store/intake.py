@@ -14,6 +14,7 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Float, LargeBinary, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .schema import import_batches, quarantine, synthetic_truth, testimonies, testimony_violations
 
@@ -211,6 +212,17 @@ def insert_prepared(conn: Connection, prepared: Prepared, cells: DeferredCells |
     `cells`: their grid cells are added by its `finish`, with the rest of the transaction's."""
     from . import UpsertResult
 
+    if cells is not None:
+        cells.start()
+    if conn.dialect.name == "postgresql" and prepared.items:
+        # new keys, as a rule: COPY them all, under a savepoint; a key stored meanwhile
+        # (the unique index refuses the chunk) takes the checked path below instead
+        try:
+            with conn.begin_nested():
+                _write(conn, prepared.items, prepared.rows, cells)
+            return UpsertResult(len(prepared.items), 0, 0)
+        except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
+            pass
     new = _fresh(conn, [t.key for t in prepared.items])
     if len(new) == len(prepared.items) and prepared.statements is not None:
         _insert_sqlite(conn, prepared.items, prepared.rows, prepared.statements, cells)
@@ -232,16 +244,21 @@ class DeferredCells:
         self.span: tuple[int, int] | None = None  # ids inserted: first, last
         self._bypass: dict[str, str] | None = None  # SQLite: the triggers dropped
 
+    def start(self) -> None:
+        """Turn the per-row trigger off for the rest of the transaction (once)."""
+        if self._bypass is not None:
+            return
+        if self.conn.dialect.name == "sqlite":
+            self._bypass = _bypassed_triggers(self.conn)
+            for name in self._bypass:
+                self.conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            self._bypass = {}
+            self.conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+
     def cover(self, first: int, last: int) -> None:
-        """Rows first..last were inserted with the trigger off (turning it off first)."""
-        if self._bypass is None:
-            if self.conn.dialect.name == "sqlite":
-                self._bypass = _bypassed_triggers(self.conn)
-                for name in self._bypass:
-                    self.conn.exec_driver_sql(f"DROP TRIGGER {name}")
-            else:
-                self._bypass = {}
-                self.conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'on'")
+        """Rows first..last were inserted with the trigger off."""
+        self.start()
         lo = first if self.span is None else min(self.span[0], first)
         self.span = (lo, max(last, self.span[1] if self.span else last))
 
@@ -250,10 +267,15 @@ class DeferredCells:
         if self._bypass is None:
             return
         if self.conn.dialect.name == "sqlite":
-            _do_and_restore(self.conn, self.span[0], self._bypass)
+            if self.span is not None:
+                _do_and_restore(self.conn, self.span[0], self._bypass)
+            else:
+                for create in self._bypass.values():
+                    self.conn.exec_driver_sql(create)
         else:
-            self.conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()),
-                                      {"lo": self.span[0], "hi": self.span[1]})
+            if self.span is not None:
+                self.conn.exec_driver_sql(_PG_CELLS_SQL.format(levels=_levels()),
+                                          {"lo": self.span[0], "hi": self.span[1]})
             self.conn.exec_driver_sql(f"SET LOCAL {CELLS_SWITCH} = 'off'")
         self._bypass, self.span = None, None
 
