@@ -12,6 +12,7 @@ from .gazetteer import read_places
 from .policy import SYSTEM
 from .sites import LEGACY_KEYS, read_facilities
 from .store import Store
+from .store.intake import ANALYZE_ROWS, refresh_statistics
 from .synthetic import generate
 
 BOUNDARY_FILES = {
@@ -66,4 +67,6 @@ def load_synthetic_testimonies(
         inserted += r.inserted
         if progress:
             progress("store", min(i + BATCH, len(items)), len(items))
+    if inserted >= ANALYZE_ROWS:
+        refresh_statistics(store)
     return inserted

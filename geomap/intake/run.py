@@ -291,6 +291,8 @@ def import_testimonies(
         on_writer(batches.commit)
         if not dry_run:
             _finish_batch(store, report)
+            if report.inserted >= sql.ANALYZE_ROWS:
+                sql.refresh_statistics(store)
     except BaseException as e:
         if in_flight:  # the chunk being stored ends first (its failure rolls its batch back)
             with contextlib.suppress(BaseException):
