@@ -193,7 +193,7 @@ def test_upgrading_a_0001_database_backfills_violation_codes(settings):
     store.close()
 
 
-@pytest.mark.sqlite_only(reason="SQLite's R*Tree (PostgreSQL keeps its GiST index)")
+@pytest.mark.sqlite_only(reason="SQLite's R*Tree of testimonies (PostgreSQL's GiST: tests/test_postgis_backend.py)")
 @pytest.mark.empty_database
 def test_upgrading_drops_the_testimonies_rtree_nothing_read_and_bbox_queries_still_answer(
         settings):

@@ -8,7 +8,7 @@ from geomap.policy import Principal, Role
 from geomap.store import TestimonyFilter
 from geomap.store.schema import testimonies
 
-pytestmark = pytest.mark.sqlite_only(reason="SQLite query plan of the covering index (PostGIS: GiST)")
+pytestmark = pytest.mark.sqlite_only(reason="SQLite query plan of the covering index (PostGIS: tests/test_postgis_backend.py)")
 
 
 def test_a_viewport_count_is_answered_from_the_covering_index(demo_instance):
