@@ -15,8 +15,12 @@ demo: setup
 # The whole suite also runs on PostgreSQL + PostGIS (a throw-away cluster, tests/pg.py): every
 # test instance gets its own database there; tests about SQLite itself are skipped with their
 # reason, tests/test_multi_serve.py runs three servers on one database. Browser tests stay on
-# SQLite (time). PG_TESTS= (empty) skips this pass; PG_TESTS=tests/test_x.py narrows it.
+# SQLite (time), but for PG_BROWSER_TESTS below. PG_TESTS= (empty) skips the PostgreSQL passes;
+# PG_TESTS=tests/test_x.py narrows it.
 PG_TESTS ?= tests/
+# Browser tests on PostgreSQL too, after the SQLite browser pass (the shorter one): the map, the
+# crawl of every page in both languages at phone size, and an import through the page.
+PG_BROWSER_TESTS ?= tests/test_browser.py tests/test_browser_crawl.py tests/test_browser_import.py
 
 # The PostgreSQL pass runs beside the SQLite one, and the SQLite pass's browser tests beside
 # its other tests: the suite waits on browsers, servers and the database more than it
@@ -30,12 +34,16 @@ test: setup-test
 	  GEOMAP_TEST_BACKEND=postgis $(PY) -m pytest -q -m "not browser" -p no:cacheprovider \
 	    --basetemp="$$(mktemp -d)" $(PG_TESTS) >"$$pg_log" 2>&1 & pg_pid=$$!; fi; \
 	if [ -z "$(strip $(PYTEST_ARGS))" ]; then \
-	  $(PY) -m pytest -q -m browser -p no:cacheprovider --basetemp="$$(mktemp -d)" tests/ \
-	    >"$$br_log" 2>&1 & br_pid=$$!; \
+	  { $(PY) -m pytest -q -m browser -p no:cacheprovider --basetemp="$$(mktemp -d)" tests/; \
+	    b1=$$?; b2=0; if [ -n "$(strip $(PG_TESTS))" ] && [ -n "$(strip $(PG_BROWSER_TESTS))" ]; \
+	    then echo "--- browser tests on PostgreSQL + PostGIS: $(PG_BROWSER_TESTS)"; \
+	      GEOMAP_TEST_BACKEND=postgis $(PY) -m pytest -q -p no:cacheprovider \
+	        --basetemp="$$(mktemp -d)" $(PG_BROWSER_TESTS); b2=$$?; fi; \
+	    [ $$b1 -eq 0 ] && [ $$b2 -eq 0 ]; } >"$$br_log" 2>&1 & br_pid=$$!; \
 	  $(PY) -m pytest -m "not browser"; rc=$$?; \
 	else $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; fi; \
 	if [ -n "$$br_pid" ]; then wait $$br_pid; br_rc=$$?; \
-	  echo "=== the browser tests, in Debian Chromium, on SQLite (exit $$br_rc) ==="; \
+	  echo "=== the browser tests, in Debian Chromium (exit $$br_rc) ==="; \
 	  cat "$$br_log"; fi; \
 	if [ -n "$$pg_pid" ]; then wait $$pg_pid; pg_rc=$$?; \
 	  echo "=== the same suite on PostgreSQL + PostGIS (browser tests aside; exit $$pg_rc) ==="; \
