@@ -247,6 +247,8 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
     def check(name: str, url: str) -> None:
         # loaded at phone size (what a phone shows first), then the desktop layout's text
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "map"
+        # text read before the stylesheets apply shows both labels of the language switch
+        wait_until(pg, "document.readyState === 'complete'")
         try:
             pg.screenshot(path=str(SHOTS / f"{slug}.png"))
         except Exception:  # Chromium under load sometimes refuses one capture: once more
@@ -297,14 +299,16 @@ def test_every_page_in_korean_shows_no_english_outside_proper_names_and_data(bro
         queue += [u for u in _links(pg, base) if urlparse(u).path not in seen_paths]
     # a form sent without its CSRF token: the 400 page
     _visit(pg, base, "/import/")
-    pg.evaluate("() => { const f = document.querySelector('form[enctype]');"
-                " f.querySelector('[name=csrf_token]').remove(); f.submit(); }")
-    pg.wait_for_load_state()
+    # expect_navigation: waiting on the load state alone can return on the page being left,
+    # or on the new one before its stylesheet applies (both of the switch's labels then read)
+    with pg.expect_navigation():
+        pg.evaluate("() => { const f = document.querySelector('form[enctype]');"
+                    " f.querySelector('[name=csrf_token]').remove(); f.submit(); }")
     check("bad-request", "(form without its token) /import/")
     # signing out: the signed-out page
     _visit(pg, base, "/")
-    pg.evaluate("document.querySelector('form[action$=\"/logout\"]').submit()")
-    pg.wait_for_load_state()
+    with pg.expect_navigation():
+        pg.evaluate("document.querySelector('form[action$=\"/logout\"]').submit()")
     check("signed-out", "(signed out) " + urlparse(pg.url).path)
     ctx.close()
     print(f"crawled {visited} pages: {sorted(seen_paths)}")
