@@ -4,6 +4,7 @@ signed-in test clients, and a real WSGI server for browser tests."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -172,11 +173,18 @@ def demo_app(demo_instance):
     return app
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD's Argon2id hash with the production parameters, made once: each hash costs
+    ~0.1 s of four threads, and the suite makes hundreds of users (signing in still verifies)."""
+    return acc.hash_password(PASSWORD)
+
+
 def make_user(store, role: str = "researcher", enrol: bool = True, username: str | None = None):
     """A user with a known password and (if enrolled) TOTP secret: (user, secret, codes)."""
     accounts = AccountStore(store)
     user = accounts.add(username or f"test-{role}-{next(_names)}", Role(role),
-                        acc.hash_password(PASSWORD), actor="test")
+                        password_hash(), actor="test")
     secret, codes = None, []
     if enrol:
         secret, codes = acc.new_totp_secret(), acc.new_recovery_codes()
