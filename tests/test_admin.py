@@ -25,6 +25,7 @@ from .conftest import (
     make_user,
     password_step,
     sign_in,
+    sign_in_with_forms,
 )
 
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -39,8 +40,9 @@ def app(settings, store):
 
 @pytest.fixture
 def admin(app, store):
+    """The admin "boss", signed in through the forms (the audit log holds the sign-in)."""
     user, secret, _ = make_user(store, "admin", username="boss")
-    return sign_in(https_client(app), user.username, secret), user
+    return sign_in_with_forms(https_client(app), user.username, secret), user
 
 
 def _audit(store, action: str) -> list:
@@ -85,8 +87,9 @@ def test_signed_out_visitors_are_sent_to_sign_in_from_admin_urls(app):
     assert r.status_code == 302 and "/login" in r.location
 
 
-def test_admin_sees_users_with_role_state_mfa_and_last_sign_in(admin, store):
-    c, boss = admin
+def test_admin_sees_users_with_role_state_mfa_and_last_sign_in(app, store):
+    boss, secret, _ = make_user(store, "admin", username="boss")
+    c = sign_in_with_forms(https_client(app), boss.username, secret)  # the sign-in is recorded
     make_user(store, "analyst", username="imagery-kim", enrol=False)
     html = c.get("/admin/users").data.decode()
     assert "imagery-kim" in html and "boss" in html

@@ -31,7 +31,7 @@ from geomap.store.engine import head_revision
 from geomap.store.links import LinkStore
 from geomap.store.schema import include_object, metadata, testimonies
 
-from .conftest import https_client, make_user, sign_in
+from .conftest import https_client, make_user, sign_in_with_forms
 from .test_intake import row, write_csv
 
 BBOXES = [(124.0, 37.5, 131.0, 43.1), (126.0, 39.0, 127.5, 40.5), (129.5, 41.5, 130.5, 42.5),
@@ -274,7 +274,7 @@ def test_sign_in_and_the_map_api_on_postgresql(pg_settings, pg_store):
     app = create_app(pg_settings, pg_store)
     app.config["TESTING"] = True
     user, secret, _ = make_user(pg_store, "researcher")
-    c = sign_in(https_client(app), user.username, secret)
+    c = sign_in_with_forms(https_client(app), user.username, secret)  # the forms, on PostgreSQL
     doc = c.get("/api/testimonies?bbox=124,37.5,131,43.1").get_json(force=True)
     assert doc["numberMatched"] == pg_store.count_testimonies(with_geometry=True) > 0
     grid = c.get("/api/testimonies?bbox=124,37.5,131,43.1&limit=1&grid=0.5").get_json(force=True)

@@ -22,7 +22,7 @@ from geomap.store.schema import audit_log, users
 from geomap.store.tokens import TokenStore
 from geomap.web import create_app
 
-from .conftest import csrf_from, https_client, make_user, sign_in
+from .conftest import csrf_from, https_client, make_user, sign_in, sign_in_with_forms
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +300,7 @@ def _form(client, **fields):
 
 def test_the_page_makes_a_token_only_after_a_fresh_code(app, store):
     user, secret, _ = make_user(store, "researcher")
-    c = sign_in(https_client(app), user.username, secret)
+    c = sign_in_with_forms(https_client(app), user.username, secret)  # spends this step's code
     page = c.get("/account/tokens")
     assert page.status_code == 200 and "gmt_" not in page.data.decode()
     now_code = pyotp.TOTP(secret).now()  # spent at sign-in: refused (each code works once)
