@@ -180,11 +180,16 @@ def password_hash() -> str:
     return acc.hash_password(PASSWORD)
 
 
+# username -> the store make_user added it to (browser tests open its session there)
+USER_STORES: dict[str, Store] = {}
+
+
 def make_user(store, role: str = "researcher", enrol: bool = True, username: str | None = None):
     """A user with a known password and (if enrolled) TOTP secret: (user, secret, codes)."""
     accounts = AccountStore(store)
     user = accounts.add(username or f"test-{role}-{next(_names)}", Role(role),
                         password_hash(), actor="test")
+    USER_STORES[user.username] = store
     secret, codes = None, []
     if enrol:
         secret, codes = acc.new_totp_secret(), acc.new_recovery_codes()
@@ -249,6 +254,22 @@ def sign_in(client, username: str, secret: str, password: str = PASSWORD):
         sess["uid"] = user.id
         sess.regenerate()  # a new token, as after the code step
     return client
+
+
+def open_session(store, username: str, secret: str) -> str:
+    """A new server-side session for `username`, as the code step opens one: its cookie value.
+    Only for an enrolled user with PASSWORD (what the sign-in forms would have accepted)."""
+    import secrets
+    import time
+
+    from geomap.web.sessions import token_hash
+
+    user = AccountStore(store).by_name(username)
+    assert user is not None and user.active and user.totp_secret == secret, username
+    assert user.password_hash == password_hash(), "another password: sign in through the forms"
+    token, now = secrets.token_urlsafe(32), time.time()
+    AccountStore(store).save_session(token_hash(token), user.id, {"uid": user.id}, now, now)
+    return token
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def _page(browser, store, base, width, locale):  # noqa: F811
     pg.on("request", lambda r: r.url.startswith(base) or pg.foreign.append(r.url))
     pg.on("dialog", lambda d: d.accept())
     user, secret, _ = make_user(store, "analyst")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     return ctx, pg
 
 

@@ -41,7 +41,7 @@ def test_export_form_downloads_the_file(browser, served, width, lang):  # noqa: 
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(f"{base}/account/tokens?lang={lang}")
     section = pg.locator("section.gm-exports")
     assert section.locator("h2").inner_text() == ("내보내기" if lang == "ko" else "Export")

@@ -53,7 +53,7 @@ def _open(browser, aids_app, width, lang="en", mode="swipe"):  # noqa: F811
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     pg.on("console", lambda m: "Content Security Policy" in m.text and pg.csp.append(m.text))
     user, secret, _ = make_user(store, "analyst")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(f"{base}/imagery/compare?a={a}&b={b}&mode={mode}&lang={lang}")
     wait_until(pg, "window.geomapCompare && document.querySelectorAll("
                    "'#gm-compare-map img.leaflet-tile-loaded').length >= 1")

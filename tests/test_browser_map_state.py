@@ -264,7 +264,7 @@ def test_an_online_basemap_an_administrator_set_is_drawn_and_warned_about(browse
 
         pg.route("https://tiles.example.org/**", serve_tile)
         user, secret, _ = make_user(store, "researcher")
-        sign_in_ui(pg, base, user.username, secret)
+        sign_in_ui(pg, base, user.username, secret, land=None)
         pg.goto(base + "/?lang=ko")
         try:
             _drawn(pg)

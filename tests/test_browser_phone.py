@@ -179,7 +179,7 @@ def test_every_page_fits_the_screen_of_a_phone_and_a_tablet(browser, phone_app, 
     base, store, tmp, linked = phone_app
     ctx, pg = _context(browser, size, lang)
     user, secret, _ = make_user(store, "admin")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(base + f"/?lang={lang}")
     wait_until(pg, "window.geomap && geomap.state.sites > 0")
     # one line of header; the navigation opens from the menu button, with no script

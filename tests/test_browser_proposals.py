@@ -53,7 +53,7 @@ def test_the_proposals_page_in_english_at_both_widths_before_any_promotion(brows
         ctx = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
         pg = ctx.new_page()
         pg.on("pageerror", lambda e: errors.append(str(e)))
-        sign_in_ui(pg, base, user.username, secret)
+        sign_in_ui(pg, base, user.username, secret, land=None)
         pg.goto(base + "/proposals?lang=en")
         assert pg.locator("h1").inner_text().startswith("Proposed sites")
         assert pg.evaluate("document.documentElement.scrollWidth") <= width
@@ -76,7 +76,7 @@ def test_a_researcher_promotes_a_proposal_in_korean(browser, prop_app, width):  
     pg.on("console", lambda m: "Content Security Policy" in m.text and csp.append(m.text))
     pg.on("request", lambda r: r.url.startswith(base) or foreign.append(r.url))
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(base + "/proposals?lang=ko")
     assert pg.locator("h1").inner_text().startswith("제안된 시설")
     section = pg.locator(f"#gm-prop-{p.id}")

@@ -57,7 +57,7 @@ def test_staff_and_public_pages_fit_and_stay_on_our_origin(browser, live, width,
     pg = ctx.new_page()
     pg.on("pageerror", lambda e: errors.append(str(e)))
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(f"{base}/publications/{pub_id}?lang={lang}")
     pg.wait_for_selector(".gm-pub-preview[data-ready='1']")
     assert ("초안 게시" if lang == "ko" else "Publish the draft") in pg.inner_text("main")

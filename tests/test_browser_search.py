@@ -81,7 +81,7 @@ def test_search_to_dossier_to_testimony_in_korean(browser, search_app, width):  
     pg = ctx.new_page()
     errors, csp, foreign = _watch(pg, base)
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     pg.goto(base + "/?lang=ko")
     ARTIFACTS.mkdir(exist_ok=True)
     for i, text in enumerate(("요덕", "Yodok")):
@@ -124,7 +124,7 @@ def test_the_pages_in_english(browser, search_app, width):  # noqa: F811
     pg = ctx.new_page()
     errors, csp, foreign = _watch(pg, base)
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     for name, path in (("search", "/search?q=Hoeryong&lang=en"), ("testimony", f"/testimonies/{tid}"),
                        ("testimony-edit", f"/testimonies/{tid}/edit"), ("review", "/review")):
         pg.goto(base + path)

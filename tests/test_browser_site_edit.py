@@ -45,7 +45,7 @@ def _page(browser, store, base, width, locale="ko-KR"):  # noqa: F811
     pg.on("console", lambda m: "Content Security Policy" in m.text and pg.csp.append(m.text))
     pg.on("request", lambda r: r.url.startswith(base) or pg.foreign.append(r.url))
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     return ctx, pg
 
 

@@ -63,7 +63,7 @@ def test_steps_editor(browser, live, width, lang):  # noqa: F811
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     user, secret, _ = make_user(store, "researcher")
-    sign_in_ui(pg, base, user.username, secret)
+    sign_in_ui(pg, base, user.username, secret, land=None)
     rec = next(r for r in pubs.all_publications(store, RESEARCHER) if r.slug == f"story-{lang}")
     pg.goto(f"{base}/publications/{rec.id}?lang={lang}")
     pg.wait_for_selector(".gm-pub-preview[data-ready='1']")
