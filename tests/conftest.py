@@ -245,7 +245,8 @@ def sign_in(client, username: str, secret: str, password: str = PASSWORD):
     forms themselves are tested through sign_in_with_forms, password_step and code_step, and in
     the browser tests; a user whose stored hash is not password_hash()'s goes through them."""
     user = AccountStore(client.application.extensions["geomap_store"]).by_name(username)
-    if password != PASSWORD or user is None or user.password_hash != password_hash():
+    if password != PASSWORD or user is None or user.password_hash != password_hash() \
+            or user.totp_secret is None:  # not enrolled: the forms send them to enrol
         return sign_in_with_forms(client, username, secret, password)
     assert user.active and user.totp_secret == secret, username
     base = "https://localhost" if isinstance(client, HttpsClient) else "http://localhost"
@@ -265,7 +266,7 @@ def open_session(store, username: str, secret: str) -> str:
     from geomap.web.sessions import token_hash
 
     user = AccountStore(store).by_name(username)
-    assert user is not None and user.active and user.totp_secret == secret, username
+    assert user is not None and user.active and secret and user.totp_secret == secret, username
     assert user.password_hash == password_hash(), "another password: sign in through the forms"
     token, now = secrets.token_urlsafe(32), time.time()
     AccountStore(store).save_session(token_hash(token), user.id, {"uid": user.id}, now, now)
