@@ -9,8 +9,10 @@ import itertools
 import json
 import os
 import re
+import secrets
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pyotp
@@ -24,6 +26,7 @@ from geomap.demo import load_reference_data, load_synthetic_testimonies
 from geomap.policy import Role
 from geomap.store import Store
 from geomap.store.accounts import AccountStore
+from geomap.web.sessions import token_hash
 from tests import pg
 from tests.pg import pg_cluster, pg_migrated_url, pg_url  # noqa: F401  (fixtures)
 
@@ -240,13 +243,14 @@ def sign_in_with_forms(client, username: str, secret: str, password: str = PASSW
 
 
 def sign_in(client, username: str, secret: str, password: str = PASSWORD):
-    """Signed in as the forms leave a client (a new server-side session holding the user's id),
-    without their Argon2 verification (~0.1 s of four threads, hundreds of times a run). The
-    forms themselves are tested through sign_in_with_forms, password_step and code_step, and in
-    the browser tests; a user whose stored hash is not password_hash()'s goes through them."""
+    """Signed in as the forms leave a client: a new server-side session holding the user's id,
+    saved by the app's own session interface (Flask's session_transaction), without the forms'
+    Argon2 verification (~0.1 s of four threads, hundreds of times a run). The forms have their
+    own tests (sign_in_with_forms, password_step, code_step, the browser tests); another
+    password, or a user who has not enrolled (the forms send them to enrol), goes through them."""
     user = AccountStore(client.application.extensions["geomap_store"]).by_name(username)
     if password != PASSWORD or user is None or user.password_hash != password_hash() \
-            or user.totp_secret is None:  # not enrolled: the forms send them to enrol
+            or user.totp_secret is None:
         return sign_in_with_forms(client, username, secret, password)
     assert user.active and user.totp_secret == secret, username
     base = "https://localhost" if isinstance(client, HttpsClient) else "http://localhost"
@@ -260,11 +264,6 @@ def sign_in(client, username: str, secret: str, password: str = PASSWORD):
 def open_session(store, username: str, secret: str) -> str:
     """A new server-side session for `username`, as the code step opens one: its cookie value.
     Only for an enrolled user with PASSWORD (what the sign-in forms would have accepted)."""
-    import secrets
-    import time
-
-    from geomap.web.sessions import token_hash
-
     user = AccountStore(store).by_name(username)
     assert user is not None and user.active and secret and user.totp_secret == secret, username
     assert user.password_hash == password_hash(), "another password: sign in through the forms"

@@ -13,7 +13,7 @@ from geomap.demo import load_synthetic_testimonies
 from geomap.model import FacilityType, Precision, Site, Tier
 from geomap.web import create_app
 
-from .conftest import PASSWORD, USER_STORES, make_user, open_session, serve_in_thread
+from .conftest import USER_STORES, make_user, open_session, serve_in_thread
 
 pytestmark = pytest.mark.browser
 XSS = "<img src=x onerror=alert(1)>"
@@ -72,34 +72,21 @@ def browser():
         b.close()
 
 
-def sign_in_ui(pg, base: str, username: str, secret: str, land: str | None = "/",
-               forms: bool = False) -> None:
+def sign_in_ui(pg, base: str, username: str, secret: str, land: str | None = "/") -> None:
     """Signed in, then `land` opened ("/", the map, where the sign-in pages leave you; None:
-    nothing opened). The session is the one the pages would open, its cookie given to the
-    browser: the pages themselves (forms=True) cost a second of every test, and their own tests
-    are test_browser_admin's, the crawl's and the phone tests'."""
-    if not forms:
-        from geomap.web.sessions import COOKIE
+    nothing opened). The session is the one the sign-in pages would open, its cookie given to
+    the browser: the pages themselves cost a second of every test, and their own tests are
+    test_browser_admin's, the crawl's and the phone tests'."""
+    from geomap.web.sessions import COOKIE
 
-        token = open_session(USER_STORES[username], username, secret)
-        # by host and path: Chromium refuses a Secure cookie given with an http:// address,
-        # though it sends one to a loopback address (a trustworthy origin)
-        pg.context.add_cookies([{"name": COOKIE, "value": token, "domain": urlparse(base).hostname,
-                                 "path": "/", "secure": True, "httpOnly": True,
-                                 "sameSite": "Strict"}])
-        if land is not None:
-            pg.goto(base + land)
-        return
-    import pyotp
-
-    pg.goto(base + "/login")
-    pg.fill("input[name=username]", username)
-    pg.fill("input[name=password]", PASSWORD)
-    pg.click("button[type=submit]")
-    pg.wait_for_url("**/login/mfa")
-    pg.fill("input[name=code]", pyotp.TOTP(secret).now())
-    pg.click("button[type=submit]")
-    pg.wait_for_url(base + "/")
+    token = open_session(USER_STORES[username], username, secret)
+    # by host and path: Chromium refuses a Secure cookie given with an http:// address,
+    # though it sends one to a loopback address (a trustworthy origin)
+    pg.context.add_cookies([{"name": COOKIE, "value": token, "domain": urlparse(base).hostname,
+                             "path": "/", "secure": True, "httpOnly": True,
+                             "sameSite": "Strict"}])
+    if land is not None:
+        pg.goto(base + land)
 
 
 def _new_page(browser, store, base, role="researcher"):  # noqa: D103
